@@ -1,0 +1,1 @@
+"""Deployment targets: where a released version runs as two environments whose addresses swap."""
