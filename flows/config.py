@@ -21,6 +21,7 @@ class Deadlines(BaseModel):
     ready: float = 600  # after deploy: Ready, accepted health, new version
     verify: float = 60  # HTTP checks through an address (DNS may lag on aws)
     swap: float = 600  # both environments Ready again after a swap
+    poll_interval: float = 1.0  # between two looks at a target or an address (aws: ~10)
 
 
 class LocalSettings(BaseModel):
@@ -39,6 +40,8 @@ class AwsSettings(BaseModel):
     bundle_prefix: str = "deliverypipeline/"
     endpoint_url: str | None = None  # for tests against a local endpoint; never a real default
     registry_secret_block: str | None = None  # a Prefect Secret block with "user:password"
+    version_processing: float = 300  # seconds EB may take to validate a new application version
+    poll_interval: float = 5  # seconds between looks at a version being processed
 
 
 class PipelineConfig(BaseModel):

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from flows.targets.base import READY, Environment
+from flows.targets.base import GREY, LAUNCHING, READY, UPDATING, Environment
 
 
 class DecisionError(RuntimeError):
@@ -82,9 +82,23 @@ def readiness(
         return Readiness.WAITING
     if expected_version is not None and environment.version != expected_version:
         return Readiness.WAITING
-    if environment.health not in accepted:
-        return Readiness.FAILED
-    return Readiness.READY
+    if environment.health in accepted:
+        return Readiness.READY
+    if environment.health == GREY:  # health not known yet (EB reports Grey while it gathers it)
+        return Readiness.WAITING
+    return Readiness.FAILED
+
+
+BUSY_STATUSES = frozenset({UPDATING, LAUNCHING, "Terminating"})
+
+
+def settled(environment: Environment) -> bool:
+    """Whether no operation is under way on an environment (deployable, swappable).
+
+    An environment with nothing deployed yet (`Missing` on the local target) is settled:
+    the first release deploys into it.
+    """
+    return environment.status not in BUSY_STATUSES
 
 
 def describe(environment: Environment) -> str:

@@ -1,0 +1,96 @@
+"""In-memory stand-ins for a target, a clock and an HTTP check, to test release logic without I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flows.targets.base import GREEN, READY, UPDATING, Environment, TargetEvent
+from flows.verify import HealthReport
+
+
+class FakeClock:
+    """A clock that advances only when slept on."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.time += seconds
+
+
+@dataclass
+class FakeTarget:
+    """Two environments whose addresses swap; deploys finish after `deploy_polls` looks."""
+
+    envs: dict[str, Environment]
+    name: str = "fake"
+    deploy_polls: int = 2
+    health_after_deploy: str = GREEN
+    events_after_deploy: list[TargetEvent] = field(default_factory=list)
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    pending: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def pair(cls, prod_version: str | None = "v1", preprod_version: str | None = "v0") -> FakeTarget:
+        return cls(
+            envs={
+                "node-1": Environment("node-1", "127.0.0.1:8080", prod_version, READY, GREEN),
+                "node-2": Environment("node-2", "127.0.0.1:8081", preprod_version, READY, GREEN),
+            }
+        )
+
+    def environments(self) -> list[Environment]:
+        for name, (version, polls) in list(self.pending.items()):
+            if polls <= 0:
+                self.envs[name] = replace(
+                    self.envs[name], version=version, status=READY, health=self.health_after_deploy
+                )
+                del self.pending[name]
+            else:
+                self.pending[name] = (version, polls - 1)
+        return list(self.envs.values())
+
+    def url(self, address: str) -> str:
+        return f"http://{address}"
+
+    def register_version(self, version: str, bundle: dict[str, Any]) -> None:
+        self.calls.append(("register_version", version))
+
+    def deploy(self, environment: str, version: str) -> None:
+        self.calls.append(("deploy", environment, version))
+        self.envs[environment] = replace(self.envs[environment], status=UPDATING, health="Grey")
+        self.pending[environment] = (version, self.deploy_polls)
+
+    def swap(self, first: str, second: str) -> None:
+        self.calls.append(("swap", first, second))
+        a, b = self.envs[first], self.envs[second]
+        self.envs[first] = replace(a, address=b.address)
+        self.envs[second] = replace(b, address=a.address)
+
+    def events(self, environment: str, since: datetime) -> list[TargetEvent]:
+        return [e for e in self.events_after_deploy if e.environment == environment and e.time >= since]
+
+    def serving(self, address: str) -> Environment:
+        return next(env for env in self.envs.values() if env.address == address)
+
+
+def http_check_of(target: FakeTarget, broken_versions: frozenset[str] = frozenset()) -> Any:
+    """An HTTP check answering with the version of the environment behind an address."""
+
+    def check(url: str) -> HealthReport:
+        env = target.serving(url.removeprefix("http://"))
+        if env.version in broken_versions or env.version is None:
+            return HealthReport(url, 503, None, error="HTTP 503")
+        return HealthReport(url, 200, env.version)
+
+    return check
+
+
+def event(environment: str, severity: str, message: str) -> TargetEvent:
+    """An event stamped just after now, so it counts as happening during a deploy started now."""
+    return TargetEvent(datetime.now(UTC) + timedelta(seconds=1), environment, severity, message)
