@@ -22,6 +22,7 @@ class Deadlines(BaseModel):
     verify: float = 60  # HTTP checks through an address (DNS may lag on aws)
     swap: float = 600  # both environments Ready again after a swap
     poll_interval: float = 1.0  # between two looks at a target or an address (aws: ~10)
+    health_grace: float = 0  # how long a Ready environment may show an unaccepted health (EB: ~60)
 
 
 class LocalSettings(BaseModel):
@@ -30,6 +31,9 @@ class LocalSettings(BaseModel):
     state_dir: Path = Path("/var/lib/deliverypipeline/local")
     store_config: Path | None = None  # a webapp config (TOML) shared by both; None = SQLite
     proxy_admin_socket: Path | None = None  # default: <state_dir>/haproxy.sock
+    health_path: str = "/health"  # probed inside the container for its Docker health
+    drain_seconds: float = 1.0  # after a backend leaves a container, before it is stopped
+    stop_grace: float = 10.0  # SIGTERM to SIGKILL when a container is retired
 
 
 class AwsSettings(BaseModel):

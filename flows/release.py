@@ -162,6 +162,7 @@ def wait_until_ready(
     limit = config.deadlines.ready
     follower = EventFollower(target, environment, since, log)
     last_seen = "nothing yet"
+    bad_since: float | None = None  # when an unaccepted health was first seen on a Ready environment
     while True:
         follower.poll()
         if follower.failure is not None:
@@ -173,6 +174,10 @@ def wait_until_ready(
         state = readiness(current, version, config.accepted_health)
         last_seen = describe(current)
         if state is Readiness.FAILED:
+            bad_since = clock.now() if bad_since is None else bad_since
+        else:
+            bad_since = None
+        if bad_since is not None and clock.now() - bad_since >= config.deadlines.health_grace:
             raise DeploymentFailed(
                 f"{environment} settled with health {current.health}, accepted: "
                 f"{', '.join(config.accepted_health)} ({last_seen}); prod was not touched; "

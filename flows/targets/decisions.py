@@ -22,10 +22,12 @@ def holds_address(environment: Environment, address: str) -> bool:
 
     An exact match, or, as the seed picks by CNAME, a CNAME whose first label is the
     configured prefix (`app-preprod` matches `app-preprod.eu-west-1.elasticbeanstalk.com`).
+    Host names compare case-insensitively, as DNS does.
     """
-    if not environment.address:
+    if not environment.address or not address:
         return False
-    return environment.address == address or environment.address.split(".", 1)[0] == address
+    held, wanted = environment.address.lower(), address.lower()
+    return held == wanted or held.split(".", 1)[0] == wanted
 
 
 def pick_by_address(environments: Sequence[Environment], address: str) -> Environment:
@@ -51,9 +53,7 @@ class Roles:
     preprod: Environment
 
 
-def assign_roles(
-    environments: Sequence[Environment], prod_address: str, preprod_address: str
-) -> Roles:
+def assign_roles(environments: Sequence[Environment], prod_address: str, preprod_address: str) -> Roles:
     """Split the two environments into prod and preprod by the addresses they hold."""
     prod = pick_by_address(environments, prod_address)
     preprod = pick_by_address(environments, preprod_address)
@@ -89,7 +89,8 @@ def readiness(
     return Readiness.FAILED
 
 
-BUSY_STATUSES = frozenset({UPDATING, LAUNCHING, "Terminating"})
+# Elastic Beanstalk refuses a deploy or swap while an environment is in any of these.
+BUSY_STATUSES = frozenset({UPDATING, LAUNCHING, "Terminating", "Aborting", "LinkingFrom", "LinkingTo"})
 
 
 def settled(environment: Environment) -> bool:

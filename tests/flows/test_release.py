@@ -155,3 +155,35 @@ def test_require_fails_unverified() -> None:
     bad = release.Verification("http://x", "v2", "v1", False, 3, 60.0, "saw v1")
     with pytest.raises(release.VerificationFailed, match="does not serve v2"):
         release.require(bad, "preprod")
+
+
+def test_bad_health_within_the_grace_period_is_waited_out() -> None:
+    config = PipelineConfig()
+    config.deadlines.health_grace = 3
+    target, clock = FakeTarget.pair(), FakeClock()
+    target.health_after_deploy = YELLOW
+    since = release.deploy(target, "node-2", "v2")
+    target.environments()
+    target.environments()
+    target.environments()  # the deploy has landed, health Yellow
+    checks = 0
+
+    def check(url: str) -> release.HealthReport:
+        nonlocal checks
+        checks += 1
+        return release.HealthReport(url, 200, "v2")
+
+    looks = 0
+    original = target.environments
+
+    def recovering() -> list[release.Environment]:
+        nonlocal looks
+        looks += 1
+        if looks == 3:
+            target.health_after_deploy = "Green"
+            target.envs["node-2"] = replace(target.envs["node-2"], health="Green")
+        return original()
+
+    target.environments = recovering  # type: ignore[method-assign]
+    env = release.wait_until_ready(target, "node-2", "v2", config, since=since, clock=clock, check=check)
+    assert env.health == "Green" and checks == 1

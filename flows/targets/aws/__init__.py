@@ -1,0 +1,1 @@
+"""The AWS Elastic Beanstalk target: two EB environments whose CNAMEs are swapped by the release."""

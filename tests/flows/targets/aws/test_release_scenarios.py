@@ -1,0 +1,270 @@
+"""Whole releases on Elastic Beanstalk, EB answered by `Stubber`: each asserts what happened to prod.
+
+The steps are the pipeline's own (`flows.release`) on `ElasticBeanstalkTarget`; EB's answers
+are queued in the order a release asks, the HTTP side is `EbWorld.check`, and time is a fake
+clock. After each scenario: which environment answers at the prod CNAME, what it serves,
+which calls were made, and that no queued answer was left unused.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from flows import release
+from flows.config import Deadlines
+from flows.targets.aws.errors import AwsSwapError
+from flows.targets.aws.facts import render_bundle
+from flows.targets.decisions import Roles
+from tests.flows.targets.aws.eb_world import (
+    NODE_1,
+    NODE_2,
+    PREPROD_CNAME,
+    PROD_CNAME,
+    EbWorld,
+    aws_config,
+    dockerrun,
+)
+
+PULLED = "Successfully pulled 123456789012.dkr.ecr.eu-west-1.amazonaws.com/deliverypipeline:v2"
+
+
+def queue_registration(world: EbWorld, version: str) -> None:
+    """A new version: absent, uploaded, created, processed after one more look."""
+    world.version_answer(version, None)
+    world.upload(version)
+    world.create_version(version)
+    world.version_answer(version, "Processing")
+    world.version_answer(version, "Processed")
+
+
+def queue_deploy_to_node_2(world: EbWorld, version: str) -> None:
+    """Preprod (node-2) free, updated, Ready and Green on `version` at the second look."""
+    world.describe(node_2={"status": "Ready", "health": "Green"})
+    world.update(NODE_2, version)
+    world.events(NODE_2, ("INFO", "Environment update is starting."))
+    world.describe()
+    world.events(
+        NODE_2,
+        ("INFO", "Deploying new version to instance(s)."),
+        ("INFO", PULLED),
+        ("INFO", "New application version was deployed to running EC2 instances."),
+        ("INFO", "Environment update completed successfully."),
+    )
+    world.describe(node_2={"status": "Ready", "health": "Green", "version": version})
+
+
+def run_release(world: EbWorld, version: str) -> Roles:
+    """The pipeline's release steps, in order, on the EB target."""
+    target, config = world.target(), world.config
+    target.register_version(version, dockerrun(version))
+    roles = release.wait_for_preprod(target, config, log=world.log.append, clock=world.clock)
+    release.deploy_and_wait(
+        target,
+        roles.preprod.name,
+        version,
+        config,
+        log=world.log.append,
+        clock=world.clock,
+        check=world.check,
+    )
+    return release.swap_and_verify(
+        target, roles, version, config, log=world.log.append, clock=world.clock, check=world.check
+    )
+
+
+DEPLOY_CALLS = [
+    "DescribeEnvironments",
+    "UpdateEnvironment",
+    "DescribeEvents",
+    "DescribeEnvironments",
+    "DescribeEvents",
+    "DescribeEnvironments",
+]
+REGISTER_CALLS = [
+    "DescribeApplicationVersions",
+    "PutObject",
+    "CreateApplicationVersion",
+    "DescribeApplicationVersions",
+    "DescribeApplicationVersions",
+]
+
+
+def test_happy_path_puts_the_new_version_behind_the_prod_cname() -> None:
+    world = EbWorld()
+    queue_registration(world, "v2")
+    queue_deploy_to_node_2(world, "v2")
+    world.swap(NODE_2, NODE_1)
+    world.describe()  # the swap settled
+    world.describe()  # the prod URL looked up
+
+    after = run_release(world, "v2")
+
+    assert after.prod.name == NODE_2 and after.prod.version == "v2"
+    assert world.behind(PROD_CNAME) == NODE_2 and world.check(f"http://{PROD_CNAME}").version == "v2"
+    assert world.behind(PREPROD_CNAME) == NODE_1 and world.serving[NODE_1] == "v1"  # the rollback target
+    assert world.operations() == [
+        *REGISTER_CALLS,
+        *DEPLOY_CALLS,
+        "SwapEnvironmentCNAMEs",
+        "DescribeEnvironments",
+        "DescribeEnvironments",
+    ]
+    assert any(PULLED in line for line in world.log)  # EB's events were streamed into the log
+    world.done()
+
+
+def test_busy_preprod_is_waited_for_then_released() -> None:
+    world = EbWorld()
+    queue_registration(world, "v2")
+    world.describe(node_2={"status": "Updating", "health": "Grey"})  # someone else's update
+    queue_deploy_to_node_2(world, "v2")
+    world.swap(NODE_2, NODE_1)
+    world.describe()
+    world.describe()
+
+    after = run_release(world, "v2")
+
+    assert after.prod.name == NODE_2
+    assert world.behind(PROD_CNAME) == NODE_2 and world.check(f"http://{PROD_CNAME}").version == "v2"
+    assert any("preprod is busy" in line for line in world.log)
+    assert world.operations().count("UpdateEnvironment") == 1
+    assert world.clock.time >= world.config.deadlines.poll_interval  # it did wait
+    world.done()
+
+
+def test_error_event_during_the_update_fails_and_prod_keeps_serving() -> None:
+    world = EbWorld()
+    queue_registration(world, "v2")
+    world.describe()
+    world.update(NODE_2, "v2")
+    world.events(
+        NODE_2,
+        ("INFO", "Environment update is starting."),
+        ("INFO", "Deploying new version to instance(s)."),
+        (
+            "ERROR",
+            "Failed to pull Docker image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/deliverypipeline:v2",
+        ),
+        ("ERROR", "[Instance: i-0a1b2c3d4e5f67890] Command failed on instance. Return code: 1."),
+    )
+
+    with pytest.raises(release.DeploymentFailed, match="Failed to pull Docker image") as failure:
+        run_release(world, "v2")
+
+    assert "prod was not touched" in str(failure.value)
+    assert world.behind(PROD_CNAME) == NODE_1 and world.check(f"http://{PROD_CNAME}").version == "v1"
+    assert "SwapEnvironmentCNAMEs" not in world.operations()
+    assert world.operations()[-1] == "DescribeEvents"  # failed at the first event look
+    world.done()
+
+
+def test_health_red_fails_the_release_without_swapping() -> None:
+    world = EbWorld()
+    queue_registration(world, "v2")
+    world.describe()
+    world.update(NODE_2, "v2")
+    world.events(
+        NODE_2,
+        ("INFO", "Environment update is starting."),
+        ("WARN", "Environment health has transitioned from Ok to Severe. 100.0 % of the requests failing."),
+    )
+    world.describe(node_2={"status": "Ready", "health": "Red", "version": "v2"})
+
+    with pytest.raises(release.DeploymentFailed, match="health Red"):
+        run_release(world, "v2")
+
+    assert world.behind(PROD_CNAME) == NODE_1 and world.check(f"http://{PROD_CNAME}").version == "v1"
+    assert "SwapEnvironmentCNAMEs" not in world.operations()
+    world.done()
+
+
+def test_deadline_passing_names_what_was_last_seen_and_leaves_prod() -> None:
+    config = aws_config(deadlines=Deadlines(ready=30, poll_interval=10))
+    world = EbWorld(config)
+    queue_registration(world, "v2")
+    world.describe()
+    world.update(NODE_2, "v2")
+    for _ in range(4):  # looks at 0, 10, 20 and 30 s: still Updating
+        world.events(NODE_2, ("INFO", "Deploying new version to instance(s)."))
+        world.describe()
+
+    with pytest.raises(release.NotReadyInTime, match="within 30s") as failure:
+        run_release(world, "v2")
+
+    assert "status Updating" in str(failure.value) and NODE_2 in str(failure.value)
+    assert world.clock.time == 5 + 30  # one 5 s look at the version, then the 30 s deadline
+    assert world.behind(PROD_CNAME) == NODE_1 and world.check(f"http://{PROD_CNAME}").version == "v1"
+    assert "SwapEnvironmentCNAMEs" not in world.operations()
+    world.done()
+
+
+def test_existing_version_is_reused_and_released() -> None:
+    world = EbWorld()
+    world.version_answer("v2", "Processed")  # a re-run: the version exists
+    world.stored_bundle("v2", render_bundle(dockerrun("v2")))  # with this very bundle
+    world.version_answer("v2", "Processed")
+    queue_deploy_to_node_2(world, "v2")
+    world.swap(NODE_2, NODE_1)
+    world.describe()
+    world.describe()
+
+    after = run_release(world, "v2")
+
+    assert after.prod.name == NODE_2
+    assert world.behind(PROD_CNAME) == NODE_2 and world.check(f"http://{PROD_CNAME}").version == "v2"
+    assert "CreateApplicationVersion" not in world.operations()
+    assert "PutObject" not in world.operations()  # the existing bundle was not overwritten
+    assert world.operations()[:3] == [
+        "DescribeApplicationVersions",
+        "GetObject",
+        "DescribeApplicationVersions",
+    ]
+    assert any("reusing" in line for line in world.log)
+    world.done()
+
+
+def test_prod_failing_verification_is_swapped_back() -> None:
+    world = EbWorld()
+    world.dns_lag = True  # clients keep reaching the old environment at the prod CNAME
+    queue_registration(world, "v2")
+    queue_deploy_to_node_2(world, "v2")
+    world.swap(NODE_2, NODE_1)
+    world.describe()
+    world.describe()  # the prod URL looked up
+    world.swap(NODE_1, NODE_2)  # the swap back
+    world.describe()
+
+    with pytest.raises(release.SwappedBack, match="swapped back") as failure:
+        run_release(world, "v2")
+
+    assert NODE_1 in str(failure.value)
+    assert world.behind(PROD_CNAME) == NODE_1 and world.serving[NODE_1] == "v1"
+    assert world.behind(PREPROD_CNAME) == NODE_2
+    swaps = [params for name, params in world.calls if name == "SwapEnvironmentCNAMEs"]
+    assert swaps == [
+        {"SourceEnvironmentName": NODE_2, "DestinationEnvironmentName": NODE_1},
+        {"SourceEnvironmentName": NODE_1, "DestinationEnvironmentName": NODE_2},
+    ]
+    assert world.clock.time >= world.config.deadlines.verify  # verified across the whole DNS window
+    world.done()
+
+
+def test_refused_swap_surfaces_the_aws_error_and_prod_is_unchanged() -> None:
+    world = EbWorld()
+    queue_registration(world, "v2")
+    queue_deploy_to_node_2(world, "v2")
+    message = (
+        "Environment named deliverypipeline-node-1 is in an invalid state for this operation. Must be Ready."
+    )
+    world.swap_refused(NODE_2, NODE_1, "InvalidParameterValue", message)
+
+    with pytest.raises(AwsSwapError) as failure:
+        run_release(world, "v2")
+
+    error = failure.value
+    assert error.code == "InvalidParameterValue" and error.aws_message == message
+    assert "prod is unchanged" in str(error) and "wait for it" in str(error)
+    assert world.failed_calls == [("SwapEnvironmentCNAMEs", "InvalidParameterValue")]
+    assert world.behind(PROD_CNAME) == NODE_1 and world.check(f"http://{PROD_CNAME}").version == "v1"
+    assert world.operations()[-1] == "DescribeEnvironments"  # nothing after the refused swap
+    world.done()
