@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from flows.targets.base import GREY, LAUNCHING, READY, UPDATING, Environment
+from flows.targets.base import GREEN, GREY, LAUNCHING, READY, UPDATING, Environment
 
 
 class DecisionError(RuntimeError):
@@ -110,9 +110,13 @@ def describe(environment: Environment) -> str:
     )
 
 
-def already_live(roles: Roles, version: str) -> bool:
-    """Whether prod already serves `version`, making the release a quick success."""
-    return roles.prod.version == version and roles.prod.status == READY
+def already_live(roles: Roles, version: str, accepted_health: Iterable[str] = (GREEN,)) -> bool:
+    """Whether prod already serves `version` healthily, making the release a quick success."""
+    return (
+        roles.prod.version == version
+        and roles.prod.status == READY
+        and roles.prod.health in set(accepted_health)
+    )
 
 
 def swap_pair(roles: Roles) -> tuple[str, str]:
