@@ -1,0 +1,62 @@
+# Fresh machine: `make demo` or `make test`. Every target sets up what is missing and reuses
+# what is there (the .venv, the engine, the registry, the base image, the wheelhouse, the
+# Docker layer cache), so a second run only does the work.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+VENV_STAMP := $(VENV)/.installed
+DEMO_ADDRESS ?= 127.0.0.1:8080
+PYTEST_ARGS ?=
+
+.PHONY: help setup venv host lint unit test demo demo-stop
+
+help:
+	@echo "make demo   build the image through flows.build and serve it on $(DEMO_ADDRESS)"
+	@echo "make test   set up, then ruff, mypy and the whole test suite (unit + docker)"
+	@echo "make unit   the fast tests only (-m 'not docker')"
+	@echo "make lint   ruff check, ruff format --check, mypy"
+	@echo "make setup  the .venv and the host (Docker engine, registry, HAProxy, base image)"
+
+venv: $(VENV_STAMP)
+
+# Re-installed when pyproject.toml changes; the stamp is written only after a full install.
+$(VENV_STAMP): pyproject.toml
+	@if [ ! -x $(BIN)/python ]; then \
+	  echo "make: creating $(VENV) with $$($(PYTHON) --version)"; \
+	  $(PYTHON) -m venv $(VENV) || { echo "make: '$(PYTHON) -m venv' failed; install python3-venv" >&2; exit 1; }; \
+	fi
+	@echo "make: installing the project into $(VENV) (pip install -e '.[pipeline,dev]')"
+	@# This machine's pip config names extra local indexes; their "ignored" warnings are noise.
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[pipeline,dev]' 2>&1 \
+	  | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	@touch $@
+
+host:
+	@bash scripts/setup-host.sh
+
+setup: venv host
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -m "not docker" $(PYTEST_ARGS)
+
+# Lint and tests both run, so one CI log shows every problem; either failing fails the target.
+test: setup
+	@status=0; \
+	$(MAKE) --no-print-directory lint || { status=$$?; echo "make: lint failed" >&2; }; \
+	$(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+	exit $$status
+
+demo: setup
+	$(BIN)/python -m flows.build --quiet --smoke --run $(DEMO_ADDRESS)
+
+demo-stop:
+	@docker rm -f deliverypipeline-demo >/dev/null 2>&1 && echo "demo stopped" || echo "no demo running"

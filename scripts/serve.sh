@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# `make serve`: everything needed to release from GitHub pushes, on 127.0.0.1, until Ctrl-C.
+#
+#   the Prefect server and its UI   http://127.0.0.1:${PREFECT_PORT:-4200}  (SQLite under the state dir)
+#   the work pool `deliverypipeline` (created if missing) and the deployments of prefect.yaml
+#   a worker for the pool            (runs each flow run in its own process)
+#   the webhook receiver             http://127.0.0.1:${WEBHOOK_PORT:-8787}/webhooks/github
+#
+# Needs DELIVERY_WEBHOOK_SECRET (the secret set on the GitHub webhook). Ctrl-C stops all four.
+# Settings: PREFECT_PORT, WEBHOOK_PORT, DELIVERY_STATE_DIR (default: <checkout>/.state),
+# WEBHOOK_BRANCHES (default "main"; e.g. "main master"), VENV (default: <checkout>/.venv).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+POOL=deliverypipeline
+PREFECT_PORT="${PREFECT_PORT:-4200}"
+WEBHOOK_PORT="${WEBHOOK_PORT:-8787}"
+STATE_DIR="${DELIVERY_STATE_DIR:-$ROOT/.state}"
+VENV="${VENV:-$ROOT/.venv}"
+BRANCHES="${WEBHOOK_BRANCHES:-main}"
+GRACE_S=10
+
+say() { printf 'serve: %s\n' "$*" >&2; }
+
+if [[ -z "${DELIVERY_WEBHOOK_SECRET:-}" ]]; then
+    say "DELIVERY_WEBHOOK_SECRET is not set: refusing to accept unsigned webhooks."
+    say "Set it to the secret configured on the GitHub webhook, e.g."
+    say "  export DELIVERY_WEBHOOK_SECRET=\$(openssl rand -hex 32)"
+    exit 2
+fi
+if [[ ! -x "$VENV/bin/prefect" ]]; then
+    say "no Prefect in $VENV: create the venv first (pip install -e '.[pipeline,dev]'), or set VENV"
+    exit 2
+fi
+
+export PATH="$VENV/bin:$PATH"
+export PREFECT_HOME="$STATE_DIR/prefect"
+export PREFECT_API_URL="http://127.0.0.1:$PREFECT_PORT/api"
+export PREFECT_UI_URL="http://127.0.0.1:$PREFECT_PORT"
+export PREFECT_SERVER_ANALYTICS_ENABLED=false
+mkdir -p "$PREFECT_HOME" "$STATE_DIR/logs"
+
+PIDS=()   # each child leads its own process group (setsid), so a stop reaches its children too
+NAMES=()
+
+start() { # name, command...: run in the background with its own process group and log
+    local name="$1"
+    shift
+    # The prefixing sed ignores Ctrl-C so the children can still log while they shut down.
+    setsid "$@" > >(trap "" INT TERM; exec sed -u "s/^/[$name] /") 2>&1 &
+    PIDS+=("$!")
+    NAMES+=("$name")
+    say "started $name (pid $!)"
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+stop_one() { # pid, name: SIGTERM (twice: the worker ignores the first), SIGKILL after the grace period
+    local pid="$1" name="$2" waited=0
+    alive "$pid" || return 0
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    while alive "$pid" && ((waited < GRACE_S * 10)); do
+        if ((waited == 20)); then kill -TERM -- "-$pid" 2>/dev/null || true; fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    if alive "$pid"; then
+        say "$name did not stop within ${GRACE_S}s: SIGKILL"
+        kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+STOPPING=0
+stop_all() {
+    ((STOPPING)) && return
+    STOPPING=1
+    trap - INT TERM
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do # reverse order: receiver, worker, then server
+        stop_one "${PIDS[$i]}" "${NAMES[$i]}"
+    done
+    say "stopped"
+}
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+trap 'stop_all' EXIT
+
+wait_healthy() { # url, pid, deadline in seconds
+    local url="$1" pid="$2" deadline=$((SECONDS + $3))
+    until curl -fs -o /dev/null --max-time 2 "$url"; do
+        if ! alive "$pid"; then say "the process serving $url exited; see its output above"; exit 1; fi
+        if ((SECONDS >= deadline)); then say "$url not healthy within $3 s"; exit 1; fi
+        sleep 0.5
+    done
+}
+
+start server prefect server start --host 127.0.0.1 --port "$PREFECT_PORT"
+wait_healthy "$PREFECT_API_URL/health" "${PIDS[0]}" 90
+say "Prefect UI: $PREFECT_UI_URL"
+
+if prefect work-pool inspect "$POOL" >/dev/null 2>&1; then
+    say "work pool $POOL exists"
+else
+    prefect work-pool create "$POOL" --type process
+fi
+(cd "$ROOT" && prefect --no-prompt deploy --all)
+
+start worker prefect worker start --pool "$POOL"
+
+branch_args=()
+for branch in $BRANCHES; do branch_args+=(--branch "$branch"); done
+start webhook deliverypipeline webhook --host 127.0.0.1 --port "$WEBHOOK_PORT" "${branch_args[@]}"
+wait_healthy "http://127.0.0.1:$WEBHOOK_PORT/healthz" "${PIDS[2]}" 60
+
+deadline=$((SECONDS + 60)) # the worker registers with the pool once it has started
+until [[ "$(curl -fs --max-time 2 -X POST -H 'Content-Type: application/json' -d '{}' \
+    "$PREFECT_API_URL/work_pools/$POOL/workers/filter" || true)" == '[{'* ]]; do
+    if ! alive "${PIDS[1]}"; then say "the worker exited; see its output above"; exit 1; fi
+    if ((SECONDS >= deadline)); then say "the worker did not register with pool $POOL within 60 s"; exit 1; fi
+    sleep 0.5
+done
+
+say "ready: webhook http://127.0.0.1:$WEBHOOK_PORT/webhooks/github, UI $PREFECT_UI_URL — Ctrl-C stops all"
+# Returns when any of them exits (or on Ctrl-C, through the trap); then everything is stopped.
+set +e
+wait -n "${PIDS[@]}"
+status=$?
+say "a process exited (status $status); stopping the others"
+exit "$status"
