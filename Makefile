@@ -12,7 +12,7 @@ VENV_STAMP := $(VENV)/.installed
 DEMO_ADDRESS ?= 127.0.0.1:8080
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv host lint unit test demo demo-stop
+.PHONY: help setup venv host lint unit test demo demo-stop serve
 
 help:
 	@echo "make demo   build the image through flows.build and serve it on $(DEMO_ADDRESS)"
@@ -60,3 +60,8 @@ demo: setup
 
 demo-stop:
 	@docker rm -f deliverypipeline-demo >/dev/null 2>&1 && echo "demo stopped" || echo "no demo running"
+
+# Prefect server + UI (:4200), work pool, deployments, a worker and the webhook receiver on
+# 127.0.0.1; Ctrl-C stops them all. Needs DELIVERY_WEBHOOK_SECRET.
+serve: venv
+	@bash scripts/serve.sh

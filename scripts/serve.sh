@@ -75,6 +75,7 @@ STOPPING=0
 stop_all() {
     ((STOPPING)) && return
     STOPPING=1
+    ((${#PIDS[@]})) || return 0
     trap - INT TERM
     local i
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do # reverse order: receiver, worker, then server
@@ -94,6 +95,13 @@ wait_healthy() { # url, pid, deadline in seconds
         sleep 0.5
     done
 }
+
+for port in "$PREFECT_PORT" "$WEBHOOK_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        say "something already listens on 127.0.0.1:$port (another \`make serve\`?): stop it, or set PREFECT_PORT / WEBHOOK_PORT"
+        exit 2
+    fi
+done
 
 start server prefect server start --host 127.0.0.1 --port "$PREFECT_PORT"
 wait_healthy "$PREFECT_API_URL/health" "${PIDS[0]}" 90

@@ -1,0 +1,254 @@
+"""GitHub push → receiver → Prefect deployment → worker → flow run, with real processes.
+
+A real Prefect server, the deployments of prefect.yaml deployed from a fresh copy of the
+checkout, a process worker, and `deliverypipeline webhook`. The flow is the real
+`flows/pipeline.py:pipeline`, releasing commits of a committed copy of this working tree to a
+local target of its own (free ports, temp state; needs the Docker engine, the registry on
+127.0.0.1:5000 and HAProxy). DELIVERY_E2E_STANDIN=1 swaps in tests/e2e/standin_pipeline.py
+(same name and parameters, no Docker) to test the trigger chain alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml  # type: ignore[import-untyped]
+
+from flows.webhook.signature import sign
+from tests.e2e.servers import (
+    PREFECT,
+    VENV_BIN,
+    background,
+    committed_copy,
+    free_port,
+    fresh_checkout,
+    prefect_env,
+    prefect_server,
+    run_cli,
+    wait_http,
+)
+
+pytestmark = pytest.mark.docker  # real servers and subprocesses; slow
+
+SECRET = "e2e-secret-" + uuid.uuid4().hex
+REAL = os.environ.get("DELIVERY_E2E_STANDIN") != "1"
+STANDIN_ENTRYPOINT = "tests/e2e/standin_pipeline.py:pipeline"
+RUN_DEADLINE_S = 900 if REAL else 180
+PID = os.getpid()
+
+
+@dataclass
+class Stack:
+    api_url: str
+    webhook_url: str
+    app_repo: Path
+    records: Path
+    logs: Path
+    config: dict[str, Any]
+
+    def push(self, sha: str, delivery: str, ref: str = "refs/heads/main") -> httpx.Response:
+        body = json.dumps(
+            {"ref": ref, "after": sha, "deleted": False, "repository": {"clone_url": str(self.app_repo)}}
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": delivery,
+            "X-Hub-Signature-256": sign(SECRET.encode(), body),
+        }
+        return httpx.post(self.webhook_url, content=body, headers=headers, timeout=15)
+
+    def flow_runs(self) -> list[dict[str, Any]]:
+        answer = httpx.post(
+            f"{self.api_url}/flow_runs/filter", json={"sort": "EXPECTED_START_TIME_ASC"}, timeout=10
+        )
+        answer.raise_for_status()
+        runs: list[dict[str, Any]] = answer.json()
+        return runs
+
+    def wait_final(self, run_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + RUN_DEADLINE_S
+        while time.monotonic() < deadline:
+            run: dict[str, Any] = httpx.get(f"{self.api_url}/flow_runs/{run_id}", timeout=10).json()
+            if run["state_type"] in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}:
+                return run
+            time.sleep(1)
+        raise AssertionError(f"flow run {run_id} not finished within {RUN_DEADLINE_S} s; see {self.logs}")
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def commit(repo: Path, message: str) -> str:
+    with (repo / "CHANGES").open("a") as changes:
+        changes.write(message + "\n")
+    git(repo, "add", "CHANGES")
+    git(repo, "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def real_config(tmp: Path) -> dict[str, Any]:
+    """A local target of its own: free ports, a temp state dir, an image repository named by pid."""
+    return {
+        "application": f"e2e-{PID}",
+        "prod_address": f"127.0.0.1:{free_port()}",
+        "preprod_address": f"127.0.0.1:{free_port()}",
+        "image_repository": f"deliverypipeline-test-e2e-{PID}",
+        "deadlines": {"verify": 10, "ready": 120},
+        "local": {"state_dir": str(tmp / "target-state"), "stop_grace": 1},
+    }
+
+
+def use_flow(checkout: Path, config: dict[str, Any]) -> None:
+    """Point the copy's deployments at the stand-in, or give the real pipeline its own target."""
+    manifest = checkout / "prefect.yaml"
+    if not REAL:
+        manifest.write_text(manifest.read_text().replace("flows/pipeline.py:pipeline", STANDIN_ENTRYPOINT))
+        return
+    data = yaml.safe_load(manifest.read_text())
+    for deployment in data["deployments"]:
+        deployment["parameters"]["config"] = config
+    manifest.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def tear_down_target(client: Any, config: dict[str, Any]) -> None:
+    """Remove the real pipeline's containers, proxy and images (nothing to do for the stand-in)."""
+    if client is None:
+        return
+    from flows.config import PipelineConfig
+    from flows.targets.local import LocalTarget
+
+    LocalTarget(PipelineConfig.model_validate(config), client=client).down(purge=True)
+    for image in client.images.list():
+        for tag in image.tags:
+            if f"/{config['image_repository']}:" in tag:
+                client.images.remove(tag, force=True)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp(f"e2e-{PID}")
+    docker_client = request.getfixturevalue("docker_client") if REAL else None  # fails loudly if absent
+    checkout = fresh_checkout(tmp / "checkout").resolve()
+    config = real_config(tmp)
+    use_flow(checkout, config)
+    app_repo = tmp / "app"
+    if REAL:
+        committed_copy(app_repo)
+    else:
+        app_repo.mkdir()
+        git(app_repo, "init", "-q", "-b", "main")
+        commit(app_repo, "first")
+    records = tmp / "records.jsonl"
+    records.touch()
+    home = tmp / "prefect-home"
+    with prefect_server(home) as api_url:
+        env = prefect_env(
+            home,
+            api_url,
+            PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_WORKER_PREFETCH_SECONDS="2",
+            DELIVERY_E2E_RECORDS=str(records),
+            DELIVERYPIPELINE_WORK_DIR=str(tmp / "work"),
+        )
+        run_cli([PREFECT, "work-pool", "create", "deliverypipeline", "--type", "process"], env)
+        run_cli([PREFECT, "--no-prompt", "deploy", "--all"], env, cwd=checkout)
+        port = free_port()
+        receiver_env = {**env, "DELIVERY_WEBHOOK_SECRET": SECRET}
+        receiver = [str(VENV_BIN / "deliverypipeline"), "webhook", "--host", "127.0.0.1", "--port", str(port)]
+        worker = [PREFECT, "worker", "start", "--pool", "deliverypipeline"]
+        try:
+            with (
+                background(worker, env, tmp / "worker.log", cwd=checkout),
+                background(receiver, receiver_env, tmp / "webhook.log") as receiver_process,
+            ):
+                wait_http(f"http://127.0.0.1:{port}/healthz", receiver_process, tmp / "webhook.log", 60)
+                webhook_url = f"http://127.0.0.1:{port}/webhooks/github"
+                yield Stack(api_url, webhook_url, app_repo, records, tmp, config)
+        finally:
+            tear_down_target(docker_client, config)
+
+
+def test_push_of_a_new_commit_runs_the_deployment_once(stack: Stack) -> None:
+    sha = commit(stack.app_repo, "second")
+    delivery = str(uuid.uuid4())
+    answer = stack.push(sha, delivery)
+    assert answer.status_code == 202, answer.text
+    run_id = answer.json()["flow_run_id"]
+
+    run = stack.wait_final(run_id)
+    assert run["state_type"] == "COMPLETED", run["state"]
+    assert run["parameters"]["repo"] == str(stack.app_repo)
+    assert run["parameters"]["ref"] == sha
+    assert "branch:main" in run["tags"]
+
+    again = stack.push(sha, delivery)  # GitHub's "Redeliver"
+    assert again.status_code == 202, again.text
+    assert again.json()["flow_run_id"] == run_id
+    assert [r["id"] for r in stack.flow_runs() if r["parameters"].get("ref") == sha] == [run_id]
+
+
+def test_ignored_pushes_start_nothing(stack: Stack) -> None:
+    before = len(stack.flow_runs())
+    sha = commit(stack.app_repo, "on a feature branch")
+    answer = stack.push(sha, str(uuid.uuid4()), ref="refs/heads/feature")
+    assert answer.status_code == 202
+    assert answer.json()["status"] == "ignored"
+    forged = httpx.post(stack.webhook_url, content=b"{}", headers={"X-GitHub-Event": "push"}, timeout=15)
+    assert forged.status_code == 401
+    assert len(stack.flow_runs()) == before
+
+
+def test_two_quick_pushes_run_one_after_the_other(stack: Stack) -> None:
+    shas = [commit(stack.app_repo, "third"), commit(stack.app_repo, "fourth")]
+    run_ids = []
+    for sha in shas:
+        answer = stack.push(sha, str(uuid.uuid4()))
+        assert answer.status_code == 202, answer.text
+        run_ids.append(answer.json()["flow_run_id"])
+    assert len(set(run_ids)) == 2
+    runs = [stack.wait_final(run_id) for run_id in run_ids]
+    assert [run["state_type"] for run in runs] == ["COMPLETED", "COMPLETED"], [run["state"] for run in runs]
+    # As Prefect saw them: the second run started only after the first ended.
+    times = sorted(
+        (datetime.fromisoformat(r["start_time"]), datetime.fromisoformat(r["end_time"])) for r in runs
+    )
+    (_, first_end), (second_start, _) = times
+    assert first_end <= second_start, f"runs overlapped: {times}"
+    if REAL:
+        return
+    # As the flows themselves saw them.
+    spans = sorted(
+        (record["start"], record["end"])
+        for record in map(json.loads, stack.records.read_text().splitlines())
+        if record["ref"] in shas
+    )
+    assert len(spans) == 2
+    (_, first_end), (second_start, _) = spans
+    assert first_end <= second_start, f"runs overlapped: {spans}"
+
+
+def test_unknown_deployment_is_a_clear_503(stack: Stack) -> None:
+    import asyncio
+
+    from flows.webhook.payload import Deploy
+    from flows.webhook.trigger import PrefectTrigger, TriggerUnavailable
+
+    trigger = PrefectTrigger("deliverypipeline/nowhere", stack.api_url, timeout_s=5)
+    push = Deploy(repository=str(stack.app_repo), commit="a" * 40, branch="main", delivery=str(uuid.uuid4()))
+    with pytest.raises(TriggerUnavailable, match="'deliverypipeline/nowhere' not found"):
+        asyncio.run(trigger(push))

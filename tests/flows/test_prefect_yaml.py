@@ -1,0 +1,72 @@
+"""prefect.yaml: both deployments on the process pool, one run at a time, deployable from a fresh checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml  # type: ignore[import-untyped]
+
+from tests.e2e.servers import PREFECT, fresh_checkout, prefect_env, prefect_server, run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+POOL = "deliverypipeline"
+
+
+def load() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    return data
+
+
+def test_local_and_aws_deployments_of_the_pipeline_run_one_at_a_time_on_the_process_pool() -> None:
+    deployments = {d["name"]: d for d in load()["deployments"]}
+    assert set(deployments) == {"local", "aws"}
+    for name, deployment in deployments.items():
+        assert deployment["entrypoint"] == "flows/pipeline.py:pipeline"
+        assert deployment["work_pool"]["name"] == POOL
+        assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+        assert deployment["parameters"]["target"] == name
+        assert deployment["parameters"]["ref"] == "HEAD"
+
+
+def test_parameters_are_those_of_the_pipeline_flow() -> None:
+    from flows.pipeline import pipeline
+    from flows.webhook.payload import Deploy
+
+    accepted = set(pipeline.parameters.properties)
+    for deployment in load()["deployments"]:
+        assert set(deployment["parameters"]) <= accepted, deployment["name"]
+    webhook = Deploy(repository="https://example.com/a.git", commit="0" * 40, branch="main", delivery="d")
+    assert set(webhook.parameters()) <= accepted
+
+
+def test_runs_start_in_the_checkout_recorded_at_deploy_time() -> None:
+    config = load()
+    [build] = config["build"]
+    assert build["prefect.deployments.steps.run_shell_script"]["id"] == "checkout"
+    [pull] = config["pull"]
+    assert pull == {"prefect.deployments.steps.set_working_directory": {"directory": "{{ checkout.stdout }}"}}
+
+
+@pytest.mark.docker
+def test_deploy_all_from_a_fresh_checkout_against_a_real_server(tmp_path: Path) -> None:
+    checkout = fresh_checkout(tmp_path / "checkout").resolve()
+    with prefect_server(tmp_path / "prefect-home") as api_url:
+        env = prefect_env(tmp_path / "prefect-home", api_url)
+        run_cli([PREFECT, "work-pool", "create", POOL, "--type", "process"], env)
+        run_cli([PREFECT, "--no-prompt", "deploy", "--all"], env, cwd=checkout)
+        for name, target in (("local", "local"), ("aws", "aws")):
+            answer = httpx.get(f"{api_url}/deployments/name/deliverypipeline/{name}", timeout=10)
+            assert answer.status_code == 200, answer.text
+            deployment = answer.json()
+            assert deployment["work_pool_name"] == POOL
+            assert deployment["global_concurrency_limit"]["limit"] == 1
+            assert deployment["concurrency_options"]["collision_strategy"] == "ENQUEUE"
+            assert deployment["pull_steps"] == [
+                {"prefect.deployments.steps.set_working_directory": {"directory": str(checkout)}}
+            ]
+            assert deployment["parameters"]["repo"] == str(checkout)
+            assert deployment["parameters"]["target"] == target
+            assert deployment["entrypoint"] == "flows/pipeline.py:pipeline"
