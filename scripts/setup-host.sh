@@ -28,6 +28,7 @@ command -v git >/dev/null 2>&1 || need_pkgs+=(git)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need_pkgs+=(iptables)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need_pkgs+=(ca-certificates)
+command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)  # load generator of the benchmarks
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   mapfile -t need_pkgs < <(printf '%s\n' "${need_pkgs[@]}" | sort -u)
   log "installing ${need_pkgs[*]} (log: $APT_LOG)"

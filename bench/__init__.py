@@ -1,0 +1,1 @@
+"""Benchmarks: scripts printing measured figures against a baseline measured in the same run."""

@@ -1,0 +1,109 @@
+"""Real processes: blue and green on one SQLite file count exactly; a kill -9 loses no acknowledged call."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.webapp.servers import WebappProcess, hammer
+from webapp.service import CATCH_UP_INTERVAL_S
+from webapp.state import CALLS
+from webapp.stores.leveldb import LevelDBStore
+from webapp.stores.sqlite import SQLiteStore
+
+CLIENTS_PER_SERVER = 8
+REQUESTS_PER_CLIENT = 60
+
+
+def sqlite_conf(tmp_path: Path) -> Path:
+    conf = tmp_path / "delivery.toml"
+    conf.write_text(f'[store]\nkind = "sqlite"\npath = "{tmp_path}/journal.sqlite3"\nsnapshot_every = 100\n')
+    return conf
+
+
+def test_two_processes_sharing_sqlite_give_every_call_a_distinct_number(tmp_path: Path) -> None:
+    env = {"DELIVERY_CONF": str(sqlite_conf(tmp_path))}
+    blue, green = WebappProcess(env), WebappProcess(env)
+    try:
+        with ThreadPoolExecutor(max_workers=2 * CLIENTS_PER_SERVER) as pool:
+            jobs = [
+                pool.submit(hammer, server.port, REQUESTS_PER_CLIENT)
+                for server in (blue, green)
+                for _ in range(CLIENTS_PER_SERVER)
+            ]
+            numbers = [n for job in jobs for n in job.result(timeout=120)]
+        total = 2 * CLIENTS_PER_SERVER * REQUESTS_PER_CLIENT
+        assert sorted(numbers) == list(range(1, total + 1))  # no gaps, no duplicates
+        # each process sees the other's calls and (polled every CATCH_UP_INTERVAL_S) both starts
+        time.sleep(CATCH_UP_INTERVAL_S + 0.05)
+        blue_view = json.loads(blue.get("/")[1])
+        green_view = json.loads(green.get("/")[1])
+        assert {blue_view["calls"], green_view["calls"]} == {total + 1, total + 2}
+        assert len(blue_view["deploy_history"]) == 2
+    finally:
+        blue.stop()
+        green.stop()
+    store = SQLiteStore(tmp_path / "journal.sqlite3")
+    assert [seq for seq, _ in store.read(CALLS, 0)] == list(range(1, total + 3))
+    store.close()
+
+
+def load_until_killed(port: int, acknowledged: list[int], stop: threading.Event) -> None:
+    """Keep calling until the connection breaks; record every number a response showed."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        while not stop.is_set():
+            conn.request("GET", "/", headers={"Accept": "application/json"})
+            response = conn.getresponse()
+            body = response.read()
+            if response.status == 200:
+                acknowledged.append(int(json.loads(body)["calls"]))
+    except (OSError, http.client.HTTPException):
+        return  # the server died under us: expected
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("kind", ["leveldb", "sqlite"])
+def test_kill_9_mid_load_loses_no_acknowledged_call(tmp_path: Path, kind: str) -> None:
+    env = (
+        {"DELIVERY_DATA_DIR": str(tmp_path)}
+        if kind == "leveldb"
+        else {"DELIVERY_CONF": str(sqlite_conf(tmp_path))}
+    )
+    server = WebappProcess(env)
+    acknowledged: list[int] = []
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=load_until_killed, args=(server.port, acknowledged, stop)) for _ in range(16)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(acknowledged) < 500 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    server.kill()  # SIGKILL while requests are in flight
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert len(acknowledged) >= 500
+    assert len(set(acknowledged)) == len(acknowledged)
+
+    restarted = WebappProcess(env)
+    try:
+        assert restarted.call() > max(acknowledged)
+    finally:
+        restarted.stop()
+    store = (
+        LevelDBStore(tmp_path / "leveldb") if kind == "leveldb" else SQLiteStore(tmp_path / "journal.sqlite3")
+    )
+    journaled = [seq for seq, _ in store.read(CALLS, 0)]
+    store.close()
+    assert set(acknowledged) <= set(journaled)
+    assert journaled == list(range(1, len(journaled) + 1))

@@ -1,0 +1,148 @@
+"""The counter service: recovery from snapshot + journal, start records, group-committed calls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.webapp.conftest import StoreFactory
+from webapp.buildinfo import BuildInfo
+from webapp.service import CallNotRecorded, CounterService, JournalDamaged
+from webapp.state import CALLS, STARTS, CallCounted, decode_event
+from webapp.stores.base import Store, StoreError
+from webapp.stores.leveldb import LevelDBStore
+from webapp.stores.sqlite import SQLiteStore
+
+INFO = BuildInfo(version="v1.0.0", revision="a" * 40, build_time="2026-11-27T10:00:00Z")
+
+
+def started(
+    store: Store, host: str = "h1", snapshot_every: int = 1000, info: BuildInfo = INFO
+) -> CounterService:
+    service = CounterService(store, info, host, snapshot_every=snapshot_every)
+    service.recover()
+    service.record_start()
+    return service
+
+
+async def count(service: CounterService, calls: int) -> list[int]:
+    await service.start()
+    try:
+        return list(await asyncio.gather(*(service.count_call() for _ in range(calls))))
+    finally:
+        await service.stop()
+
+
+def test_concurrent_calls_get_distinct_numbers_and_share_writes(store_factory: StoreFactory) -> None:
+    service = started(store_factory())
+    numbers = asyncio.run(count(service, 200))
+    assert sorted(numbers) == list(range(1, 201))
+    assert service.state.calls == 200
+    assert service.batches < 200  # group commit: calls waiting together shared a write
+    assert service.batched_calls == 200
+
+
+def test_calls_are_journaled_as_call_events(store_factory: StoreFactory) -> None:
+    service = started(store_factory(), host="box")
+    asyncio.run(count(service, 3))
+    store = store_factory()
+    events = [decode_event(p) for _, p in store.read(CALLS, 0)]
+    assert len(events) == 3
+    assert all(isinstance(e, CallCounted) and e.host == "box" and e.version == "v1.0.0" for e in events)
+
+
+def test_restart_recovers_count_and_history(store_factory: StoreFactory) -> None:
+    first = started(store_factory(), host="h1", snapshot_every=7)
+    asyncio.run(count(first, 20))
+    second = started(store_factory(), host="h2", info=BuildInfo("v2", "b" * 40, "t"))
+    assert second.state.calls == 20
+    assert [(s.version, s.host) for s in second.state.history] == [("v1.0.0", "h1"), ("v2", "h2")]
+    assert asyncio.run(count(second, 1)) == [21]
+
+
+def test_recovery_uses_the_snapshot_then_replays_the_tail(tmp_path: Path) -> None:
+    store = LevelDBStore(tmp_path / "db")
+    service = started(store, snapshot_every=10)
+    asyncio.run(count(service, 25))  # stop() also snapshots
+    store = LevelDBStore(tmp_path / "db")
+    store.append(CALLS, [b'{"type":"call","at":1,"host":"x","version":"v"}'] * 4)
+    recovering = CounterService(store, INFO, "h")
+    report = recovering.recover()
+    assert report.snapshot_used and report.replayed == 4
+    assert recovering.state.calls == 29
+    store.close()
+
+
+def test_damaged_snapshot_falls_back_to_replay_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = LevelDBStore(tmp_path / "db")
+    asyncio.run(count(started(store), 12))
+    store = LevelDBStore(tmp_path / "db")
+    store.save_snapshot(b"\x00\x01 damaged")
+    recovering = CounterService(store, INFO, "h")
+    with caplog.at_level(logging.WARNING, logger="webapp.service"):
+        report = recovering.recover()
+    assert report.snapshot_damaged and not report.snapshot_used
+    assert report.replayed == 13  # 12 calls + 1 start: nothing lost
+    assert recovering.state.calls == 12
+    assert "damaged" in caplog.text and "replaying the whole journal" in caplog.text
+    store.close()
+
+
+@pytest.mark.parametrize(("stream", "label"), [(STARTS, "starts #1"), (CALLS, "calls #1")])
+def test_undecodable_journal_entry_stops_start_up(tmp_path: Path, stream: str, label: str) -> None:
+    store = LevelDBStore(tmp_path / "db")
+    store.append(stream, [b"garbage"])
+    with pytest.raises(JournalDamaged, match=label):
+        CounterService(store, INFO, "h").recover()
+    store.close()
+
+
+def test_two_services_on_one_sqlite_file_share_count_and_history(tmp_path: Path) -> None:
+    blue = started(SQLiteStore(tmp_path / "j.db"), host="blue")
+    green = started(SQLiteStore(tmp_path / "j.db"), host="green")
+
+    async def both() -> list[int]:
+        await blue.start()
+        await green.start()
+        try:
+            calls = [blue.count_call() if i % 2 else green.count_call() for i in range(100)]
+            return list(await asyncio.gather(*calls))
+        finally:
+            await blue.stop()
+            await green.stop()
+
+    assert sorted(asyncio.run(both())) == list(range(1, 101))
+    third = started(SQLiteStore(tmp_path / "j.db"), host="third")
+    assert third.state.calls == 100
+    assert [s.host for s in third.state.history] == ["blue", "green", "third"]
+    third.close()
+
+
+class FailingStore(LevelDBStore):
+    """Fails every call append (a full disk, say)."""
+
+    def append(self, stream: str, payloads: Sequence[bytes]) -> Sequence[int]:
+        if stream == CALLS:
+            raise StoreError("disk full")
+        return super().append(stream, payloads)
+
+
+def test_a_failed_write_tells_no_caller_a_number(tmp_path: Path) -> None:
+    service = started(FailingStore(tmp_path / "db"))
+
+    async def run() -> list[BaseException | int]:
+        await service.start()
+        try:
+            return await asyncio.gather(*(service.count_call() for _ in range(5)), return_exceptions=True)
+        finally:
+            await service.stop()
+
+    results = asyncio.run(run())
+    assert all(isinstance(r, CallNotRecorded) for r in results)
+    assert service.state.calls == 0

@@ -1,0 +1,172 @@
+"""The journal stores: LevelDB, SQLite and MongoDB (on mongomock) behave the same."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import mongomock
+import pytest
+
+from tests.webapp.conftest import StoreFactory
+from webapp.config import StoreConfig
+from webapp.stores import StoreError, open_store
+from webapp.stores.leveldb import LevelDBStore
+from webapp.stores.mongodb import JournalEntry, MongoStore
+from webapp.stores.sqlite import SQLiteStore
+
+
+def test_append_numbers_each_stream_from_one_without_gaps(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    assert store.head("calls") == 0
+    assert list(store.append("calls", [b"a", b"b", b"c"])) == [1, 2, 3]
+    assert list(store.append("starts", [b"s"])) == [1]
+    assert list(store.append("calls", [b"d"])) == [4]
+    assert (store.head("calls"), store.head("starts")) == (4, 1)
+    assert list(store.read("calls", 0)) == [(1, b"a"), (2, b"b"), (3, b"c"), (4, b"d")]
+    assert list(store.read("calls", 2)) == [(3, b"c"), (4, b"d")]
+    assert list(store.read("starts", 0)) == [(1, b"s")]
+    assert list(store.read("nothing", 0)) == []
+
+
+def test_snapshot_slot_keeps_the_latest(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    assert store.load_snapshot() is None
+    store.save_snapshot(b"one")
+    store.save_snapshot(b"two")
+    assert store.load_snapshot() == b"two"
+
+
+def test_journal_and_snapshot_survive_reopening(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    store.append("calls", [b"a", b"b"])
+    store.save_snapshot(b"snap")
+    store.close()
+    again = store_factory()
+    assert list(again.read("calls", 0)) == [(1, b"a"), (2, b"b")]
+    assert again.load_snapshot() == b"snap"
+    assert list(again.append("calls", [b"c"])) == [3]
+
+
+def test_leveldb_refuses_a_second_process_on_the_same_directory(tmp_path: Path) -> None:
+    first = LevelDBStore(tmp_path / "db", where="DELIVERY_DATA_DIR=/x")
+    try:
+        with pytest.raises(StoreError, match=r"DELIVERY_DATA_DIR=/x: .* in use by another process"):
+            LevelDBStore(tmp_path / "db", where="DELIVERY_DATA_DIR=/x")
+        assert list(first.append("calls", [b"a"])) == [1]
+    finally:
+        first.close()
+
+
+def test_leveldb_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError, match=r"cfg: \[store\] path: cannot create the LevelDB directory"):
+        LevelDBStore(tmp_path / "file" / "db", where="cfg: [store] path")
+
+
+def test_sqlite_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError, match=r"cfg: \[store\] path: cannot create the directory"):
+        SQLiteStore(tmp_path / "file" / "j.sqlite3", where="cfg: [store] path")
+
+
+def test_sqlite_on_a_non_database_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"cfg: \[store\] path: cannot use .* as the SQLite journal"):
+        SQLiteStore(path, where="cfg: [store] path")
+
+
+def test_sqlite_uses_wal_and_full_sync(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "j.sqlite3")
+    store.append("calls", [b"a"])
+    store.close()
+    db = sqlite3.connect(tmp_path / "j.sqlite3")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_sqlite_connections_appending_concurrently_get_distinct_numbers(tmp_path: Path) -> None:
+    stores = [SQLiteStore(tmp_path / "j.sqlite3") for _ in range(3)]
+    numbers: list[int] = []
+    lock = threading.Lock()
+
+    def work(store: SQLiteStore) -> None:
+        for _ in range(40):
+            got = store.append("calls", [b"x", b"y"])
+            with lock:
+                numbers.extend(got)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(numbers) == list(range(1, 241))
+    assert stores[0].head("calls") == 240
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def mongo() -> MongoStore:
+    client: mongomock.MongoClient[Any] = mongomock.MongoClient()
+    return MongoStore("mongodb://localhost/deliverypipeline", client_class=lambda **_: client)
+
+
+def test_mongo_append_retries_after_numbers_taken_by_another_process(mongo: MongoStore) -> None:
+    assert list(mongo.append("calls", [b"a", b"b"])) == [1, 2]
+    # another process took number 4 between our head read and insert: 3 lands, the rest move up
+    JournalEntry(stream="calls", sequence=4, payload=b"other", batch="other").save()
+    original_head = mongo.head
+    heads = iter([2])
+    mongo.head = lambda stream: next(heads, None) or original_head(stream)  # type: ignore[method-assign]
+    assert list(mongo.append("calls", [b"c", b"d", b"e"])) == [3, 5, 6]
+    assert [seq for seq, _ in mongo.read("calls", 0)] == [1, 2, 3, 4, 5, 6]
+    mongo.close()
+
+
+def test_mongo_unique_index_on_stream_and_sequence(mongo: MongoStore) -> None:
+    info = JournalEntry._get_collection().index_information()
+    assert any(
+        spec.get("unique") and [k for k, _ in spec["key"]] == ["stream", "sequence"] for spec in info.values()
+    )
+    mongo.close()
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("mongodb://", "is not a valid MongoDB URI"),
+        ("mongodb://localhost:27017", "names no database"),
+    ],
+)
+def test_mongo_bad_uri_is_a_clear_error(uri: str, message: str) -> None:
+    with pytest.raises(StoreError, match=rf"cfg: \[store\] uri: .*{message}"):
+        MongoStore(uri, where="cfg: [store] uri")
+
+
+def test_open_store_picks_the_configured_kind(tmp_path: Path) -> None:
+    for kind, path, cls in (
+        ("leveldb", tmp_path / "l", LevelDBStore),
+        ("sqlite", tmp_path / "s.db", SQLiteStore),
+    ):
+        store = open_store(StoreConfig(kind=kind, path=path))
+        assert isinstance(store, cls)
+        store.close()
+
+
+def test_mongo_unreachable_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import webapp.stores.mongodb as mongodb
+
+    monkeypatch.setattr(mongodb, "SERVER_TIMEOUT_MS", 200)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    with pytest.raises(
+        StoreError, match=r"cfg: \[store\] uri: cannot use MongoDB database dp at 127\.0\.0\.1"
+    ):
+        MongoStore(f"mongodb://127.0.0.1:{port}/dp", where="cfg: [store] uri")
