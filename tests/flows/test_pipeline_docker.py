@@ -1,0 +1,357 @@
+"""The whole pipeline against the real Docker engine, registry and HAProxy: releases and faults.
+
+One local target (free ports, a temp state dir) serves the module: a first release puts the
+template repository's commit on prod, then each test releases a new commit of a temp git
+repository (a copy of this working tree, committed) and checks prod afterwards. Every fault
+test proves prod keeps serving the version it served before.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from flows.build.push import image_in_registry
+from flows.config import PipelineConfig
+from flows.steps.keys import concurrency_name
+from flows.verify import HealthReport, fetch_health
+
+# Prefect and the flow are imported inside the tests: this module is collected (then
+# deselected) by the pipeline's own fast unit-test step, which must not pay for Prefect.
+
+pytestmark = pytest.mark.docker
+
+PID = os.getpid()
+MAIN = Path(__file__).resolve().parents[2]
+REGISTRY = "127.0.0.1:5000"
+IMAGE_REPOSITORY = f"deliverypipeline-test-pipeline-{PID}"
+SKIP_NAMES = {
+    ".venv",
+    ".git",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".wheelhouse",
+    ".state",
+    "__pycache__",
+}
+# The temp repository keeps only a few fast tests: the pipeline's unit-test step is under test
+# here, not the project's whole suite.
+KEEP_IN = {
+    MAIN / "tests": {"__init__.py", "conftest.py", "flows"},
+    MAIN / "tests" / "flows": {"__init__.py", "steps"},
+}
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=pipeline-test", "-c", "user.email=test@localhost", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout.strip()
+
+
+def _ignore(directory: str, names: list[str]) -> set[str]:
+    keep = KEEP_IN.get(Path(directory))
+    skipped = {n for n in names if n in SKIP_NAMES or n.endswith(".egg-info")}
+    if keep is not None:
+        skipped |= {n for n in names if n not in keep}
+    return skipped
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One Prefect test server for the session, results stored in a temp dir, no heartbeat."""
+    from prefect.settings import temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    results = tmp_path_factory.mktemp("prefect-results")
+    with (
+        prefect_test_harness(),
+        temporary_settings(
+            updates={"results.local_storage_path": results, "flows.heartbeat_frequency": None}
+        ),
+    ):
+        yield
+
+
+@pytest.fixture(scope="session")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This working tree (uncommitted files included) committed into a fresh repository."""
+    repo = tmp_path_factory.mktemp("template") / "repo"
+    shutil.copytree(MAIN, repo, ignore=_ignore, symlinks=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "the project as it is")
+    git(repo, "tag", "v1.0.0")
+    return repo
+
+
+@dataclass
+class Stack:
+    """The module's target and repository, and the last commit known good."""
+
+    repo: Path
+    config: PipelineConfig
+    good: str
+
+    @property
+    def prod_url(self) -> str:
+        return f"http://{self.config.prod_address}"
+
+    @property
+    def preprod_url(self) -> str:
+        return f"http://{self.config.preprod_address}"
+
+    def prod_version(self) -> str | None:
+        return fetch_health(self.prod_url).version
+
+    def calls(self) -> dict[str, Any]:
+        response = requests.get(self.prod_url, headers={"Accept": "application/json"}, timeout=5)
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def commit(self, name: str, files: dict[str, str]) -> str:
+        """A new commit on top of the last good one (on its own branch), changing `files`."""
+        git(self.repo, "checkout", "-q", "-B", name, self.good)
+        for path, text in files.items():
+            (self.repo / path).parent.mkdir(parents=True, exist_ok=True)
+            (self.repo / path).write_text(text)
+        git(self.repo, "add", "-A")
+        git(self.repo, "commit", "-qm", name)
+        return git(self.repo, "rev-parse", "HEAD")
+
+
+def run_flow(stack: Stack, ref: str, config: PipelineConfig | None = None) -> tuple[Any, Any]:
+    """Run the pipeline in this process; (final state, result or exception)."""
+    from flows.pipeline import pipeline
+
+    state = pipeline(
+        repo=str(stack.repo), ref=ref, target="local", config=config or stack.config, return_state=True
+    )
+    return state, state.result(raise_on_failure=False)
+
+
+def task_runs(state: Any) -> dict[str, Any]:
+    """The flow run's task runs by step name."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
+    return {run.name.rsplit("-", 1)[0]: run for run in runs}
+
+
+def flow_run_name(state: Any) -> str:
+    """The flow run's name as the server has it now."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return str(client.read_flow_run(state.state_details.flow_run_id).name)
+
+
+def remove_images(client: Any, repository: str) -> None:
+    """Remove every tag of `repository`, whatever the registry host in front of it."""
+    for image in client.images.list():
+        for tag in image.tags:
+            if f"/{repository}:" in tag:
+                client.images.remove(tag, force=True)
+
+
+@pytest.fixture(scope="module")
+def stack(
+    prefect_harness: None,
+    template_repo: Path,
+    docker_client: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """A local target on free ports with the template's commit released to prod."""
+    from flows.targets.local import LocalTarget
+
+    base = tmp_path_factory.mktemp(f"pipeline-{PID}")
+    os.environ["DELIVERYPIPELINE_WORK_DIR"] = str(base / "work")
+    repo = base / "repo"
+    subprocess.run(["git", "clone", "-q", str(template_repo), str(repo)], check=True, timeout=60)
+    config = PipelineConfig.model_validate(
+        {
+            "application": f"pipeline-test-{PID}",
+            "prod_address": f"127.0.0.1:{free_port()}",
+            "preprod_address": f"127.0.0.1:{free_port()}",
+            "registry": REGISTRY,
+            "image_repository": IMAGE_REPOSITORY,
+            "deadlines": {"verify": 5, "ready": 60, "poll_interval": 0.5},
+            "local": {"state_dir": str(base / "state"), "stop_grace": 1},
+        }
+    )
+    first = git(repo, "rev-parse", "HEAD")
+    stack = Stack(repo=repo, config=config, good=first)
+    try:
+        state, result = run_flow(stack, first)
+        assert state.is_completed(), result
+        assert stack.prod_version() == result["version"] == "v1.0.0"
+        yield stack
+    finally:
+        LocalTarget(config, client=docker_client).down(purge=True)
+        remove_images(docker_client, IMAGE_REPOSITORY)
+        os.environ.pop("DELIVERYPIPELINE_WORK_DIR", None)
+
+
+def test_second_commit_reaches_prod_and_the_count_continues(stack: Stack) -> None:
+    before = stack.calls()
+    sha = stack.commit("second", {"webapp/release_note.txt": "second release\n"})
+    state, result = run_flow(stack, sha)
+    assert state.is_completed(), result
+    assert result["version"] == f"v1.0.0-1-g{sha[:7]}" and result["commit"] == sha
+    after = stack.calls()
+    assert after["version"] == result["version"] == stack.prod_version()
+    assert after["calls"] == before["calls"] + 1  # same store: the count goes on across versions
+    assert [h["version"] for h in after["deploy_history"]][:2] == [result["version"], "v1.0.0"]
+    assert result["probe"]["requests"] > 0 and result["probe"]["failures"] == 0
+    assert fetch_health(stack.preprod_url).version == "v1.0.0"  # the old prod is preprod now
+    assert flow_run_name(state) == f"{stack.config.application}-{result['version']}"
+    stack.good = sha
+
+
+def test_failing_unit_tests_stop_the_run_before_anything_is_built(stack: Stack, docker_client: Any) -> None:
+    from flows.steps.source import UnitTestsFailed
+
+    served = stack.prod_version()
+    failing = "def test_broken_on_purpose() -> None:\n    assert 1 == 2, 'broken on purpose'\n"
+    sha = stack.commit("failing-tests", {"tests/flows/steps/test_broken_on_purpose.py": failing})
+    state, error = run_flow(stack, sha)
+    assert state.is_failed()
+    assert isinstance(error, UnitTestsFailed)
+    assert "1 failed" in str(error) and "test_broken_on_purpose" in str(error)
+    runs = task_runs(state)
+    assert "build image" not in runs and runs["unit tests"].run_count == 1  # never retried
+    version = git(stack.repo, "describe", "--tags", "--always")
+    assert not docker_client.images.list(name=f"{stack.config.image}:{version}")
+    assert stack.prod_version() == served
+
+
+def test_image_that_does_not_start_is_never_pushed(stack: Stack) -> None:
+    served = stack.prod_version()
+    sha = stack.commit("no-start", {"webapp/__main__.py": "raise SystemExit('broken on purpose')\n"})
+    state, error = run_flow(stack, sha)
+    assert state.is_failed()
+    assert type(error).__name__ == "SmokeTestFailed"
+    version = git(stack.repo, "describe", "--tags", "--always")
+    assert not image_in_registry(REGISTRY, stack.config.image, version)
+    assert "push" not in task_runs(state)
+    assert stack.prod_version() == served
+
+
+def test_unreachable_registry_is_retried_then_fails_clearly(stack: Stack) -> None:
+    served = stack.prod_version()
+    down = stack.config.model_copy(update={"registry": f"127.0.0.1:{free_port()}"})
+    state, error = run_flow(stack, stack.good, down)
+    assert state.is_failed()
+    assert type(error).__name__ == "RegistryUnreachable"
+    assert "unreachable" in str(error)
+    assert task_runs(state)["push"].run_count == 4  # the first try and three retries
+    assert stack.prod_version() == served
+
+
+def test_preprod_never_healthy_fails_at_the_deadline_without_a_swap(stack: Stack) -> None:
+    served = stack.prod_version()
+    hang = (
+        "import os, sys, time\n"
+        "if os.environ.get('DELIVERY_CONF'):  # only where the target runs it, not in the smoke test\n"
+        "    time.sleep(3600)\n"
+        "from webapp.server import main\n"
+        "sys.exit(main())\n"
+    )
+    sha = stack.commit("never-healthy", {"webapp/__main__.py": hang})
+    deadlines = stack.config.deadlines.model_copy(update={"ready": 6})
+    state, error = run_flow(stack, sha, stack.config.model_copy(update={"deadlines": deadlines}))
+    assert state.is_failed(), error
+    assert "6" in str(error)
+    runs = task_runs(state)
+    assert "deploy" in runs and "swap" not in runs
+    assert stack.prod_version() == served
+
+
+def test_failed_prod_verification_swaps_back_and_a_rerun_reuses_the_build(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.steps import release as release_steps
+
+    served = stack.prod_version()
+    sha = stack.commit("verify-fails", {"webapp/release_note.txt": "verify fails once\n"})
+
+    def refuse(url: str) -> HealthReport:
+        return HealthReport(url, 503, None, error="HTTP 503 (injected)")
+
+    monkeypatch.setattr(release_steps, "prod_health_check", refuse)
+    state, error = run_flow(stack, sha)
+    assert state.is_failed()
+    assert type(error).__name__ == "SwappedBack" and "swapped back" in str(error)
+    runs = task_runs(state)
+    assert runs["swap"].state.is_completed() and runs["swap back"].state.is_completed()
+    assert stack.prod_version() == served  # the old version serves prod again
+    new_version = fetch_health(stack.preprod_url).version
+    assert new_version is not None and new_version.endswith(sha[:7])
+
+    monkeypatch.setattr(release_steps, "prod_health_check", fetch_health)
+    state, result = run_flow(stack, sha)
+    assert state.is_completed(), result
+    assert stack.prod_version() == result["version"] == new_version
+    steps = result["steps"]
+    assert steps["unit tests"] == "Cached" and steps["smoke test"] == "Cached"
+    assert "deploy" in steps  # preprod already ran it: the deploy step only checked
+    stack.good = sha
+
+
+def test_already_live_version_is_a_quick_success(stack: Stack) -> None:
+    state, result = run_flow(stack, stack.good)
+    assert state.is_completed(), result
+    assert "already live" in result["outcome"]
+    assert result["steps"]["deploy"] == "Skipped" and result["steps"]["swap"] == "Skipped"
+
+
+def test_a_second_run_waits_for_the_slot_instead_of_failing(stack: Stack) -> None:
+    from prefect.concurrency.sync import concurrency
+
+    held = threading.Event()
+    release_slot = threading.Event()
+
+    def hold() -> None:
+        with concurrency(concurrency_name(stack.config.application), occupy=1, strict=True):
+            held.set()
+            release_slot.wait(30)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert held.wait(30)
+    timer = threading.Timer(3.0, release_slot.set)
+    timer.start()
+    started = time.monotonic()
+    state, result = run_flow(stack, stack.good)
+    waited = time.monotonic() - started
+    holder.join(30)
+    assert state.is_completed(), result
+    assert waited >= 3.0
