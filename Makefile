@@ -9,13 +9,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
-DEMO_ADDRESS ?= 127.0.0.1:8080
+DEMO_STATE_DIR ?= .state/local
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv host lint unit test demo demo-stop serve
 
 help:
-	@echo "make demo   build the image through flows.build and serve it on $(DEMO_ADDRESS)"
+	@echo "make demo   run the pipeline: release this checkout's HEAD blue/green to the local target"
 	@echo "make test   set up, then ruff, mypy and the whole test suite (unit + docker)"
 	@echo "make unit   the fast tests only (-m 'not docker')"
 	@echo "make lint   ruff check, ruff format --check, mypy"
@@ -55,11 +55,17 @@ test: setup
 	$(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
 	exit $$status
 
+# The main job: the pipeline releasing this checkout's committed HEAD to the local target
+# (prod http://127.0.0.1:8080, preprod http://127.0.0.1:8081). Run it again after a commit:
+# the new version goes blue/green with zero downtime and the counter continues.
 demo: setup
-	$(BIN)/python -m flows.build --quiet --smoke --run $(DEMO_ADDRESS)
+	$(BIN)/deliverypipeline run --repo . --ref HEAD --target local --state-dir $(DEMO_STATE_DIR)
+	@$(BIN)/deliverypipeline local status --state-dir $(DEMO_STATE_DIR)
+	@echo "prod: http://127.0.0.1:8080/   preprod: http://127.0.0.1:8081/   Prefect UI: make serve"
 
+# Stops what the demo started (containers, HAProxy); the shared data stays.
 demo-stop:
-	@docker rm -f deliverypipeline-demo >/dev/null 2>&1 && echo "demo stopped" || echo "no demo running"
+	@$(BIN)/deliverypipeline local down --state-dir $(DEMO_STATE_DIR)
 
 # Prefect server + UI (:4200), work pool, deployments, a worker and the webhook receiver on
 # 127.0.0.1; Ctrl-C stops them all. Needs DELIVERY_WEBHOOK_SECRET.

@@ -155,7 +155,7 @@ def _release(
     logger = get_run_logger()
     steps.run("release bundle", release_steps.release_bundle, target, source_dir, image_ref, version)
     roles = steps.run("pick preprod", release_steps.pick_preprod, target, config)
-    if already_live(roles, version):
+    if already_live(roles, version, config.accepted_health):
         for name in ("deploy", "wait until ready", "verify preprod", "swap"):
             steps.skip(name, f"prod already serves {version}")
         result = steps.run("verify prod", release_steps.verify_prod, target, version, config)

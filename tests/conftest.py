@@ -23,3 +23,23 @@ def docker_client() -> Iterator[object]:
         )
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One temporary Prefect server for the whole session (it costs ~10 s to start).
+
+    Results go to a temp dir; the flow heartbeat is off (it costs ~1 s per flow call).
+    Imported lazily so the fast suite does not pay for Prefect's testing utilities.
+    """
+    from prefect.settings import temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    results = tmp_path_factory.mktemp("prefect-results")
+    with (
+        prefect_test_harness(),
+        temporary_settings(
+            updates={"results.local_storage_path": results, "flows.heartbeat_frequency": None}
+        ),
+    ):
+        yield

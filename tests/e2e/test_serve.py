@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def test_refuses_a_port_already_in_use(tmp_path: Path) -> None:
             "DELIVERY_WEBHOOK_SECRET": "x",
             "PREFECT_PORT": str(busy.getsockname()[1]),
             "DELIVERY_STATE_DIR": str(tmp_path / "state"),
+            "VENV": sys.prefix,  # the running interpreter's venv, wherever the checkout is
         }
         done = subprocess.run(
             ["bash", SERVE], env=env, capture_output=True, text=True, timeout=30, check=False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -13,18 +12,15 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.context import get_run_context
 from prefect.flow_runs import resume_flow_run
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.approval import Decision, await_approval, describe
 
 pytestmark = pytest.mark.docker  # starts a Prefect server (the test harness)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def prefect_server() -> Iterator[None]:
-    with prefect_test_harness(), temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
+@pytest.fixture(autouse=True)
+def prefect_server(prefect_harness: None) -> None:
+    """Every test here talks to the session's Prefect test server."""
 
 
 class Release:

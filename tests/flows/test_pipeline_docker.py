@@ -81,22 +81,6 @@ def _ignore(directory: str, names: list[str]) -> set[str]:
 
 
 @pytest.fixture(scope="session")
-def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """One Prefect test server for the session, results stored in a temp dir, no heartbeat."""
-    from prefect.settings import temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    results = tmp_path_factory.mktemp("prefect-results")
-    with (
-        prefect_test_harness(),
-        temporary_settings(
-            updates={"results.local_storage_path": results, "flows.heartbeat_frequency": None}
-        ),
-    ):
-        yield
-
-
-@pytest.fixture(scope="session")
 def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This working tree (uncommitted files included) committed into a fresh repository."""
     repo = tmp_path_factory.mktemp("template") / "repo"
