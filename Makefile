@@ -24,16 +24,41 @@ help:
 venv: $(VENV_STAMP)
 
 # Re-installed when pyproject.toml changes; the stamp is written only after a full install.
+# A venv without pip (left by a `python3 -m venv` that lacked ensurepip) is made again; without
+# ensurepip, pip is bootstrapped from Debian's pip wheel or the system pip, and as a last resort
+# (root on Debian) python3-venv is installed.
 $(VENV_STAMP): pyproject.toml
-	@if [ ! -x $(BIN)/python ]; then \
-	  echo "make: creating $(VENV) with $$($(PYTHON) --version)"; \
-	  $(PYTHON) -m venv $(VENV) || { echo "make: '$(PYTHON) -m venv' failed; install python3-venv" >&2; exit 1; }; \
+	@if [ -x $(BIN)/python ] && ! $(BIN)/python -m pip --version >/dev/null 2>&1; then \
+	  echo "make: $(VENV) has no pip (an earlier creation failed); making it again"; rm -rf $(VENV); \
 	fi
+	@if [ ! -x $(BIN)/python ]; then $(MAKE_VENV); fi
 	@echo "make: installing the project into $(VENV) (pip install -e '.[pipeline,dev]')"
 	@# This machine's pip config names extra local indexes; their "ignored" warnings are noise.
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[pipeline,dev]' 2>&1 \
 	  | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	@touch $@
+
+define MAKE_VENV
+echo "make: creating $(VENV) with $$($(PYTHON) --version 2>&1)"; \
+if $(PYTHON) -m venv $(VENV) 2>/dev/null; then exit 0; fi; \
+rm -rf $(VENV); \
+echo "make: '$(PYTHON) -m venv' failed (no ensurepip?); bootstrapping pip another way"; \
+if $(PYTHON) -m venv --without-pip $(VENV); then \
+  wheel=$$(ls /usr/share/python-wheels/pip-*.whl 2>/dev/null | tail -n 1 || true); \
+  if [ -n "$$wheel" ] && $(BIN)/python "$$wheel/pip" install --quiet --no-index "$$wheel"; then exit 0; fi; \
+  if $(PYTHON) -m pip --python $(BIN)/python install --quiet pip 2>/dev/null; then exit 0; fi; \
+  rm -rf $(VENV); \
+fi; \
+if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+  echo "make: installing python3-venv with apt-get"; \
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv >/dev/null \
+    || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv >/dev/null; } \
+    && $(PYTHON) -m venv $(VENV) && exit 0; \
+  rm -rf $(VENV); \
+fi; \
+echo "make: cannot create $(VENV) with pip: install python3-venv (apt-get install python3-venv) or pass PYTHON=/path/to/python3.11" >&2; \
+exit 1
+endef
 
 host:
 	@bash scripts/setup-host.sh

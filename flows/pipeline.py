@@ -47,6 +47,7 @@ PROBE_THREADS = 8
 PROBE_PAUSE_S = 0.02  # per thread between requests: ~8 x 50 req/s at most, light on 2 cores
 PROBE_MAX_REQUESTS = 100_000
 PROBE_TAIL_S = 1.5  # probing goes on this long after prod verified (past the swap margin)
+PROBE_LEAD_S = 1.5  # with approval, probing starts this long before the swap
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -169,8 +170,11 @@ def _release(
     probe = _probe_for(target, config) if release_steps.prod_serving(roles) else None
     if probe is None:
         logger.info("prod serves nothing yet: no zero-downtime probe for this first release")
-    else:
+    elif not require_approval:
         probe.start()
+    else:
+        # A person may take longer to approve than the probe's time cap: probe from the approval on.
+        logger.info("the zero-downtime probe starts once the release is approved")
     try:
         since = steps.run("deploy", release_steps.deploy, target, roles, version, config)
         steps.run("wait until ready", release_steps.wait_until_ready, target, roles, version, config, since)
@@ -186,6 +190,9 @@ def _release(
                     f"runs it, prod ({describe(roles.prod)}) was not touched"
                 )
             report.verifications.append(f"approval: {decision.reason}")
+            if probe is not None:
+                probe.start()
+                time.sleep(PROBE_LEAD_S)  # the "before the swap" phase needs requests too
         if probe is not None:
             probe.mark_swap_start()
         try:
@@ -206,7 +213,7 @@ def _release(
         if probe is not None:
             time.sleep(PROBE_TAIL_S)  # the "after the swap" phase needs requests too
     finally:
-        summary = _finish_probe(probe, report)
+        summary = _finish_probe(probe if probe is not None and probe.started else None, report)
     return summary
 
 
@@ -256,14 +263,14 @@ def run_pipeline(
         _rename_run(run_name(config.application, checkout.version, checkout.commit))
         summary = steps.run("unit tests", source_steps.unit_tests, checkout, config.deadlines.unit_tests)
         report.verifications.append(f"unit tests: {summary.line()}")
-        built = steps.run("build image", image_steps.build, checkout, config)
+        built = steps.run("build image", image_steps.build_step(checkout, config), checkout, config)
         smoke = steps.run(
             "smoke test", image_steps.smoke, built, checkout.version, config.deadlines.smoke_test
         )
         report.verifications.append(
             f"smoke test: {smoke.image} served {smoke.version}, healthy after {smoke.seconds_to_healthy:.1f}s"
         )
-        pushed = steps.run("push", image_steps.push, built, config, target_name)
+        pushed = steps.run("push", image_steps.push_step(built, config), built, config, target_name)
         probe_summary = _release(
             target, config, checkout.version, checkout.path, pushed.ref, steps, report, require_approval
         )

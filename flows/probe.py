@@ -55,6 +55,11 @@ class Probe:
     ) -> None:
         self.stop()
 
+    @property
+    def started(self) -> bool:
+        """Whether `start()` was called (a probe never started has nothing to report)."""
+        return self._t0 != 0.0
+
     def now(self) -> float:
         """Seconds since the probe started."""
         return time.monotonic() - self._t0

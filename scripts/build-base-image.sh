@@ -10,6 +10,7 @@ die() { printf 'build-base-image: ERROR: %s\n' "$*" >&2; exit 1; }
 
 docker info >/dev/null 2>&1 || die "the Docker engine is not running (bash scripts/setup-host.sh starts it)"
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then exit 0; fi
+[ "$(id -u)" -eq 0 ] || die "$IMAGE is missing and building it (debootstrap) needs root: run as root"
 export PATH="$PATH:/usr/sbin:/sbin"
 command -v debootstrap >/dev/null 2>&1 || die "debootstrap is missing: apt-get install debootstrap"
 

@@ -6,9 +6,11 @@
 #   a worker for the pool            (runs each flow run in its own process)
 #   the webhook receiver             http://127.0.0.1:${WEBHOOK_PORT:-8787}/webhooks/github
 #
-# Needs DELIVERY_WEBHOOK_SECRET (the secret set on the GitHub webhook). Ctrl-C stops all four.
+# Needs DELIVERY_WEBHOOK_SECRET (the secret set on the GitHub webhook). Ctrl-C stops all four,
+# and any flow run the worker is running (each runs in a process session of its own).
 # Settings: PREFECT_PORT, WEBHOOK_PORT, DELIVERY_STATE_DIR (default: <checkout>/.state),
-# WEBHOOK_BRANCHES (default "main"; e.g. "main master"), VENV (default: <checkout>/.venv).
+# WEBHOOK_BRANCHES (default "main"; e.g. "main master"), WEBHOOK_DEPLOYMENT (the deployment a push
+# runs, default deliverypipeline/local; deliverypipeline/aws releases to AWS), VENV (default: <checkout>/.venv).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +20,7 @@ WEBHOOK_PORT="${WEBHOOK_PORT:-8787}"
 STATE_DIR="${DELIVERY_STATE_DIR:-$ROOT/.state}"
 VENV="${VENV:-$ROOT/.venv}"
 BRANCHES="${WEBHOOK_BRANCHES:-main}"
+DEPLOYMENT="${WEBHOOK_DEPLOYMENT:-deliverypipeline/local}"
 GRACE_S=10
 
 say() { printf 'serve: %s\n' "$*" >&2; }
@@ -55,20 +58,32 @@ start() { # name, command...: run in the background with its own process group a
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
+signal_group() { # signal, pid: the process group led by pid, or the process alone if it leads none
+    kill "-$1" -- "-$2" 2>/dev/null || kill "-$1" "$2" 2>/dev/null || true
+}
+
 stop_one() { # pid, name: SIGTERM (twice: the worker ignores the first), SIGKILL after the grace period
     local pid="$1" name="$2" waited=0
     alive "$pid" || return 0
-    kill -TERM -- "-$pid" 2>/dev/null || true
+    signal_group TERM "$pid"
     while alive "$pid" && ((waited < GRACE_S * 10)); do
-        if ((waited == 20)); then kill -TERM -- "-$pid" 2>/dev/null || true; fi
+        if ((waited == 20)); then signal_group TERM "$pid"; fi
         sleep 0.1
         waited=$((waited + 1))
     done
     if alive "$pid"; then
         say "$name did not stop within ${GRACE_S}s: SIGKILL"
-        kill -KILL -- "-$pid" 2>/dev/null || true
+        signal_group KILL "$pid"
     fi
     wait "$pid" 2>/dev/null || true
+}
+
+stop_flow_runs() { # worker pid: its flow runs lead sessions of their own, out of reach of the worker's group
+    local run
+    for run in $(pgrep -P "$1" 2>/dev/null); do
+        say "stopping flow run process $run"
+        stop_one "$run" "flow run process $run"
+    done
 }
 
 STOPPING=0
@@ -79,6 +94,8 @@ stop_all() {
     trap - INT TERM
     local i
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do # reverse order: receiver, worker, then server
+        # Running flow runs first, while the worker and server can still record how they ended.
+        if [[ "${NAMES[$i]}" == worker ]]; then stop_flow_runs "${PIDS[$i]}"; fi
         stop_one "${PIDS[$i]}" "${NAMES[$i]}"
     done
     say "stopped"
@@ -118,7 +135,8 @@ start worker prefect worker start --pool "$POOL"
 
 branch_args=()
 for branch in $BRANCHES; do branch_args+=(--branch "$branch"); done
-start webhook deliverypipeline webhook --host 127.0.0.1 --port "$WEBHOOK_PORT" "${branch_args[@]}"
+start webhook deliverypipeline webhook --host 127.0.0.1 --port "$WEBHOOK_PORT" \
+    --deployment "$DEPLOYMENT" "${branch_args[@]}"
 wait_healthy "http://127.0.0.1:$WEBHOOK_PORT/healthz" "${PIDS[2]}" 60
 
 deadline=$((SECONDS + 60)) # the worker registers with the pool once it has started

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the integration tests and the demo need on this host:
 # the Docker engine, Debian's registry on 127.0.0.1:5000, HAProxy, git, curl and the base image.
-# Idempotent: each part is skipped when already present or running. Needs root (apt-get).
+# Idempotent: each part is skipped when already present or running. Needs root only for what
+# it must install or start (apt-get, dockerd, the registry, debootstrap).
 # Every failure prints what failed and which log to read, and exits non-zero.
 set -euo pipefail
 
@@ -14,8 +15,7 @@ REGISTRY_LOG=$LOG_DIR/deliverypipeline-registry.log
 REGISTRY_ADDR=127.0.0.1:5000
 STATE=/var/lib/deliverypipeline
 
-[ "$(id -u)" -eq 0 ] || die "run as root (it installs Debian packages and starts dockerd)"
-command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script supports Debian-based hosts only"
+need_root() { [ "$(id -u)" -eq 0 ] || die "$1 needs root: run as root (sudo make ...)"; }
 
 # --- packages ------------------------------------------------------------------------------
 need_pkgs=()
@@ -30,6 +30,9 @@ command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need_pkgs+=(
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need_pkgs+=(ca-certificates)
 command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)  # load generator of the benchmarks
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  need_root "installing ${need_pkgs[*]}"
+  command -v apt-get >/dev/null 2>&1 \
+    || die "apt-get not found (missing: ${need_pkgs[*]}): this script supports Debian-based hosts only"
   mapfile -t need_pkgs < <(printf '%s\n' "${need_pkgs[@]}" | sort -u)
   log "installing ${need_pkgs[*]} (log: $APT_LOG)"
   export DEBIAN_FRONTEND=noninteractive
@@ -55,8 +58,10 @@ start_dockerd() {
 }
 if ! docker info >/dev/null 2>&1; then
   if pgrep -x dockerd >/dev/null 2>&1; then
+    [ "$(id -u)" -eq 0 ] || die "dockerd runs but $(id -un) cannot reach it: run as root or join the docker group"
     die "a dockerd process runs but does not answer; stop it (kill <pid>) or see $DOCKERD_LOG"
   fi
+  need_root "starting dockerd"
   log "starting dockerd (log: $DOCKERD_LOG)"
   if ! start_dockerd; then
     # Some sandboxes lack the iptables nat table; port publishing on 127.0.0.1 still works
@@ -72,6 +77,7 @@ fi
 # --- the registry on 127.0.0.1:5000 -------------------------------------------------------------
 registry_up() { curl -fsS -o /dev/null --max-time 2 "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
 if ! registry_up; then
+  need_root "starting the registry"
   log "starting the registry on $REGISTRY_ADDR (log: $REGISTRY_LOG)"
   mkdir -p "$STATE/registry"
   cat > "$STATE/registry.yml" <<YML

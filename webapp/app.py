@@ -130,6 +130,7 @@ class WebApp(Starlette):
             ],
             lifespan=lifespan,
         )
+        self.router.redirect_slashes = False  # "/health/" is an unknown path (404), not a redirect
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch ``/`` directly, anything else through Starlette."""

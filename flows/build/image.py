@@ -73,6 +73,23 @@ def check_context(context: Path) -> None:
         raise ImageBuildError(f"{context / 'webapp' / '__main__.py'} is missing: nothing to run in the image")
 
 
+def check_base_image(client: Any, base_image: str) -> None:
+    """Fail early, with the fix, when the base image is not in the local engine.
+
+    Without this the classic builder would try to pull it from Docker Hub and fail with a
+    DNS or network error that does not say what is missing.
+    """
+    try:
+        client.images.get(base_image)
+    except Exception as exc:  # the SDK's ImageNotFound, or the engine being unreachable
+        if type(exc).__name__ == "ImageNotFound":
+            raise ImageBuildError(
+                f"base image {base_image} is not in the local Docker engine (it is never pulled): "
+                "build it with `bash scripts/build-base-image.sh` (`make setup` does)"
+            ) from exc
+        raise ImageBuildError(f"cannot inspect the base image {base_image}: {exc}") from exc
+
+
 def _line_text(chunk: Mapping[str, Any]) -> str | None:
     if "stream" in chunk:
         text = str(chunk["stream"]).rstrip("\n")
@@ -125,6 +142,7 @@ def build_image(
     with the engine's message on failure.
     """
     check_context(context)
+    check_base_image(client, base_image)
     plan = plan_build(context, repository, info, base_image, extra_labels)
     log(f"building {plan.tag} from {context} on {base_image}")
     try:

@@ -1,26 +1,29 @@
 """Steps 3-5 as Prefect tasks: build the image, smoke-test it, push it.
 
-Each is cached across runs by what its result depends on (see `flows.steps.keys`), with a
-liveness check in the cache key: a cached build counts only while the image is still in the
-engine, a cached push only while the registry still has the tag. A re-run of the same commit
-thus skips all three. Only an unreachable registry or a lost engine connection is retried.
+Each is cached across runs by what its result depends on (see `flows.steps.keys`); `build_step`
+and `push_step` add a liveness check: a cached build counts only while the image is still in
+the engine, a cached push only while the registry still has the tag (else the cache is
+refreshed). A re-run of the same commit thus gets all three back as Cached. Only an
+unreachable registry or a lost engine connection is retried.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from prefect import Task, get_run_logger, task
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
 
-from flows.build.errors import RegistryUnreachable
+from flows.build.errors import PushError, RegistryUnreachable
 from flows.build.image import BuiltImage, build_image
-from flows.build.push import image_in_registry, push_image
+from flows.build.push import image_in_registry, push_image, registry_base_url
 from flows.build.smoke import SmokeResult, smoke_test
 from flows.build.version import VersionInfo
 from flows.build.wheelhouse import ensure_wheelhouse
@@ -30,6 +33,37 @@ from flows.steps.source import Checkout
 
 BUILD_KEY_LABEL = "deliverypipeline.build-key"
 PUSH_RETRY_DELAYS: list[float] = [1.0, 2.0, 4.0]
+
+R = TypeVar("R")
+
+
+class PushTimedOut(PushError):
+    """The push did not finish within `deadlines.push` (not retried: the deadline is spent)."""
+
+
+def within_deadline(deadline_s: float, call: Callable[[], R], timed_out: Callable[[], Exception]) -> R:
+    """`call()`'s result or exception, or `timed_out()` raised once `deadline_s` passes.
+
+    The call runs in a daemon thread: a push blocked on a silent registry cannot be
+    interrupted, but the step stops waiting for it.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="deadline-call", daemon=True)
+    worker.start()
+    worker.join(deadline_s)
+    if worker.is_alive():
+        raise timed_out()
+    if "error" in outcome:
+        raise outcome["error"]
+    result: R = outcome["value"]
+    return result
 
 
 @dataclass(frozen=True)
@@ -74,16 +108,32 @@ def _existing_image(client: Any, tag: str, key: str) -> Any | None:
     return image if (image.labels or {}).get(BUILD_KEY_LABEL) == key else None
 
 
+def build_present(source: Checkout, config: PipelineConfig) -> bool:
+    """Whether the engine still has the image built from these inputs (its build-key label)."""
+    try:
+        client = docker_client()
+        key = image_build_key(source, config, client)
+        return _existing_image(client, f"{config.image}:{source.version}", key) is not None
+    except Exception:  # no engine: build (and let the build report it)
+        return False
+
+
 def _build_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
     source: Checkout = parameters["source"]
     config: PipelineConfig = parameters["config"]
     try:
-        client = docker_client()
-        key = image_build_key(source, config, client)
-        present = _existing_image(client, f"{config.image}:{source.version}", key) is not None
+        return image_build_key(source, config, docker_client())
     except Exception:
         return _unique()
-    return key if present else _unique()
+
+
+def build_step(source: Checkout, config: PipelineConfig) -> Task[Any, BuiltImage]:
+    """The build task to run for `source`: cached by its inputs unless the image is gone.
+
+    The key must not depend on whether the image exists (it would change once built and a
+    re-run would miss); liveness decides `refresh_cache` instead.
+    """
+    return build.with_options(refresh_cache=not build_present(source, config))
 
 
 def _engine_connection_lost(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -151,15 +201,23 @@ def split_tag(ref: str) -> tuple[str, str]:
     return repository, tag
 
 
-def _push_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
-    image: BuiltImage = parameters["image"]
-    config: PipelineConfig = parameters["config"]
+def push_present(image: BuiltImage, config: PipelineConfig) -> bool:
+    """Whether the registry still has the image's tag (a quick anonymous look; False if unsure)."""
     repository, tag = split_tag(image.tag)
     try:
-        present = image_in_registry(config.registry, repository, tag, timeout=3)
-    except Exception:
-        return _unique()
-    return push_key(image.tag, image.image_id) if present else _unique()
+        return image_in_registry(config.registry, repository, tag, timeout=3)
+    except Exception:  # unreachable or needs credentials: push (which retries and reports)
+        return False
+
+
+def _push_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
+    image: BuiltImage = parameters["image"]
+    return push_key(image.tag, image.image_id)
+
+
+def push_step(image: BuiltImage, config: PipelineConfig) -> Task[Any, PushedImage]:
+    """The push task to run for `image`: cached by image and reference unless the registry lost it."""
+    return push.with_options(refresh_cache=not push_present(image, config))
 
 
 def registry_unreachable(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -199,5 +257,15 @@ def push(image: BuiltImage, config: PipelineConfig, target: str) -> PushedImage:
     if image_in_registry(config.registry, repository, tag, auth=credentials):
         logger.info("%s is already in the registry: not pushing again", image.tag)
         return PushedImage(image.tag, image.image_id, None)
-    digest = push_image(docker_client(), repository, tag, auth, logger.info)
+    client = docker_client()
+    deadline = config.deadlines.push
+    digest = within_deadline(
+        deadline,
+        lambda: push_image(client, repository, tag, auth, logger.info),
+        lambda: PushTimedOut(
+            f"push of {image.tag} did not finish within {deadline:.0f}s (deadlines.push); check that "
+            f"the registry answers (`curl {registry_base_url(config.registry)}/v2/`) and the "
+            "Docker engine's log"
+        ),
+    )
     return PushedImage(image.tag, image.image_id, digest)

@@ -1,4 +1,5 @@
-"""`make serve` (scripts/serve.sh): refuses without a secret; starts all four parts; Ctrl-C stops them all."""
+"""`make serve` (scripts/serve.sh): refuses without a secret; starts all four parts; Ctrl-C stops them all,
+flow runs in progress included."""
 
 from __future__ import annotations
 
@@ -49,11 +50,37 @@ def test_refuses_a_port_already_in_use(tmp_path: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting to be reaped has stopped)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(child) for child in done.stdout.split()]
+
+
+def _start_a_harmless_run(api: str, tmp_path: Path) -> str:
+    """A run of deliverypipeline/local on a target of its own (free ports, temp state); stopped early."""
+    deployment = httpx.get(f"{api}/deployments/name/deliverypipeline/local", timeout=10).json()
+    config = {
+        "application": f"serve-test-{os.getpid()}",
+        "prod_address": f"127.0.0.1:{free_port()}",
+        "preprod_address": f"127.0.0.1:{free_port()}",
+        "image_repository": f"deliverypipeline-test-serve-{os.getpid()}",
+        "local": {"state_dir": str(tmp_path / "target-state")},
+    }
+    created = httpx.post(
+        f"{api}/deployments/{deployment['id']}/create_flow_run",
+        json={"parameters": {"config": config}},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    run_id: str = created.json()["id"]
+    return run_id
 
 
 @pytest.mark.docker
@@ -67,6 +94,7 @@ def test_serves_server_deployments_worker_and_receiver_until_interrupted(tmp_pat
         WEBHOOK_PORT=str(webhook_port),
         DELIVERY_STATE_DIR=str(tmp_path / "state"),
         PREFECT_UI_ENABLED="false",
+        DELIVERYPIPELINE_WORK_DIR=str(tmp_path / "work"),  # where a flow run checks out
     )
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
@@ -93,12 +121,27 @@ def test_serves_server_deployments_worker_and_receiver_until_interrupted(tmp_pat
             timeout=10,
         )
         assert ping.status_code == 200
+        assert f"→ deliverypipeline/local on {api}" in log.read_text()  # the receiver's target
 
         pids = [int(pid) for pid in re.findall(r"started \w+ \(pid (\d+)\)", log.read_text())]
         assert len(pids) == 3
-        serve.send_signal(signal.SIGINT)  # what Ctrl-C delivers to the script
-        assert serve.wait(timeout=60) == 130
-        assert [pid for pid in pids if _alive(pid)] == []
+        # A flow run in progress runs in a session of its own: Ctrl-C must stop it too.
+        run_id = _start_a_harmless_run(api, tmp_path)
+        worker = pids[1]
+        deadline = time.monotonic() + 90
+        while httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()["state_type"] != "RUNNING":
+            assert time.monotonic() < deadline, f"the flow run never ran:\n{log.read_text()[-4000:]}"
+            time.sleep(0.5)
+        runs = _children(worker)
+        assert runs, "the worker runs no flow-run process"
+        os.killpg(serve.pid, signal.SIGINT)  # what Ctrl-C delivers to the terminal's process group
+        assert serve.wait(timeout=90) == 130
+        assert [pid for pid in pids + runs if _alive(pid)] == []
         assert "serve: stopped" in log.read_text()
     finally:
-        stop(serve)
+        if serve.poll() is None:  # one SIGTERM, then time to stop its flow runs, worker and server
+            os.killpg(serve.pid, signal.SIGTERM)
+            try:
+                serve.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                stop(serve)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -240,6 +241,84 @@ def test_two_quick_pushes_run_one_after_the_other(stack: Stack) -> None:
     assert len(spans) == 2
     (_, first_end), (second_start, _) = spans
     assert first_end <= second_start, f"runs overlapped: {spans}"
+
+
+def wait_state(stack: Stack, run_id: str, state_type: str) -> dict[str, Any]:
+    """Wait until the run reaches `state_type`; fail at once if it ends first."""
+    deadline = time.monotonic() + RUN_DEADLINE_S
+    while time.monotonic() < deadline:
+        run: dict[str, Any] = httpx.get(f"{stack.api_url}/flow_runs/{run_id}", timeout=10).json()
+        if run["state_type"] == state_type:
+            return run
+        if run["state_type"] in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}:
+            raise AssertionError(f"flow run ended {run['state_type']} before {state_type}: {run['state']}")
+        time.sleep(1)
+    raise AssertionError(f"flow run {run_id} not {state_type} within {RUN_DEADLINE_S} s; see {stack.logs}")
+
+
+@pytest.mark.skipif(not REAL, reason="the stand-in pipeline has no approval step and no target")
+def test_rejected_approval_leaves_prod_as_it_was_and_notifies_with_version_and_link(stack: Stack) -> None:
+    from flows.verify import fetch_health
+    from tests.flows.test_notify import Hook
+
+    prod_url = f"http://{stack.config['prod_address']}"
+    if fetch_health(prod_url).version is None:  # run alone: first put a version on prod
+        answer = stack.push(commit(stack.app_repo, "first release"), str(uuid.uuid4()))
+        assert answer.status_code == 202, answer.text
+        assert stack.wait_final(answer.json()["flow_run_id"])["state_type"] == "COMPLETED"
+    served = fetch_health(prod_url).version
+    assert served is not None
+    sha = commit(stack.app_repo, "needs approval")
+
+    hook = Hook()
+    listening = threading.Thread(
+        target=hook.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    listening.start()
+    try:
+        # The UI's "Run" → "Custom run" on the deployment: the same API call.
+        deployment = httpx.get(f"{stack.api_url}/deployments/name/deliverypipeline/local", timeout=10).json()
+        parameters = {
+            "repo": str(stack.app_repo),
+            "ref": sha,
+            "require_approval": True,
+            "notify_url": hook.url,
+        }
+        created = httpx.post(
+            f"{stack.api_url}/deployments/{deployment['id']}/create_flow_run",
+            json={"parameters": parameters},
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+        run_id = created.json()["id"]
+
+        wait_state(stack, run_id, "PAUSED")
+        assert fetch_health(prod_url).version == served  # waiting for a person: prod untouched
+        preprod = fetch_health(f"http://{stack.config['preprod_address']}").version
+        assert preprod is not None and preprod.endswith(sha[:7])
+
+        # The UI's Resume form posts the answer here.
+        resumed = httpx.post(
+            f"{stack.api_url}/flow_runs/{run_id}/resume",
+            json={"run_input": {"approve": False, "reason": "not today"}},
+            timeout=10,
+        )
+        assert resumed.json()["status"] == "ACCEPT", resumed.text
+        run = stack.wait_final(run_id)
+        assert run["state_type"] == "FAILED", run["state"]
+        assert "was not approved (not today)" in run["state"]["message"]
+        assert fetch_health(prod_url).version == served
+
+        deadline = time.monotonic() + 30
+        while not hook.received and time.monotonic() < deadline:
+            time.sleep(0.2)
+        [(_, _, message)] = hook.received
+        assert f"{preprod} was NOT released" in message["text"]
+        assert f"{stack.api_url.removesuffix('/api')}/runs/flow-run/{run_id}" in message["text"]
+    finally:
+        hook.server.shutdown()
+        hook.server.server_close()
+        listening.join(timeout=5)
 
 
 def test_unknown_deployment_is_a_clear_503(stack: Stack) -> None:

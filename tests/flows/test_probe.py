@@ -86,3 +86,13 @@ def test_unreachable_prod_is_all_failures() -> None:
     summary = probe.summary()
     assert summary.requests == summary.failures == 3
     assert "ConnectionError" in summary.failed[0].detail
+
+
+def test_a_probe_knows_whether_it_was_started() -> None:
+    from flows.probe import Probe
+
+    probe = Probe("http://127.0.0.1:9", threads=1, max_requests=1, max_seconds=1)
+    assert not probe.started
+    probe.start()
+    assert probe.started
+    probe.stop()

@@ -107,9 +107,11 @@ def test_other_methods_are_405_with_allow_get(client: AppClient, method: str, pa
     assert client.get("/", headers=JSON).json()["calls"] == 1  # not counted
 
 
-@pytest.mark.parametrize("path", ["/nope", "/health/x", "/index.html"])
-def test_unknown_paths_are_404(client: AppClient, path: str) -> None:
-    assert client.get(path).status_code == 404
+@pytest.mark.parametrize("path", ["/nope", "/health/", "/health/x", "/index.html"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_unknown_paths_are_404(client: AppClient, path: str, method: str) -> None:
+    assert client.request(method, path).status_code == 404
+    assert client.get("/", headers=JSON).json()["calls"] == 1  # not counted
 
 
 def test_count_survives_an_app_restart(tmp_path: Path) -> None:

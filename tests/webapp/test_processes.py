@@ -27,6 +27,13 @@ def sqlite_conf(tmp_path: Path) -> Path:
     return conf
 
 
+def leveldb_conf(tmp_path: Path) -> Path:
+    """LevelDB with frequent snapshots, so a kill can land during one and recovery starts from one."""
+    conf = tmp_path / "delivery.toml"
+    conf.write_text(f'[store]\nkind = "leveldb"\npath = "{tmp_path}/leveldb"\nsnapshot_every = 100\n')
+    return conf
+
+
 def test_two_processes_sharing_sqlite_give_every_call_a_distinct_number(tmp_path: Path) -> None:
     env = {"DELIVERY_CONF": str(sqlite_conf(tmp_path))}
     blue, green = WebappProcess(env), WebappProcess(env)
@@ -72,11 +79,7 @@ def load_until_killed(port: int, acknowledged: list[int], stop: threading.Event)
 
 @pytest.mark.parametrize("kind", ["leveldb", "sqlite"])
 def test_kill_9_mid_load_loses_no_acknowledged_call(tmp_path: Path, kind: str) -> None:
-    env = (
-        {"DELIVERY_DATA_DIR": str(tmp_path)}
-        if kind == "leveldb"
-        else {"DELIVERY_CONF": str(sqlite_conf(tmp_path))}
-    )
+    env = {"DELIVERY_CONF": str(leveldb_conf(tmp_path) if kind == "leveldb" else sqlite_conf(tmp_path))}
     server = WebappProcess(env)
     acknowledged: list[int] = []
     stop = threading.Event()
@@ -97,9 +100,10 @@ def test_kill_9_mid_load_loses_no_acknowledged_call(tmp_path: Path, kind: str) -
 
     restarted = WebappProcess(env)
     try:
-        assert restarted.call() > max(acknowledged)
+        after_restart = restarted.call()
     finally:
-        restarted.stop()
+        err = restarted.stop()
+    assert "snapshot used" in err, err  # recovery = the snapshot taken under load + the journal after it
     store = (
         LevelDBStore(tmp_path / "leveldb") if kind == "leveldb" else SQLiteStore(tmp_path / "journal.sqlite3")
     )
@@ -107,3 +111,5 @@ def test_kill_9_mid_load_loses_no_acknowledged_call(tmp_path: Path, kind: str) -
     store.close()
     assert set(acknowledged) <= set(journaled)
     assert journaled == list(range(1, len(journaled) + 1))
+    # the restarted process continued right after the last journaled call: no number reused
+    assert after_restart == journaled[-1] > max(acknowledged)

@@ -61,6 +61,48 @@ def test_leveldb_refuses_a_second_process_on_the_same_directory(tmp_path: Path) 
         first.close()
 
 
+class _RecordingDB:
+    """Wraps a plyvel.DB and records the keyword arguments of every ``write_batch``."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self.batches: list[dict[str, Any]] = []
+
+    def write_batch(self, **kwargs: Any) -> Any:
+        self.batches.append(kwargs)
+        return self._db.write_batch(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def test_leveldb_append_is_one_synced_write_batch(tmp_path: Path) -> None:
+    store = LevelDBStore(tmp_path / "db")
+    recording = _RecordingDB(store._db)
+    store._db = recording
+    assert list(store.append("calls", [b"a", b"b", b"c"])) == [1, 2, 3]
+    assert recording.batches == [{"sync": True}]
+    store.close()
+
+
+def test_mongo_append_asks_for_journaled_write_concern(
+    mongo: MongoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mongoengine.queryset.base import BaseQuerySet
+
+    concerns: list[Any] = []
+    original = BaseQuerySet.insert
+
+    def insert(self: Any, docs: Any, *args: Any, **kwargs: Any) -> Any:
+        concerns.append(kwargs.get("write_concern"))
+        return original(self, docs, *args, **kwargs)
+
+    monkeypatch.setattr(BaseQuerySet, "insert", insert)
+    assert list(mongo.append("calls", [b"a", b"b"])) == [1, 2]
+    assert concerns == [{"j": True}]
+    mongo.close()
+
+
 def test_leveldb_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(StoreError, match=r"cfg: \[store\] path: cannot create the LevelDB directory"):
@@ -83,6 +125,8 @@ def test_sqlite_on_a_non_database_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_sqlite_uses_wal_and_full_sync(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "j.sqlite3")
     store.append("calls", [b"a"])
+    # synchronous is a per-connection setting: ask the store's own connection (2 = FULL)
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2
     store.close()
     db = sqlite3.connect(tmp_path / "j.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

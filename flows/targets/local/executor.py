@@ -98,7 +98,12 @@ class HAProxy:
         path = self.layout.config_path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(config)
-        check = subprocess.run([self.binary, "-c", "-q", "-f", str(path)], capture_output=True, text=True)
+        try:
+            check = subprocess.run(
+                [self.binary, "-c", "-q", "-f", str(path)], capture_output=True, text=True, timeout=deadline
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ProxyError(f"`{self.binary} -c -f {path}` did not finish within {deadline:.0f}s") from exc
         if check.returncode != 0:
             raise ProxyError(f"HAProxy rejects {path}: {check.stderr.strip() or check.stdout.strip()}")
         with contextlib.suppress(FileNotFoundError):

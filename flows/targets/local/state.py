@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flows.targets.base import TargetEvent
+from flows.targets.base import TargetError, TargetEvent
 from flows.targets.local.plans import PREPROD, PROD, ROLES, Registration
 
 
@@ -104,12 +105,36 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+# Holders keep a lock for seconds (a state write, a proxy start, `down` retiring containers):
+# waiting this long means a holder hung.
+LOCK_DEADLINE_S = 120.0
+LOCK_POLL_S = 0.05
+
+
+class LockTimeout(TargetError):
+    """Another process held one of the local target's lock files past the deadline."""
+
+
 @contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created if needed) for the block; waits for other holders."""
+def file_lock(path: Path, deadline: float = LOCK_DEADLINE_S) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if needed) for the block.
+
+    Waits for other holders up to `deadline` seconds, then raises `LockTimeout`.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        end = time.monotonic() + deadline
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= end:
+                    raise LockTimeout(
+                        f"another process held {path} for over {deadline:.0f}s; look for a hung "
+                        f"`deliverypipeline` or pipeline process (`fuser -v {path}`) and stop it"
+                    ) from None
+                time.sleep(LOCK_POLL_S)
         try:
             yield
         finally:

@@ -11,6 +11,7 @@ from flows.build.image import (
     OCI_CREATED,
     OCI_REVISION,
     OCI_VERSION,
+    check_base_image,
     check_context,
     plan_build,
     read_build_stream,
@@ -103,3 +104,39 @@ def test_demo_run_wants_host_and_port() -> None:
 
     with pytest.raises(BuildStepError, match="HOST:PORT"):
         run_detached(object(), "img:v1", "8080", "demo")
+
+
+class _Images:
+    """The `client.images` part of a Docker client: `get` raises the given error, if any."""
+
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+        self.asked: list[str] = []
+
+    def get(self, name: str) -> object:
+        self.asked.append(name)
+        if self.error is not None:
+            raise self.error
+        return object()
+
+
+class _Client:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.images = _Images(error)
+
+
+def test_missing_base_image_names_the_script_that_builds_it() -> None:
+    from docker.errors import ImageNotFound
+
+    client = _Client(ImageNotFound("No such image: base:1"))
+    with pytest.raises(ImageBuildError, match=r"base image base:1 is not in .*scripts/build-base-image\.sh"):
+        check_base_image(client, "base:1")
+    assert client.images.asked == ["base:1"]
+    check_base_image(_Client(), "base:1")  # present: no error
+
+
+def test_unreachable_engine_keeps_its_cause_for_the_retry_policy() -> None:
+    cause = ConnectionError("engine went away")
+    with pytest.raises(ImageBuildError, match="cannot inspect the base image") as info:
+        check_base_image(_Client(cause), "base:1")
+    assert info.value.__cause__ is cause

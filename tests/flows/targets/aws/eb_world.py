@@ -129,7 +129,8 @@ class EbWorld:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.failed_calls: list[tuple[str, str]] = []
         self._params: dict[str, Any] = {}
-        self._event_clock = datetime.now(UTC)
+        # When the next queued event happens (each one 7 s after the last); a test may move it.
+        self.event_clock = datetime.now(UTC)
         self.clock = FakeClock()
         self.log: list[str] = []
         for client in (self.clients.eb, self.clients.s3):
@@ -215,10 +216,10 @@ class EbWorld:
         """Queue a DescribeEvents answer with (severity, message) events, newest first as EB lists them."""
         described = []
         for severity, message in events:
-            self._event_clock += timedelta(seconds=7)
+            self.event_clock += timedelta(seconds=7)
             described.append(
                 {
-                    "EventDate": self._event_clock,
+                    "EventDate": self.event_clock,
                     "Message": message,
                     "ApplicationName": APPLICATION,
                     "EnvironmentName": environment,

@@ -9,9 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import CliError
+from flows.cli import CliError, main
 from flows.targets.aws import cli
-from tests.flows.targets.aws.eb_world import NODE_1, NODE_2, PREPROD_CNAME, PROD_CNAME, EbWorld
+from flows.targets.aws import target as target_module
+from tests.flows.targets.aws.eb_world import (
+    APPLICATION,
+    NODE_1,
+    NODE_2,
+    PREPROD,
+    PREPROD_CNAME,
+    PROD,
+    PROD_CNAME,
+    REGION,
+    EbWorld,
+)
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -114,5 +125,63 @@ def test_manual_swap_refused_by_eb_leaves_prod(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(CliError, match="prod is unchanged"):
         cli.run_swap(parse("swap", "--environments", NODE_1, NODE_2, "--no-wait"))
 
+    assert world.behind(PROD_CNAME) == NODE_1
+    world.done()
+
+
+def through_main(world: EbWorld, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    """`deliverypipeline aws ...` through the console entry point, EB answered by `world`."""
+    monkeypatch.setattr(target_module, "make_clients", lambda config, session=None: world.clients)
+    return main(
+        ["aws", *argv, "--application", APPLICATION, "--environments", NODE_1, NODE_2,
+         "--prod-address", PROD, "--preprod-address", PREPROD, "--region", REGION]
+    )  # fmt: skip
+
+
+def test_status_through_the_entry_point_prints_both_environments(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = EbWorld()
+    world.describe(node_2={"status": "Updating", "health": "Grey", "version": "v2"})
+
+    assert through_main(world, monkeypatch, "status") == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"application {APPLICATION} ({REGION})"
+    assert lines[1].split() == ["ROLE", "NAME", "CNAME", "VERSION", "STATUS", "HEALTH"]
+    assert lines[2].split() == ["prod", NODE_1, PROD_CNAME, "v1", "Ready", "Green"]
+    assert lines[3].split() == ["preprod", NODE_2, PREPROD_CNAME, "v2", "Updating", "Grey"]
+    world.done()
+
+
+def test_swap_through_the_entry_point_moves_prod_to_the_other_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = EbWorld()
+    world.describe()
+    world.swap(NODE_1, NODE_2)
+    world.describe()  # both Ready again at the first look
+
+    assert through_main(world, monkeypatch, "swap") == 0
+
+    assert world.behind(PROD_CNAME) == NODE_2 and world.behind(PREPROD_CNAME) == NODE_1
+    after = capsys.readouterr().out.split("after:")[1]
+    assert f"prod     {NODE_2}" in after and f"preprod  {NODE_1}" in after
+    world.done()
+
+
+def test_refused_swap_through_the_entry_point_exits_2_with_the_aws_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = EbWorld()
+    world.describe()
+    world.swap_refused(NODE_1, NODE_2, "InsufficientPrivilegesException", "not authorized to swap")
+
+    assert through_main(world, monkeypatch, "swap") == 2
+
+    error = capsys.readouterr().err
+    assert error.startswith("deliverypipeline: ")
+    assert "InsufficientPrivilegesException" in error and "not authorized to swap" in error
+    assert "prod is unchanged" in error and "Traceback" not in error
     assert world.behind(PROD_CNAME) == NODE_1
     world.done()

@@ -8,6 +8,9 @@ a test needs a CNAME it sets one on moto's in-process backend, as EB would have 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -163,3 +166,35 @@ def test_ecr_token_from_moto(moto_endpoint: str) -> None:
         "password": f"{ACCOUNT}-auth-token",
         "serveraddress": f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com",
     }
+
+
+def test_installed_console_script_prints_status(moto_endpoint: str) -> None:
+    """`deliverypipeline aws status` as a user runs it: the installed script, a new process."""
+    create_environments(moto_endpoint, NODE_1, NODE_2)
+    assign(NODE_1, PROD_CNAME, "v1")
+    assign(NODE_2, PREPROD_CNAME, "v2", health="Yellow")
+    script = Path(sys.executable).parent / "deliverypipeline"
+
+    done = subprocess.run(
+        [str(script), "aws", "status", "--application", APPLICATION, "--environments", NODE_1, NODE_2,
+         "--prod-address", "deliverypipeline-prod", "--preprod-address", "deliverypipeline-preprod",
+         "--region", REGION, "--endpoint-url", moto_endpoint],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[2].split() == ["prod", NODE_1, PROD_CNAME, "v1", "Ready", "Green"]
+    assert lines[3].split() == ["preprod", NODE_2, PREPROD_CNAME, "v2", "Ready", "Yellow"]
+    assert "testing" not in done.stdout + done.stderr  # the (fake) credentials are never printed
+
+
+def test_installed_console_script_names_an_unreachable_endpoint() -> None:
+    script = Path(sys.executable).parent / "deliverypipeline"
+    done = subprocess.run(
+        [str(script), "aws", "status", "--environments", NODE_1, NODE_2, "--endpoint-url", "http://127.0.0.1:9"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stderr.startswith("deliverypipeline: ")
+    assert "EndpointConnectionError" in done.stderr and "check the network" in done.stderr
+    assert "Traceback" not in done.stderr

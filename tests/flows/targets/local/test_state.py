@@ -12,9 +12,11 @@ from flows.targets.local.plans import PREPROD, PROD, Registration
 from flows.targets.local.state import (
     EventLog,
     LocalState,
+    LockTimeout,
     Serving,
     StateFile,
     UpdateMark,
+    file_lock,
     live_marks,
     pid_alive,
     settle_roles,
@@ -106,3 +108,13 @@ def test_event_log_filters_by_environment_and_time(tmp_path: Path) -> None:
     assert log.read("node-1", events[0].time) == events[1:]
     assert log.read("node-1", before.replace(tzinfo=None) + timedelta(days=1)) == []
     assert EventLog(tmp_path / "none").read("node-1", before) == []
+
+
+def test_a_lock_held_elsewhere_fails_at_its_deadline_and_is_free_after(tmp_path: Path) -> None:
+    path = tmp_path / "ops.lock"
+    expected = r"held .*ops\.lock for over 0s.*fuser"
+    # flock locks belong to open files: a second open conflicts even in this process
+    with file_lock(path), pytest.raises(LockTimeout, match=expected), file_lock(path, deadline=0.2):
+        pass
+    with file_lock(path, deadline=0.2):  # released: taken at once
+        pass
