@@ -65,18 +65,19 @@ host:
 
 setup: venv host
 
+LINT = $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
 lint: venv
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	$(LINT)
 
 unit: venv
 	$(BIN)/pytest -m "not docker" $(PYTEST_ARGS)
 
 # Lint and tests both run, so one CI log shows every problem; either failing fails the target.
+# (No recursive $(MAKE) here: `make -n test` must print the commands, not run the suite.)
 test: setup
 	@status=0; \
-	$(MAKE) --no-print-directory lint || { status=$$?; echo "make: lint failed" >&2; }; \
+	$(LINT) || { status=$$?; echo "make: lint failed" >&2; }; \
 	$(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
 	exit $$status
 

@@ -102,10 +102,17 @@ def push_image(
     return digest
 
 
+DOCKER_HUB_NAMES = frozenset({"", "docker.io", "index.docker.io", "registry-1.docker.io"})
+DOCKER_HUB_API = "https://registry-1.docker.io"  # Docker Hub's v2 API is not served on docker.io
+
+
 def registry_base_url(registry: str) -> str:
-    """http:// for a loopback registry (as the engine treats it: insecure), https:// otherwise."""
+    """The registry's v2 API base: http:// for a loopback registry (as the engine treats it:
+    insecure), Docker Hub's API host for Docker Hub, https:// otherwise."""
     if "://" in registry:
         return registry.rstrip("/")
+    if registry in DOCKER_HUB_NAMES:
+        return DOCKER_HUB_API
     host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry.split("]")[0] + "]"
     loopback = host in ("localhost", "[::1]") or host.startswith("127.")
     return f"{'http' if loopback else 'https'}://{registry}"
@@ -114,7 +121,10 @@ def registry_base_url(registry: str) -> str:
 def repository_path(registry: str, repository: str) -> str:
     """`repository` without a leading `<registry>/`: the name in the registry's v2 API."""
     prefix = registry.split("://", 1)[-1].rstrip("/") + "/"
-    return repository[len(prefix) :] if repository.startswith(prefix) else repository
+    path = repository[len(prefix) :] if registry and repository.startswith(prefix) else repository
+    if registry in DOCKER_HUB_NAMES and "/" not in path:
+        return f"library/{path}"  # Docker Hub's official images live under library/
+    return path
 
 
 def _basic(auth: tuple[str, str]) -> str:

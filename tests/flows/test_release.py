@@ -9,7 +9,8 @@ import pytest
 
 from flows import release
 from flows.config import PipelineConfig
-from flows.targets.base import RED, UPDATING, YELLOW
+from flows.targets.base import RED, UPDATING, YELLOW, Environment
+from flows.verify import HealthReport
 from tests.flows.fakes import FakeClock, FakeTarget, event, http_check_of
 
 
@@ -144,8 +145,8 @@ def test_verify_retries_until_the_version_appears() -> None:
     clock = FakeClock()
     answers = iter(["v1", "v1", "v2"])
 
-    def check(url: str) -> release.HealthReport:
-        return release.HealthReport(url, 200, next(answers))
+    def check(url: str) -> HealthReport:
+        return HealthReport(url, 200, next(answers))
 
     result = release.verify("http://prod", "v2", 30, clock, check)
     assert result.ok and result.attempts == 3
@@ -168,15 +169,15 @@ def test_bad_health_within_the_grace_period_is_waited_out() -> None:
     target.environments()  # the deploy has landed, health Yellow
     checks = 0
 
-    def check(url: str) -> release.HealthReport:
+    def check(url: str) -> HealthReport:
         nonlocal checks
         checks += 1
-        return release.HealthReport(url, 200, "v2")
+        return HealthReport(url, 200, "v2")
 
     looks = 0
     original = target.environments
 
-    def recovering() -> list[release.Environment]:
+    def recovering() -> list[Environment]:
         nonlocal looks
         looks += 1
         if looks == 3:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,7 @@ def test_plan_rejects_a_repository_with_a_tag(tmp_path: Path) -> None:
 
 def test_stream_error_raises_with_the_engine_message() -> None:
     lines: list[str] = []
-    chunks = [
+    chunks: list[dict[str, Any]] = [
         {"stream": "Step 1/3 : FROM base\n"},
         {"stream": " ---> abc\n"},
         {"errorDetail": {"code": 1, "message": "The command '/bin/sh -c false' returned a non-zero code: 1"}},
@@ -57,7 +58,7 @@ def test_stream_error_raises_with_the_engine_message() -> None:
 
 
 def test_stream_image_id_from_aux_or_success_line() -> None:
-    aux = [
+    aux: list[dict[str, Any]] = [
         {"stream": "Step 1/1 : FROM base\n"},
         {"aux": {"ID": "sha256:1234"}},
         {"stream": "Successfully built 1234\n"},

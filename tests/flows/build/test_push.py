@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ DIGEST = "sha256:" + "ab" * 32
 
 def test_digest_from_aux_line() -> None:
     lines: list[str] = []
-    chunks = [
+    chunks: list[dict[str, Any]] = [
         {"status": "The push refers to repository [127.0.0.1:5000/app]"},
         {"status": "Pushing", "id": "l1", "progress": "[=>  ]"},
         {"status": "Pushing", "id": "l1", "progress": "[==> ]"},
@@ -69,3 +70,23 @@ def test_image_in_registry_on_a_closed_port_is_unreachable() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(RegistryUnreachable, match=f"127.0.0.1:{port}"):
         image_in_registry(f"127.0.0.1:{port}", "deliverypipeline", "v1", timeout=2)
+
+
+@pytest.mark.parametrize("registry", ["", "docker.io", "index.docker.io"])
+def test_docker_hub_is_asked_through_its_api_host(registry: str) -> None:
+    from flows.build.push import registry_base_url, repository_path
+
+    assert registry_base_url(registry) == "https://registry-1.docker.io"
+    assert repository_path(registry, "acme/deliverypipeline") == "acme/deliverypipeline"
+    assert repository_path(registry, "deliverypipeline") == "library/deliverypipeline"
+
+
+def test_other_registries_keep_their_host_and_path() -> None:
+    from flows.build.push import registry_base_url, repository_path
+
+    assert registry_base_url("127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert (
+        registry_base_url("123.dkr.ecr.eu-west-1.amazonaws.com")
+        == "https://123.dkr.ecr.eu-west-1.amazonaws.com"
+    )
+    assert repository_path("127.0.0.1:5000", "127.0.0.1:5000/app") == "app"

@@ -57,7 +57,7 @@ def assign(name: str, cname: str, version: str, health: str = "Green") -> None:
     """What EB would have set on the environment (moto leaves these blank)."""
     from moto.elasticbeanstalk.models import eb_backends
 
-    env = eb_backends[ACCOUNT][REGION].applications[APPLICATION].environments[name]
+    env: Any = eb_backends[ACCOUNT][REGION].applications[APPLICATION].environments[name]
     env.cname, env.version_label, env.health = cname, version, health
 
 
@@ -87,7 +87,7 @@ def test_environments_and_urls_with_cnames(moto_endpoint: str) -> None:
 
 def s3_on(endpoint: str) -> Any:
     s3 = make_clients(moto_config(endpoint)).s3
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})  # type: ignore[typeddict-item]
     return s3
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -291,4 +292,5 @@ def test_clients_follow_the_configured_region_and_endpoint() -> None:
     clients = make_clients(aws_config())
     for client in (clients.eb, clients.s3):
         assert client.meta.endpoint_url == NOWHERE and client.meta.region_name == "eu-west-1"
-    assert clients.eb.meta.config.retries["mode"] == "adaptive"
+    retries: dict[str, Any] = getattr(clients.eb.meta.config, "retries")  # noqa: B009 - untyped in the stubs
+    assert retries["mode"] == "adaptive"
