@@ -203,7 +203,14 @@ def _release(
         result = steps.run("verify prod", release_steps.verify_prod, target, version, config)
         report.verifications.append(result.summary())
         if not result.ok:
-            restored = steps.run("swap back", release_steps.swap_back, target, after, config)
+            try:
+                restored = steps.run("swap back", release_steps.swap_back, target, after, config)
+            except Exception as exc:
+                raise release.ReleaseError(
+                    f"prod did not serve {version} after the swap ({result.summary()}) and swapping "
+                    f"back failed too: {exc}. Prod is now {after.prod.name}: swap by hand with "
+                    "`deliverypipeline <target> swap` or release the previous commit"
+                ) from exc
             raise release.SwappedBack(
                 f"prod did not serve {version} after the swap ({result.summary()}); swapped back: "
                 f"prod is {describe(restored.prod)} again. Look at {after.prod.name}'s logs "

@@ -1,9 +1,11 @@
-"""`deliverypipeline local status | down`: look at or tear down the local Docker target.
+"""`deliverypipeline local status | swap | down`: look at, swap or tear down the local Docker target.
 
 `status` prints each environment's address, version, container, status and health and whether
-the proxy runs; `down` removes the containers and the proxy process the target started, keeping
-the shared store's data unless `--purge`. Settings come from `--config` (a PipelineConfig as
-JSON or TOML) with the options below overriding it; defaults match PipelineConfig.
+the proxy runs; `swap` exchanges the prod and preprod addresses by hand (the manual rollback:
+the previous version still runs on preprod); `down` removes the containers and the proxy
+process the target started, keeping the shared store's data unless `--purge`. Settings come
+from `--config` (a PipelineConfig as JSON or TOML) with the options below overriding it;
+defaults match PipelineConfig.
 """
 
 from __future__ import annotations
@@ -78,6 +80,25 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_swap(args: argparse.Namespace) -> int:
+    """Exchange the prod and preprod addresses; print who serves prod before and after."""
+    from flows.cli import CliError
+    from flows.release import find_roles
+    from flows.targets.decisions import DecisionError, describe, swap_pair
+
+    config = load_config(args)
+    try:
+        target = _target(args)
+        roles = find_roles(target, config)
+        print(f"before: prod is {describe(roles.prod)}")
+        target.swap(*swap_pair(roles))
+        after = find_roles(target, config)
+    except (TargetError, DecisionError) as exc:
+        raise CliError(str(exc)) from exc
+    print(f"after:  prod is {describe(after.prod)}")
+    return 0
+
+
 def run_down(args: argparse.Namespace) -> int:
     """Remove the containers and the proxy; the data too with --purge."""
     from flows.cli import CliError
@@ -94,17 +115,19 @@ def run_down(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: Any) -> None:
-    """Register `local status` and `local down`."""
-    parser = subparsers.add_parser("local", help="the local Docker target: status | down")
+    """Register `local status`, `local swap` and `local down`."""
+    parser = subparsers.add_parser("local", help="the local Docker target: status | swap | down")
     commands = parser.add_subparsers(dest="local_command", required=True)
     status = commands.add_parser("status", help="show both environments and the proxy")
+    swap = commands.add_parser("swap", help="exchange the prod and preprod addresses (manual rollback)")
     down = commands.add_parser("down", help="remove the containers and the proxy (keeps data)")
     down.add_argument("--purge", action="store_true", help="also delete the shared data and state files")
-    for sub in (status, down):
+    for sub in (status, swap, down):
         sub.add_argument("--config", help="a PipelineConfig file (.json, else TOML)")
         sub.add_argument("--state-dir", help="the target's state directory (default: local.state_dir)")
         sub.add_argument("--application", help="the application name (default: deliverypipeline)")
         sub.add_argument("--prod-address", help="default 127.0.0.1:8080")
         sub.add_argument("--preprod-address", help="default 127.0.0.1:8081")
     status.set_defaults(func=run_status)
+    swap.set_defaults(func=run_swap)
     down.set_defaults(func=run_down)

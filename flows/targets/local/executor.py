@@ -108,13 +108,19 @@ class HAProxy:
             raise ProxyError(f"HAProxy rejects {path}: {check.stderr.strip() or check.stdout.strip()}")
         with contextlib.suppress(FileNotFoundError):
             self.layout.socket_path.unlink()
-        started = subprocess.run(
-            [self.binary, "-f", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=deadline,
-            start_new_session=True,
-        )
+        try:
+            started = subprocess.run(
+                [self.binary, "-f", str(path)],
+                capture_output=True,
+                text=True,
+                timeout=deadline,
+                start_new_session=True,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ProxyError(
+                f"HAProxy did not daemonize within {deadline:.0f}s with {path}; "
+                "check the config's `daemon` setting and the system log"
+            ) from exc
         if started.returncode != 0:
             raise ProxyError(
                 f"HAProxy did not start with {path}: {started.stderr.strip()}; "

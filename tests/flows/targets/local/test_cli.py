@@ -112,3 +112,32 @@ def test_down_prints_what_it_removed(
     args = parse("local", "down", "--purge")
     assert args.func(args) == 0
     assert capsys.readouterr().out == "nothing to remove\n"
+
+
+def test_swap_exchanges_the_addresses_and_says_who_serves_prod(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.flows.fakes import FakeTarget
+
+    fake = FakeTarget.pair(prod_version="v2", preprod_version="v1")
+    monkeypatch.setattr(cli, "_target", lambda args: fake)
+    args = parse("local", "swap")
+    assert args.func(args) == 0
+    assert fake.serving("127.0.0.1:8080").version == "v1"
+    out = capsys.readouterr().out
+    assert "before: prod is node-1" in out and "version v2" in out
+    assert "after:  prod is node-2" in out
+
+
+def test_swap_without_an_environment_on_an_address_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from tests.flows.fakes import FakeTarget
+
+    fake = FakeTarget.pair()
+    fake.envs["node-2"] = replace(fake.envs["node-2"], address="")
+    monkeypatch.setattr(cli, "_target", lambda args: fake)
+    args = parse("local", "swap")
+    with pytest.raises(CliError, match="no environment holds the address"):
+        args.func(args)
+    assert fake.serving("127.0.0.1:8080").name == "node-1"
