@@ -254,11 +254,13 @@ def run_pipeline(
     config: PipelineConfig,
     require_approval: bool,
     notify_url: str | None,
+    pushed_ref: str | None = None,
 ) -> dict[str, Any]:
     """The steps, in order, inside the flow (and inside the application's run slot)."""
     logger = get_run_logger()
     started = time.monotonic()
-    report = RunReport(application=config.application, target=target_name, repo=repo, ref=ref)
+    shown_ref = f"{ref} (pushed to {pushed_ref})" if pushed_ref else ref
+    report = RunReport(application=config.application, target=target_name, repo=repo, ref=shown_ref)
     steps = Steps(report)
     target: Target | None = None
     checkout: source_steps.Checkout | None = None
@@ -327,8 +329,13 @@ def pipeline(
     config: PipelineConfig = PipelineConfig(),  # noqa: B008 - a pydantic default, shown as the UI form
     require_approval: bool = False,
     notify_url: str | None = None,
+    pushed_ref: str | None = None,
 ) -> dict[str, Any]:
-    """Ship `ref` of `repo` to `target` with a blue/green swap; one run per application at a time."""
+    """Ship `ref` of `repo` to `target` with a blue/green swap; one run per application at a time.
+
+    `pushed_ref` is the git ref a webhook push named (e.g. `refs/heads/main`); it is recorded in
+    the run report, while `ref` (the pushed commit) is what is released.
+    """
     logger = get_run_logger()
     slot = concurrency_name(config.application)
     ensure_concurrency_limit(slot)
@@ -337,7 +344,7 @@ def pipeline(
     try:
         with concurrency(slot, occupy=1, timeout_seconds=RUN_SLOT_WAIT_S, strict=True):
             acquired = True
-            return run_pipeline(repo, ref, target, config, require_approval, notify_url)
+            return run_pipeline(repo, ref, target, config, require_approval, notify_url, pushed_ref)
     except TimeoutError as exc:
         if acquired:
             raise

@@ -23,6 +23,7 @@ BRANCH_PREFIX = "refs/heads/"
 # The pipeline flow's parameter names (flows/pipeline.py:pipeline).
 REPOSITORY_PARAMETER = "repo"
 REF_PARAMETER = "ref"
+PUSHED_REF_PARAMETER = "pushed_ref"
 TAG_PREFIX = "refs/tags/"
 
 
@@ -40,8 +41,13 @@ class Deploy:
     delivery: str
 
     def parameters(self) -> dict[str, Any]:
-        """The flow-run parameters: the pipeline clones `repository` and releases `commit`."""
-        return {REPOSITORY_PARAMETER: self.repository, REF_PARAMETER: self.commit}
+        """The flow-run parameters: the pipeline clones `repository` and releases `commit`;
+        the pushed ref is recorded in its report."""
+        return {
+            REPOSITORY_PARAMETER: self.repository,
+            REF_PARAMETER: self.commit,
+            PUSHED_REF_PARAMETER: f"{BRANCH_PREFIX}{self.branch}",
+        }
 
     def tags(self) -> list[str]:
         """Flow-run tags that say in the UI where the run came from."""

@@ -27,6 +27,7 @@ def pipeline(
     config: PipelineConfig = PipelineConfig(),  # noqa: B008 - the pipeline's own default
     require_approval: bool = False,
     notify_url: str | None = None,
+    pushed_ref: str | None = None,
 ) -> str:
     """Record the run of `ref` of `repo`; fail if the commit is not in the repository."""
     started = time.time()

@@ -195,6 +195,7 @@ def test_push_of_a_new_commit_runs_the_deployment_once(stack: Stack) -> None:
     assert run["state_type"] == "COMPLETED", run["state"]
     assert run["parameters"]["repo"] == str(stack.app_repo)
     assert run["parameters"]["ref"] == sha
+    assert run["parameters"]["pushed_ref"] == "refs/heads/main"
     assert "branch:main" in run["tags"]
 
     again = stack.push(sha, delivery)  # GitHub's "Redeliver"

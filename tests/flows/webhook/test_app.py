@@ -84,7 +84,9 @@ def test_signed_push_to_main_starts_one_run_and_names_it(
         "commit": SHA,
         "ui_url": "http://127.0.0.1:4200/runs/flow-run/3f1e0b6c-0000-4000-8000-000000000001",
     }
-    assert [call.parameters() for call in trigger.calls] == [{"repo": CLONE_URL, "ref": SHA}]
+    assert [call.parameters() for call in trigger.calls] == [
+        {"repo": CLONE_URL, "ref": SHA, "pushed_ref": "refs/heads/main"}
+    ]
     assert idempotency_key(trigger.calls[0]) == "github-delivery:72d3162e-cc78-11e3-81ab-4c9367dc0958"
 
 

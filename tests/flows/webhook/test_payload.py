@@ -15,7 +15,7 @@ def test_push_to_main_deploys_the_commit_of_the_repository() -> None:
     decision = decide(encode(push()), DELIVERY, MAIN)
     assert decision == Deploy(repository=CLONE_URL, commit=SHA, branch="main", delivery=DELIVERY)
     assert isinstance(decision, Deploy)
-    assert decision.parameters() == {"repo": CLONE_URL, "ref": SHA}
+    assert decision.parameters() == {"repo": CLONE_URL, "ref": SHA, "pushed_ref": "refs/heads/main"}
     assert decision.tags() == ["github-push", "branch:main"]
 
 
