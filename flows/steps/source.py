@@ -92,10 +92,14 @@ def _resolve_in_clone(clone: Path, ref: str) -> str:
 
 def check_out(repo: str, ref: str, root: Path) -> Checkout:
     """Clone `repo` into a fresh directory under `root` and check out `ref` (detached)."""
+    for what, value in (("repository", repo), ("ref", ref)):
+        if not value or value.startswith("-"):
+            # git would read a leading "-" as an option
+            raise CheckoutError(f"the {what} {value!r} is not a path, URL or git ref; check the parameter")
     source = str(Path(repo).resolve()) if Path(repo).is_dir() else repo
     commit = resolve_local(source, ref)
     directory = root / f"{short(commit or 'remote')}-{uuid.uuid4().hex[:8]}"
-    git(None, "clone", "--quiet", "--no-checkout", source, str(directory))
+    git(None, "clone", "--quiet", "--no-checkout", "--", source, str(directory))
     if commit is None:
         commit = _resolve_in_clone(directory, ref)
     else:
