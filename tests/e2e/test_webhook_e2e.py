@@ -298,13 +298,20 @@ def test_rejected_approval_leaves_prod_as_it_was_and_notifies_with_version_and_l
         preprod = fetch_health(f"http://{stack.config['preprod_address']}").version
         assert preprod is not None and preprod.endswith(sha[:7])
 
-        # The UI's Resume form posts the answer here.
-        resumed = httpx.post(
-            f"{stack.api_url}/flow_runs/{run_id}/resume",
-            json={"run_input": {"approve": False, "reason": "not today"}},
-            timeout=10,
-        )
-        assert resumed.json()["status"] == "ACCEPT", resumed.text
+        # The UI's Resume form posts the answer here. The server may answer a transient error
+        # (e.g. its SQLite database busy under the suite's load): answer again, as a person would.
+        deadline = time.monotonic() + 30
+        while True:
+            resumed = httpx.post(
+                f"{stack.api_url}/flow_runs/{run_id}/resume",
+                json={"run_input": {"approve": False, "reason": "not today"}},
+                timeout=10,
+            )
+            accepted = resumed.status_code < 300 and resumed.json().get("status") == "ACCEPT"
+            if accepted or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert accepted, f"HTTP {resumed.status_code}: {resumed.text}"
         run = stack.wait_final(run_id)
         assert run["state_type"] == "FAILED", run["state"]
         assert "was not approved (not today)" in run["state"]["message"]
