@@ -211,11 +211,7 @@ def _release(
                     f"back failed too: {exc}. Prod is now {after.prod.name}: swap by hand with "
                     "`deliverypipeline <target> swap` or release the previous commit"
                 ) from exc
-            raise release.SwappedBack(
-                f"prod did not serve {version} after the swap ({result.summary()}); swapped back: "
-                f"prod is {describe(restored.prod)} again. Look at {after.prod.name}'s logs "
-                "(`deliverypipeline <target> status`) before re-running"
-            )
+            raise release.swapped_back(version, result, restored, failed=after.prod.name)
         report.outcome = f"{version} is live on prod ({after.prod.name})"
         if probe is not None:
             time.sleep(PROBE_TAIL_S)  # the "after the swap" phase needs requests too

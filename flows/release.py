@@ -7,12 +7,11 @@ injectable `Clock` so deadlines are tested without waiting.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
+from flows.clock import SYSTEM_CLOCK, Clock
 from flows.config import PipelineConfig
 from flows.targets.base import Environment, Target, TargetEvent
 from flows.targets.decisions import (
@@ -54,33 +53,6 @@ class VerificationFailed(ReleaseError):
 
 class SwappedBack(ReleaseError):
     """Prod failed verification after the swap; the addresses were swapped back."""
-
-
-class Clock(Protocol):
-    """Monotonic time and sleeping; replaced by a fake in tests."""
-
-    def now(self) -> float:
-        """Seconds on a monotonic scale."""
-        ...
-
-    def sleep(self, seconds: float) -> None:
-        """Wait."""
-        ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def now(self) -> float:
-        """Seconds on the monotonic clock."""
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep for real."""
-        time.sleep(seconds)
-
-
-SYSTEM_CLOCK = SystemClock()
 
 
 def _ignore(_: str) -> None:
@@ -325,9 +297,15 @@ def verify_prod_or_swap_back(
         return result
     log(f"prod verification failed, swapping back: {result.summary()}")
     restored = swap(target, roles, config, log, clock)
-    raise SwappedBack(
+    raise swapped_back(version, result, restored, failed=roles.prod.name)
+
+
+def swapped_back(version: str, result: Verification, restored: Roles, failed: str) -> SwappedBack:
+    """The error that ends a release whose prod verification failed and was swapped back."""
+    return SwappedBack(
         f"prod did not serve {version} after the swap ({result.summary()}); swapped back: "
-        f"prod is {describe(restored.prod)} again. Look at {roles.prod.name}'s logs before re-running"
+        f"prod is {describe(restored.prod)} again. Look at {failed}'s logs "
+        "(`deliverypipeline <target> status`) before re-running"
     )
 
 

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from flows.webhook.signature import sign
-from tests.e2e.servers import ROOT, free_port, prefect_env, stop
+from tests.e2e.servers import ROOT, prefect_env, stop
+from tests.support import free_port
 
 SERVE = str(ROOT / "scripts" / "serve.sh")
 

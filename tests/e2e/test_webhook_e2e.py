@@ -32,13 +32,13 @@ from tests.e2e.servers import (
     VENV_BIN,
     background,
     committed_copy,
-    free_port,
     fresh_checkout,
     prefect_env,
     prefect_server,
     run_cli,
     wait_http,
 )
+from tests.support import free_port
 
 pytestmark = pytest.mark.docker  # real servers and subprocesses; slow
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -26,6 +25,7 @@ from flows.build.push import image_in_registry
 from flows.config import PipelineConfig
 from flows.steps.keys import concurrency_name
 from flows.verify import HealthReport, fetch_health
+from tests.support import free_port
 
 # Prefect and the flow are imported inside the tests: this module is collected (then
 # deselected) by the pipeline's own fast unit-test step, which must not pay for Prefect.
@@ -52,13 +52,6 @@ KEEP_IN = {
     MAIN / "tests": {"__init__.py", "conftest.py", "flows"},
     MAIN / "tests" / "flows": {"__init__.py", "steps"},
 }
-
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def git(repo: Path, *args: str) -> str:

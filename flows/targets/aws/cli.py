@@ -18,9 +18,10 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from flows.cli import CliError
+from flows.clock import Clock, SystemClock
 from flows.config import PipelineConfig
 from flows.targets.aws.errors import AwsTargetError
-from flows.targets.aws.target import Clock, ElasticBeanstalkTarget, SystemClock
+from flows.targets.aws.target import ElasticBeanstalkTarget
 from flows.targets.base import READY, Environment
 from flows.targets.decisions import holds_address
 

@@ -10,16 +10,16 @@ Clients are injected (moto or `Stubber` in tests), or built from boto3's standar
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from flows.clock import Clock, SystemClock
 from flows.config import PipelineConfig
 from flows.targets.aws import facts
 from flows.targets.aws.errors import (
@@ -44,26 +44,6 @@ T = TypeVar("T")
 
 # Adaptive retries absorb EB's throttling (its describe calls are rate-limited per account).
 RETRIES = Config(retries={"max_attempts": 5, "mode": "adaptive"})
-
-
-class Clock(Protocol):
-    """Time as the target's waits see it; tests pass one that advances instantly."""
-
-    def now(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real monotonic clock."""
-
-    def now(self) -> float:
-        """Seconds on the monotonic clock."""
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        """Wait for real."""
-        time.sleep(seconds)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -29,6 +28,7 @@ from flows.targets.decisions import Readiness, assign_roles, readiness, swap_pai
 from flows.targets.local import LocalTarget
 from flows.targets.local import cli as local_cli
 from flows.targets.local.executor import ContainerError
+from tests.support import free_port
 
 pytestmark = pytest.mark.docker
 
@@ -36,12 +36,6 @@ REPO = Path(__file__).resolve().parents[4]
 PID = str(os.getpid())
 TEST_LABEL = {"deliverypipeline.test": PID}
 V1, V2 = "1.0.0-localtest", "2.0.0-localtest"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
