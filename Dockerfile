@@ -1,5 +1,5 @@
 # The deployed image: the webapp on the project's own Debian base, Python deps from the
-# host-built wheelhouse (.wheelhouse/, see flows/build/wheelhouse.py). Never pulls:
+# host-built wheelhouse (.wheelhouse/, see flows/image/wheelhouse.py). Never pulls:
 # BASE_IMAGE is built locally by scripts/build-base-image.sh.
 # Works with the classic builder (Docker SDK, engine 20.10): no BuildKit-only syntax.
 ARG BASE_IMAGE=deliverypipeline/base:bookworm-py311

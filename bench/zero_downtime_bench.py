@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flows.config import PipelineConfig  # noqa: E402
-from flows.probe import Probe  # noqa: E402
-from flows.probe_stats import Sample, percentile  # noqa: E402
+from flows.release.probe import Probe  # noqa: E402
+from flows.release.probe_stats import Sample, percentile  # noqa: E402
 
 SKIP_NAMES = {
     ".venv",
@@ -207,9 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     from prefect.settings import temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.steps import release as release_steps
-    from flows.targets.local import LocalTarget
-    from flows.verify import HealthReport, fetch_health
+    from flows.release import tasks as release_steps
+    from flows.release.health import HealthReport, fetch_health
+    from flows.targets.local.target import LocalTarget
 
     pid = os.getpid()
     base = Path(tempfile.mkdtemp(prefix=f"deliverypipeline-bench-{pid}-"))

@@ -1,9 +1,16 @@
-"""Time as the pipeline's waits see it: one small seam, so deadlines are tested without waiting."""
+"""Time as the pipeline's waits see it: one small seam and one poll-until-deadline helper.
+
+Every wait of the project (a target settling, an address answering, a container getting
+healthy, a lock being free) is `poll_until` over a `Clock`, so deadlines are tested without waiting.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -31,3 +38,53 @@ class SystemClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+class Deadline:
+    """How much of a wait is spent: started on a clock, done once `seconds` have passed."""
+
+    def __init__(self, seconds: float, clock: Clock = SYSTEM_CLOCK) -> None:
+        """Start counting `seconds` on `clock` now."""
+        self.seconds = seconds
+        self.clock = clock
+        self.started = clock.now()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the wait started."""
+        return self.clock.now() - self.started
+
+    @property
+    def passed(self) -> bool:
+        """Whether the deadline has passed."""
+        return self.elapsed >= self.seconds
+
+    @property
+    def fraction(self) -> float:
+        """The share of the deadline used, 0.0 .. 1.0 (for progress bars)."""
+        return min(self.elapsed / self.seconds, 1.0) if self.seconds > 0 else 1.0
+
+
+def poll_until(
+    look: Callable[[Deadline], T | None],
+    seconds: float,
+    interval: float,
+    timed_out: Callable[[Deadline], BaseException],
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+) -> T:
+    """The first non-None answer of `look`, asked every `interval` seconds for up to `seconds`.
+
+    The one wait of the project: every poll of a target, an address, a container or a lock goes
+    through it, so every wait has a deadline and tests drive it with a fake clock. `look` gets
+    the deadline (to log progress or decide on its own); at the deadline `timed_out(deadline)`
+    is raised, after one last look.
+    """
+    deadline = Deadline(seconds, clock)
+    while True:
+        answer = look(deadline)
+        if answer is not None:
+            return answer
+        if deadline.passed:
+            raise timed_out(deadline)
+        clock.sleep(interval)

@@ -5,9 +5,18 @@ Defaults describe the embedded local target; `aws` settings are needed only for 
 
 from __future__ import annotations
 
+import json
+import tomllib
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+
+from flows.errors import ConfigError
+from flows.targets.aws.settings import AwsSettings
+from flows.targets.local.settings import LocalSettings
+
+LOCAL_POLL_S = 1.0
 
 
 class Deadlines(BaseModel):
@@ -21,31 +30,21 @@ class Deadlines(BaseModel):
     ready: float = 600  # after deploy: Ready, accepted health, new version
     verify: float = 60  # HTTP checks through an address (DNS may lag on aws)
     swap: float = 600  # both environments Ready again after a swap
-    poll_interval: float = 1.0  # between two looks at a target or an address (aws: ~10)
-    health_grace: float = 0  # how long a Ready environment may show an unaccepted health (EB: ~60)
+    # None: the target's default (see TARGET_DEFAULTS): local 1 s / 0 s, aws 10 s / 60 s
+    poll_interval: float | None = Field(default=None, gt=0)  # between two looks at a target or an address
+    health_grace: float | None = Field(
+        default=None, ge=0
+    )  # a Ready environment may show a bad health this long
 
+    @property
+    def poll_s(self) -> float:
+        """Seconds between two looks (the local default until `for_target` resolved it)."""
+        return self.poll_interval if self.poll_interval is not None else LOCAL_POLL_S
 
-class LocalSettings(BaseModel):
-    """The local Docker target: two containers behind HAProxy on 127.0.0.1."""
-
-    state_dir: Path = Path("/var/lib/deliverypipeline/local")
-    store_config: Path | None = None  # a webapp config (TOML) shared by both; None = SQLite
-    proxy_admin_socket: Path | None = None  # default: <state_dir>/haproxy.sock
-    health_path: str = "/health"  # probed inside the container for its Docker health
-    drain_seconds: float = 1.0  # after a backend leaves a container, before it is stopped
-    stop_grace: float = 10.0  # SIGTERM to SIGKILL when a container is retired
-
-
-class AwsSettings(BaseModel):
-    """The AWS Elastic Beanstalk target; credentials come from boto3's standard chain."""
-
-    region: str = "eu-west-1"
-    bucket: str = ""
-    bundle_prefix: str = "deliverypipeline/"
-    endpoint_url: str | None = None  # for tests against a local endpoint; never a real default
-    registry_secret_block: str | None = None  # a Prefect Secret block with "user:password"
-    version_processing: float = 300  # seconds EB may take to validate a new application version
-    poll_interval: float = 5  # seconds between looks at a version being processed
+    @property
+    def grace_s(self) -> float:
+        """Seconds a Ready environment may show an unaccepted health before the step fails."""
+        return self.health_grace if self.health_grace is not None else 0.0
 
 
 class PipelineConfig(BaseModel):
@@ -67,3 +66,68 @@ class PipelineConfig(BaseModel):
     def image(self) -> str:
         """The image name in the registry, without a tag."""
         return f"{self.registry}/{self.image_repository}" if self.registry else self.image_repository
+
+
+# What suits each target where the configuration leaves a value unset (None): EB is polled every
+# ~10 s (its describe calls are rate-limited) and reports a brief Yellow while it settles.
+TARGET_DEFAULTS: dict[str, dict[str, dict[str, float]]] = {
+    "local": {"deadlines": {"poll_interval": LOCAL_POLL_S, "health_grace": 0.0}},
+    "aws": {"deadlines": {"poll_interval": 10.0, "health_grace": 60.0}},
+}
+
+
+def for_target(config: PipelineConfig, target: str) -> PipelineConfig:
+    """`config` with every value it leaves unset filled with `target`'s default."""
+    updates: dict[str, BaseModel] = {}
+    for section, defaults in TARGET_DEFAULTS.get(target, {}).items():
+        current: BaseModel = getattr(config, section)
+        unset = {key: value for key, value in defaults.items() if getattr(current, key) is None}
+        if unset:
+            updates[section] = current.model_copy(update=unset)
+    return config.model_copy(update=updates) if updates else config
+
+
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """The one config loader of every command: a TOML (`.toml`) or JSON file, then overrides.
+
+    `overrides` are nested like the model (`{"local": {"state_dir": ...}}`) and win over the
+    file; None values are ignored (an option not given). Any problem is a `ConfigError` naming
+    the file and what to fix.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read the configuration {path}: {exc.strerror or exc}") from exc
+        kind = "TOML" if path.suffix == ".toml" else "JSON"
+        try:
+            loaded = tomllib.loads(text) if kind == "TOML" else json.loads(text)
+        except ValueError as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+            raise ConfigError(
+                f"{path} is not valid {kind} ({exc}); a .toml file is read as TOML, others as JSON"
+            ) from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path} must hold a table/object of PipelineConfig fields")
+        data = loaded
+    _merge(data, overrides or {})
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        where = f" in {path}" if path is not None else ""
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration{where}: {problems}") from exc
+
+
+def _merge(data: dict[str, Any], overrides: dict[str, Any]) -> None:
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            section = data.get(key)
+            data[key] = section if isinstance(section, dict) else {}
+            _merge(data[key], value)
+        else:
+            data[key] = value

@@ -28,18 +28,18 @@ from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 
-from flows import release
 from flows.config import PipelineConfig
-from flows.probe import Probe
-from flows.probe_stats import ProbeSummary, buckets
-from flows.report import RunReport, StepRecord, publish_probe, publish_run
-from flows.steps import image as image_steps
-from flows.steps import release as release_steps
-from flows.steps import source as source_steps
-from flows.steps.keys import concurrency_name, initial_run_name, run_name
-from flows.steps.targets import make_target
+from flows.image import tasks as image_steps
+from flows.keys import concurrency_name, initial_run_name, run_name
+from flows.release import operations as release
+from flows.release import tasks as release_steps
+from flows.release.decisions import already_live, describe
+from flows.release.probe import Probe
+from flows.release.probe_stats import ProbeSummary, buckets
+from flows.report.artifacts import RunReport, StepRecord, publish_probe, publish_run
+from flows.source import tasks as source_steps
 from flows.targets.base import Target
-from flows.targets.decisions import already_live, describe
+from flows.targets.factory import make_target
 
 RUN_SLOT_WAIT_S = 3600.0
 APPROVAL_WAIT_S = 24 * 3600.0  # an unanswered approval ends the run, prod unchanged
@@ -181,7 +181,7 @@ def _release(
         checked = steps.run("verify preprod", release_steps.verify_preprod, target, version, config)
         report.verifications.append(checked.summary())
         if require_approval:
-            from flows.approval import await_approval
+            from flows.release.approval import await_approval
 
             decision = await_approval(version, describe(roles.prod), describe(roles.preprod), APPROVAL_WAIT_S)
             if not decision.approved:
@@ -230,7 +230,7 @@ def _current_roles(target: Target, config: PipelineConfig, report: RunReport) ->
 
 
 def _notify(url: str, report: RunReport) -> None:
-    from flows.notify import notify, run_ui_url
+    from flows.report.notify import notify, run_ui_url
 
     run_id = flow_run.id
     notify(

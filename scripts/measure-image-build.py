@@ -17,9 +17,9 @@ from pathlib import Path
 
 import docker
 
-from flows.build.image import build_image
-from flows.build.version import VersionInfo, utc_timestamp
-from flows.build.wheelhouse import ensure_wheelhouse
+from flows.image.build import build_image
+from flows.image.version import VersionInfo, utc_timestamp
+from flows.image.wheelhouse import ensure_wheelhouse
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,8 @@ decides *what* to do from these facts (see `decisions`); a target only carries i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -47,8 +49,37 @@ class TargetEvent:
     message: str
 
 
-class TargetError(RuntimeError):
-    """A target operation failed; the message says what to check."""
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds (or asks for) a target's release lock: shown to whoever waits for it."""
+
+    operation: str  # "release v1.2.0", "manual swap", "down"
+    run: str  # the flow run's id or name, or "cli"
+    pid: int
+    host: str
+    started: str  # ISO 8601, UTC
+
+    def describe(self) -> str:
+        """One line: what holds the lock, since when, in which process."""
+        return f"{self.operation} (run {self.run}, pid {self.pid} on {self.host}, since {self.started})"
+
+
+@dataclass(frozen=True)
+class TrafficCounters:
+    """What an environment served so far, as the target itself counted it (all clients).
+
+    Cumulative: the analysis subtracts two readings to judge a window. Latencies are what the
+    target can tell: a mean over recent requests (HAProxy) and/or a p99 (EB enhanced health).
+    """
+
+    requests: int
+    server_errors: int  # 5xx answers
+    connection_errors: int  # requests that got no answer (connection or response errors)
+    mean_response_ms: float | None = None
+    p99_ms: float | None = None
+
+
+Log = Callable[[str], None]
 
 
 @runtime_checkable
@@ -79,4 +110,33 @@ class Target(Protocol):
 
     def events(self, environment: str, since: datetime) -> list[TargetEvent]:
         """Events of one environment after `since`, oldest first."""
+        ...
+
+    def preflight(self) -> list[str]:
+        """What would stop a release on this target, found before anything is built (empty: ready).
+
+        Each problem is one line saying what is missing and what to do (no credentials, no such
+        application or environment, no bucket, an address held by another target).
+        """
+        ...
+
+    def lock(self, holder: LockHolder, wait_s: float, log: Log) -> AbstractContextManager[None]:
+        """Hold the target's exclusive release lock for the block; the safety against overlaps.
+
+        Waits up to `wait_s`, logging who holds it, then raises `TargetError` naming the holder.
+        A holder that dies frees the lock (the kernel, or an expiring lease).
+        """
+        ...
+
+    def traffic(self, environment: str) -> TrafficCounters:
+        """The environment's cumulative traffic counters, as the target counts all clients' requests."""
+        ...
+
+    def set_traffic_share(self, environment: str, percent: int) -> None:
+        """Canary: send `percent` of prod's traffic to `environment` (0 ends it); see `supports_canary`."""
+        ...
+
+    @property
+    def supports_canary(self) -> bool:
+        """Whether `set_traffic_share` can split prod's traffic on this target."""
         ...

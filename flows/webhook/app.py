@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from flows.errors import TriggerError
 from flows.webhook import signature
 from flows.webhook.payload import Ignore, PayloadError, decide
 from flows.webhook.trigger import Trigger, TriggerUnavailable
@@ -26,7 +27,7 @@ PATH = "/webhooks/github"
 _log = logging.getLogger(__name__)
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(TriggerError):
     """The request body exceeds the cap."""
 
 

@@ -13,6 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from flows.errors import TriggerError
+
 ZERO_SHA = "0" * 40
 _SHA = re.compile(r"[0-9a-f]{40}")
 # GitHub sends a GUID; accept any short token of safe characters (it becomes an idempotency key).
@@ -27,7 +29,7 @@ PUSHED_REF_PARAMETER = "pushed_ref"
 TAG_PREFIX = "refs/tags/"
 
 
-class PayloadError(ValueError):
+class PayloadError(TriggerError):
     """The request is malformed (bad JSON, a missing or invalid field): the answer is 400."""
 
 

@@ -14,13 +14,14 @@ from typing import Protocol
 import anyio
 import httpx
 
-from flows.notify import run_ui_url
+from flows.errors import TriggerError
+from flows.report.notify import run_ui_url
 from flows.webhook.payload import Deploy
 
 DEFAULT_TIMEOUT_S = 8.0  # GitHub gives up after 10 s
 
 
-class TriggerUnavailable(RuntimeError):
+class TriggerUnavailable(TriggerError):
     """Prefect could not create the run (unreachable, too slow, no such deployment): the answer is 503."""
 
 

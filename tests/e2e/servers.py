@@ -133,7 +133,7 @@ def fresh_checkout(destination: Path) -> Path:
     return destination
 
 
-def committed_copy(destination: Path, tests_kept: tuple[str, ...] = ("tests/flows/steps/",)) -> Path:
+def committed_copy(destination: Path, tests_kept: tuple[str, ...] = ("tests/flows/source/",)) -> Path:
     """The working tree committed into a new repository (tag v1.0.0), the way a push would deliver it.
 
     Only the tests under `tests_kept` (and the package markers) stay, so the pipeline's unit-test

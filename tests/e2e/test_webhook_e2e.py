@@ -131,7 +131,7 @@ def tear_down_target(client: Any, config: dict[str, Any]) -> None:
     if client is None:
         return
     from flows.config import PipelineConfig
-    from flows.targets.local import LocalTarget
+    from flows.targets.local.target import LocalTarget
 
     LocalTarget(PipelineConfig.model_validate(config), client=client).down(purge=True)
     for image in client.images.list():
@@ -259,7 +259,7 @@ def wait_state(stack: Stack, run_id: str, state_type: str) -> dict[str, Any]:
 
 @pytest.mark.skipif(not REAL, reason="the stand-in pipeline has no approval step and no target")
 def test_rejected_approval_leaves_prod_as_it_was_and_notifies_with_version_and_link(stack: Stack) -> None:
-    from flows.verify import fetch_health
+    from flows.release.health import fetch_health
     from tests.flows.test_notify import Hook
 
     prod_url = f"http://{stack.config['prod_address']}"

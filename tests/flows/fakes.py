@@ -6,8 +6,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flows.release.health import HealthReport
 from flows.targets.base import GREEN, READY, UPDATING, Environment, TargetEvent
-from flows.verify import HealthReport
 
 
 class FakeClock:

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import requests
 
-from flows.build.push import image_in_registry
 from flows.config import PipelineConfig
-from flows.steps.keys import concurrency_name
-from flows.verify import HealthReport, fetch_health
+from flows.image.push import image_in_registry
+from flows.keys import concurrency_name
+from flows.release.health import HealthReport, fetch_health
 from tests.support import free_port
 
 # Prefect and the flow are imported inside the tests: this module is collected (then
@@ -181,7 +181,7 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """A local target on free ports with the template's commit released to prod."""
-    from flows.targets.local import LocalTarget
+    from flows.targets.local.target import LocalTarget
 
     base = tmp_path_factory.mktemp(f"pipeline-{PID}")
     os.environ["DELIVERYPIPELINE_WORK_DIR"] = str(base / "work")
@@ -243,11 +243,11 @@ def test_second_commit_reaches_prod_and_the_count_continues(stack: Stack) -> Non
 
 
 def test_failing_unit_tests_stop_the_run_before_anything_is_built(stack: Stack, docker_client: Any) -> None:
-    from flows.steps.source import UnitTestsFailed
+    from flows.source.tasks import UnitTestsFailed
 
     served = stack.prod_version()
     failing = "def test_broken_on_purpose() -> None:\n    assert 1 == 2, 'broken on purpose'\n"
-    sha = stack.commit("failing-tests", {"tests/flows/steps/test_broken_on_purpose.py": failing})
+    sha = stack.commit("failing-tests", {"tests/flows/source/test_broken_on_purpose.py": failing})
     state, error = run_flow(stack, sha)
     assert state.is_failed()
     assert isinstance(error, UnitTestsFailed)
@@ -304,7 +304,7 @@ def test_preprod_never_healthy_fails_at_the_deadline_without_a_swap(stack: Stack
 def test_failed_prod_verification_swaps_back_and_a_rerun_reuses_the_build(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.steps import release as release_steps
+    from flows.release import tasks as release_steps
 
     served = stack.prod_version()
     sha = stack.commit("verify-fails", {"webapp/release_note.txt": "verify fails once\n"})

@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flows.build.cli import build_release
-from flows.build.image import BuiltImage
-from flows.build.version import VersionInfo
+from flows.image.build import BuiltImage
+from flows.image.cli import build_release
+from flows.image.version import VersionInfo
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = "127.0.0.1:5000"
@@ -30,7 +30,7 @@ def repository_for_test(name: str) -> str:
 
 
 def build_repo_image(client: Any, repository: str) -> tuple[VersionInfo, BuiltImage]:
-    """The real image of this checkout, built through flows.build like the pipeline does."""
+    """The real image of this checkout, built through flows.image like the pipeline does."""
     lines: list[str] = []
     try:
         return build_release(client, REPO, repository, log=lines.append, extra_labels=labels_for_test())

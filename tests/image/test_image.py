@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from flows.build.image import BuiltImage
-from flows.build.smoke import http_get, published_port
-from flows.build.version import VersionInfo
+from flows.image.build import BuiltImage
+from flows.image.smoke import http_get, published_port
+from flows.image.version import VersionInfo
 from tests.image.support import build_repo_image, labels_for_test, remove_image, repository_for_test
 
 pytestmark = pytest.mark.docker

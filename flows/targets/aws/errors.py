@@ -16,7 +16,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from flows.targets.base import TargetError
+from flows.errors import TargetError
 
 # What to do about an AWS error code, whatever the operation.
 HINTS: dict[str, str] = {

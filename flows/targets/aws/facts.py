@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flows.config import PipelineConfig
+from flows.release.decisions import holds_address
 from flows.targets.base import GREY, MISSING, TERMINATED, Environment, TargetEvent
-from flows.targets.decisions import holds_address
 
 BUNDLE_FILE = "Dockerrun.aws.json"
 _TERMINAL = frozenset({TERMINATED, "Terminating"})

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flows.targets.base import TargetError
+from flows.errors import TargetError
 from flows.targets.local.plans import (
     ProxyLayout,
     RunSpec,

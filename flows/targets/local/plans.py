@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flows.targets.base import TargetError
+from flows.errors import TargetError
 
 PROD = "prod"
 PREPROD = "preprod"

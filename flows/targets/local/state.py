@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flows.targets.base import TargetError, TargetEvent
+from flows.errors import TargetError
+from flows.targets.base import TargetEvent
 from flows.targets.local.plans import PREPROD, PROD, ROLES, Registration
 
 

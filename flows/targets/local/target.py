@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from flows.config import PipelineConfig
-from flows.targets.base import Environment, TargetError, TargetEvent
+from flows.errors import TargetError
+from flows.targets.base import Environment, TargetEvent
 from flows.targets.local import plans
 from flows.targets.local.executor import ContainerError, Docker, HAProxy, prepare_data_dir
 from flows.targets.local.plans import PROD, ROLES, ProxyLayout

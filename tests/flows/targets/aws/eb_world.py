@@ -21,8 +21,8 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from flows.config import AwsSettings, Deadlines, PipelineConfig
+from flows.release.health import HealthReport
 from flows.targets.aws.target import AwsClients, ElasticBeanstalkTarget
-from flows.verify import HealthReport
 from tests.flows.fakes import FakeClock
 
 REGION = "eu-west-1"
@@ -171,7 +171,7 @@ class EbWorld:
         return self.dns[cname]
 
     def check(self, url: str) -> HealthReport:
-        """What `GET <url>/health` would answer now (the fake for `flows.verify.fetch_health`)."""
+        """What `GET <url>/health` would answer now (the fake for `flows.release.health.fetch_health`)."""
         host = url.removeprefix("http://").rstrip("/")
         if host not in self.resolved:
             return HealthReport(url, None, None, error=f"unreachable (unknown host {host})")

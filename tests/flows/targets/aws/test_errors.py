@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
+from flows.errors import TargetError
 from flows.targets.aws.errors import AwsDeployError, AwsSwapError, AwsTargetError, translate
-from flows.targets.base import TargetError
 
 
 def client_error(code: str, message: str) -> ClientError:

@@ -16,10 +16,10 @@ from typing import Any
 import boto3
 import pytest
 
+from flows.cli import aws as cli
 from flows.config import AwsSettings, PipelineConfig
-from flows.targets.aws import cli
+from flows.image.registry_auth import registry_auth
 from flows.targets.aws.facts import render_bundle
-from flows.targets.aws.registry import registry_auth
 from flows.targets.aws.target import ElasticBeanstalkTarget, make_clients
 from flows.targets.base import MISSING
 from tests.flows.targets.aws.eb_world import (

@@ -29,16 +29,16 @@ import pytest
 import requests
 from botocore.stub import Stubber
 
-from flows.build.image import BuiltImage
-from flows.build.smoke import SmokeResult
 from flows.config import AwsSettings, Deadlines, PipelineConfig
-from flows.steps import image as image_steps
-from flows.steps import source as source_steps
-from flows.steps.junit import TestSummary
-from flows.steps.source import Checkout
-from flows.targets.aws import registry as registry_module
+from flows.image import registry_auth as registry_module
+from flows.image import tasks as image_steps
+from flows.image.build import BuiltImage
+from flows.image.smoke import SmokeResult
+from flows.release.health import fetch_health
+from flows.source import tasks as source_steps
+from flows.source.junit import TestSummary
+from flows.source.tasks import Checkout
 from flows.targets.aws import target as target_module
-from flows.verify import fetch_health
 from tests.flows.targets.aws.eb_world import (
     ACCOUNT,
     BUCKET,
@@ -314,7 +314,7 @@ def test_flow_swaps_back_when_prod_does_not_verify(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    from flows.release import SwappedBack
+    from flows.release.operations import SwappedBack
 
     config = flow_config(registry=ECR)
     stubbed_ecr(monkeypatch)

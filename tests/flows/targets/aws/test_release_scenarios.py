@@ -1,6 +1,6 @@
 """Whole releases on Elastic Beanstalk, EB answered by `Stubber`: each asserts what happened to prod.
 
-The steps are the pipeline's own (`flows.release`) on `ElasticBeanstalkTarget`; EB's answers
+The steps are the pipeline's own (`flows.release.operations`) on `ElasticBeanstalkTarget`; EB's answers
 are queued in the order a release asks, the HTTP side is `EbWorld.check`, and time is a fake
 clock. After each scenario: which environment answers at the prod CNAME, what it serves,
 which calls were made, and that no queued answer was left unused.
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from flows import release
 from flows.config import Deadlines
+from flows.release import operations as release
+from flows.release.decisions import Roles
 from flows.targets.aws.errors import AwsSwapError
 from flows.targets.aws.facts import render_bundle
-from flows.targets.decisions import Roles
 from tests.flows.targets.aws.eb_world import (
     NODE_1,
     NODE_2,

@@ -9,9 +9,8 @@ import pytest
 
 from flows.config import LocalSettings, PipelineConfig
 from flows.targets.base import GREY, MISSING, Target
-from flows.targets.local import LocalTarget, LocalTargetError
 from flows.targets.local.plans import PlanError, Registration
-from flows.targets.local.target import proxy_layout
+from flows.targets.local.target import LocalTarget, LocalTargetError, proxy_layout
 
 
 class NoDocker:

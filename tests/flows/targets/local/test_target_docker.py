@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 import requests
 
+from flows.cli import local as local_cli
 from flows.config import Deadlines, LocalSettings, PipelineConfig
+from flows.release.decisions import Readiness, assign_roles, readiness, swap_pair
 from flows.targets.base import GREEN, GREY, MISSING, READY, UPDATING, Target
-from flows.targets.decisions import Readiness, assign_roles, readiness, swap_pair
-from flows.targets.local import LocalTarget
-from flows.targets.local import cli as local_cli
 from flows.targets.local.executor import ContainerError
+from flows.targets.local.target import LocalTarget
 from tests.support import free_port
 
 pytestmark = pytest.mark.docker
@@ -41,7 +41,7 @@ V1, V2 = "1.0.0-localtest", "2.0.0-localtest"
 @pytest.fixture(scope="module")
 def images(docker_client: Any) -> Iterator[dict[str, str]]:
     """Two versions of the repository's webapp image, built locally (never pulled)."""
-    from flows.build.wheelhouse import ensure_wheelhouse
+    from flows.image.wheelhouse import ensure_wheelhouse
 
     ensure_wheelhouse(REPO)
     tags = {}

@@ -1,0 +1,110 @@
+"""`python -m flows.image`: build the release image by hand, optionally smoke-test, push or run it.
+
+`build_release` chains the build operations the pipeline runs as separate tasks (wheelhouse,
+version, image); `make demo` uses `--run` to serve the image on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from flows.image.build import DEFAULT_BASE_IMAGE, BuiltImage, build_image
+from flows.image.errors import BuildStepError
+from flows.image.push import push_image
+from flows.image.smoke import http_get, smoke_test
+from flows.image.version import VersionInfo, describe
+from flows.image.wheelhouse import ensure_wheelhouse
+
+DEMO_CONTAINER = "deliverypipeline-demo"
+
+
+def build_release(
+    client: Any,
+    project_dir: Path,
+    repository: str,
+    base_image: str = DEFAULT_BASE_IMAGE,
+    log: Callable[[str], None] = print,
+    extra_labels: Mapping[str, str] | None = None,
+) -> tuple[VersionInfo, BuiltImage]:
+    """Wheelhouse, version from git, then the image `<repository>:<version>` of `project_dir`."""
+    ensure_wheelhouse(project_dir, log=log)
+    info = describe(project_dir)
+    built = build_image(client, project_dir, repository, info, base_image, log, extra_labels=extra_labels)
+    return info, built
+
+
+def run_detached(client: Any, image: str, bind: str, name: str, deadline_s: float = 60) -> str:
+    """Replace container `name` with one of `image` published on `bind` (host:port); wait for /health."""
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise BuildStepError(f"--run wants HOST:PORT, e.g. 127.0.0.1:8080, got {bind!r}")
+    try:
+        client.containers.get(name).remove(force=True)
+    except Exception as exc:
+        if type(exc).__name__ != "NotFound":
+            raise BuildStepError(f"cannot remove the previous container {name}: {exc}") from exc
+    try:
+        container = client.containers.run(
+            image, name=name, detach=True, ports={"8080/tcp": (host, int(port))}
+        )
+    except Exception as exc:
+        raise BuildStepError(f"cannot start {image} on {bind} (is the port taken?): {exc}") from exc
+    url = f"http://{bind}"
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            if http_get(f"{url}/health", timeout=2)[0] == 200:
+                return url
+        except OSError:
+            pass
+        container.reload()
+        if container.status == "exited":
+            break
+        time.sleep(0.25)
+    logs = bytes(container.logs(tail=30)).decode("utf-8", "replace")
+    raise BuildStepError(f"{image} did not answer {url}/health within {deadline_s:.0f}s:\n{logs}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build the image of a checkout; with flags, smoke-test, push and/or run it."""
+    parser = argparse.ArgumentParser(prog="python -m flows.image", description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, default=Path.cwd(), help="checkout to build (default: cwd)")
+    parser.add_argument("--repository", default="deliverypipeline", help="image name without tag")
+    parser.add_argument("--base-image", default=DEFAULT_BASE_IMAGE)
+    parser.add_argument("--smoke", action="store_true", help="smoke-test the built image")
+    parser.add_argument("--push", action="store_true", help="push to the registry named in --repository")
+    parser.add_argument("--run", metavar="HOST:PORT", help=f"serve it as container {DEMO_CONTAINER}")
+    parser.add_argument("--quiet", action="store_true", help="do not print the build log")
+    args = parser.parse_args(argv)
+
+    import docker  # the pipeline extra; imported here so --help works without it
+
+    def log(line: str) -> None:
+        if not args.quiet:
+            print(line, flush=True)
+
+    client = docker.from_env()
+    try:
+        started = time.monotonic()
+        info, built = build_release(client, args.project.resolve(), args.repository, args.base_image, log)
+        print(f"built {built.tag} in {time.monotonic() - started:.1f}s ({built.image_id[:19]})")
+        if args.smoke:
+            result = smoke_test(client, built.tag, info.version, deadline_s=60, log=log)
+            print(f"smoke test passed: healthy after {result.seconds_to_healthy:.1f}s")
+        if args.push:
+            digest = push_image(client, args.repository, info.version, log=log)
+            print(f"pushed {built.tag}@{digest}")
+        if args.run:
+            url = run_detached(client, built.tag, args.run, DEMO_CONTAINER)
+            print(f"{built.tag} is serving at {url}/  (stop it: docker rm -f {DEMO_CONTAINER})")
+    except BuildStepError as exc:
+        print(f"flows.image: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    return 0

@@ -1,0 +1,125 @@
+"""Pure decisions of a blue/green release: which environment is preprod, is it ready, what to swap.
+
+No I/O here: every function takes the facts a target reported and returns a decision, so the
+rules are tested without Docker or AWS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from flows.errors import ReleaseError
+from flows.targets.base import GREEN, GREY, LAUNCHING, READY, UPDATING, Environment
+
+
+class DecisionError(ReleaseError):
+    """The environments are not in a shape the release can proceed from."""
+
+
+def holds_address(environment: Environment, address: str) -> bool:
+    """Whether an environment is reached at `address`.
+
+    An exact match, or, as the seed picks by CNAME, a CNAME whose first label is the
+    configured prefix (`app-preprod` matches `app-preprod.eu-west-1.elasticbeanstalk.com`).
+    Host names compare case-insensitively, as DNS does.
+    """
+    if not environment.address or not address:
+        return False
+    held, wanted = environment.address.lower(), address.lower()
+    return held == wanted or held.split(".", 1)[0] == wanted
+
+
+def pick_by_address(environments: Sequence[Environment], address: str) -> Environment:
+    """The one environment holding `address`; never chosen by a fixed name."""
+    holders = [env for env in environments if holds_address(env, address)]
+    if not holders:
+        seen = ", ".join(f"{env.name}={env.address or '-'}" for env in environments) or "none"
+        raise DecisionError(
+            f"no environment holds the address {address!r} (environments: {seen}); "
+            "check the target's address configuration or run `deliverypipeline <target> status`"
+        )
+    if len(holders) > 1:
+        names = ", ".join(env.name for env in holders)
+        raise DecisionError(f"several environments hold the address {address!r}: {names}")
+    return holders[0]
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which environment is prod and which is preprod right now."""
+
+    prod: Environment
+    preprod: Environment
+
+
+def assign_roles(environments: Sequence[Environment], prod_address: str, preprod_address: str) -> Roles:
+    """Split the two environments into prod and preprod by the addresses they hold."""
+    prod = pick_by_address(environments, prod_address)
+    preprod = pick_by_address(environments, preprod_address)
+    if prod.name == preprod.name:
+        raise DecisionError(f"environment {prod.name!r} holds both the prod and preprod address")
+    return Roles(prod=prod, preprod=preprod)
+
+
+class Readiness(Enum):
+    """Where a deployment stands."""
+
+    READY = "ready"  # Ready, accepted health, running the expected version
+    WAITING = "waiting"  # still updating, or not yet on the expected version
+    FAILED = "failed"  # settled on an unacceptable health
+
+
+def readiness(
+    environment: Environment, expected_version: str | None, accepted_health: Iterable[str]
+) -> Readiness:
+    """Judge one environment against the version it should run and the healths accepted.
+
+    With `expected_version=None` only status and health count (used before deploying).
+    """
+    accepted = set(accepted_health)
+    if environment.status != READY:
+        return Readiness.WAITING
+    if expected_version is not None and environment.version != expected_version:
+        return Readiness.WAITING
+    if environment.health in accepted:
+        return Readiness.READY
+    if environment.health == GREY:  # health not known yet (EB reports Grey while it gathers it)
+        return Readiness.WAITING
+    return Readiness.FAILED
+
+
+# Elastic Beanstalk refuses a deploy or swap while an environment is in any of these.
+BUSY_STATUSES = frozenset({UPDATING, LAUNCHING, "Terminating", "Aborting", "LinkingFrom", "LinkingTo"})
+
+
+def settled(environment: Environment) -> bool:
+    """Whether no operation is under way on an environment (deployable, swappable).
+
+    An environment with nothing deployed yet (`Missing` on the local target) is settled:
+    the first release deploys into it.
+    """
+    return environment.status not in BUSY_STATUSES
+
+
+def describe(environment: Environment) -> str:
+    """One line about an environment for logs and error messages."""
+    return (
+        f"{environment.name} at {environment.address or '-'}: version {environment.version or '-'}, "
+        f"status {environment.status}, health {environment.health}"
+    )
+
+
+def already_live(roles: Roles, version: str, accepted_health: Iterable[str] = (GREEN,)) -> bool:
+    """Whether prod already serves `version` healthily, making the release a quick success."""
+    return (
+        roles.prod.version == version
+        and roles.prod.status == READY
+        and roles.prod.health in set(accepted_health)
+    )
+
+
+def swap_pair(roles: Roles) -> tuple[str, str]:
+    """The two environment names whose addresses the swap exchanges, preprod first."""
+    return (roles.preprod.name, roles.prod.name)

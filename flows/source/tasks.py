@@ -1,0 +1,209 @@
+"""Steps 1-2 as Prefect tasks: check out one commit into a clean directory, run its fast tests.
+
+The unit-test step runs the checked-out project's own tests (`-m "not docker"`) with this
+interpreter; its summary becomes an artifact. Failing tests stop the run before anything is
+built, and the step is never retried. Passing results are cached by source tree, so a re-run
+of the same tree does not run them again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.context import TaskRunContext
+
+from flows.errors import SourceError
+from flows.image.version import describe
+from flows.keys import short, unit_tests_key
+from flows.source.junit import JunitError, TestSummary, parse_junit
+
+WORK_DIR_ENV = "DELIVERYPIPELINE_WORK_DIR"
+GIT_TIMEOUT_S = 120
+# Variables of an outer pytest or Prefect run that must not leak into the checkout's tests.
+_LEAKY_ENV = ("PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER", "PREFECT_API_URL")
+
+
+class CheckoutError(SourceError):
+    """The repository or the commit could not be checked out."""
+
+
+class UnitTestsFailed(SourceError):
+    """The checked-out project's unit tests failed; nothing is built or deployed."""
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """One commit checked out in its own directory, with the version it builds as."""
+
+    path: str
+    repo: str
+    ref: str
+    commit: str
+    tree: str
+    version: str
+    build_time: str
+
+
+def work_root() -> Path:
+    """Where checkouts go: `$DELIVERYPIPELINE_WORK_DIR`, else a directory under the system temp."""
+    root = Path(os.environ.get(WORK_DIR_ENV) or Path(tempfile.gettempdir()) / "deliverypipeline-work")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def git(cwd: Path | None, *args: str) -> str:
+    """Run git and return its output; failures raise CheckoutError with git's message."""
+    command = ["git", *(["-C", str(cwd)] if cwd else []), *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise CheckoutError(
+            f"`{' '.join(command)}` took over {GIT_TIMEOUT_S}s; is the remote reachable?"
+        ) from exc
+    if done.returncode != 0:
+        raise CheckoutError(f"`{' '.join(command)}` failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
+
+
+def resolve_local(repo: str, ref: str) -> str | None:
+    """The commit `ref` names in a local repository, None for a remote URL."""
+    path = Path(repo)
+    if not path.is_dir():
+        return None
+    return git(path, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+
+
+def _resolve_in_clone(clone: Path, ref: str) -> str:
+    for candidate in (ref, f"origin/{ref}"):
+        try:
+            return git(clone, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
+        except CheckoutError:
+            continue
+    raise CheckoutError(f"the repository has no commit, branch or tag named {ref!r}; check the ref")
+
+
+def check_out(repo: str, ref: str, root: Path) -> Checkout:
+    """Clone `repo` into a fresh directory under `root` and check out `ref` (detached)."""
+    for what, value in (("repository", repo), ("ref", ref)):
+        if not value or value.startswith("-"):
+            # git would read a leading "-" as an option
+            raise CheckoutError(f"the {what} {value!r} is not a path, URL or git ref; check the parameter")
+    source = str(Path(repo).resolve()) if Path(repo).is_dir() else repo
+    commit = resolve_local(source, ref)
+    directory = root / f"{short(commit or 'remote')}-{uuid.uuid4().hex[:8]}"
+    git(None, "clone", "--quiet", "--no-checkout", "--", source, str(directory))
+    if commit is None:
+        commit = _resolve_in_clone(directory, ref)
+    else:
+        try:
+            git(directory, "cat-file", "-e", f"{commit}^{{commit}}")
+        except CheckoutError:  # a commit on no branch of the source: fetch it by id
+            git(directory, "fetch", "--quiet", "origin", commit)
+    git(directory, "checkout", "--quiet", "--detach", commit)
+    info = describe(directory)
+    tree = git(directory, "rev-parse", "HEAD^{tree}")
+    return Checkout(str(directory), repo, ref, commit, tree, info.version, info.build_time)
+
+
+@task(name="checkout", retries=0)
+def checkout(repo: str, ref: str) -> Checkout:
+    """Step 1: the commit in a clean work directory; the version comes from `git describe`."""
+    logger = get_run_logger()
+    result = check_out(repo, ref, work_root())
+    logger.info("checked out %s (%s) of %s into %s", result.commit, result.version, repo, result.path)
+    return result
+
+
+def remove_checkout(result: Checkout) -> None:
+    """Delete a checkout's directory (the flow does it when the run ends)."""
+    shutil.rmtree(result.path, ignore_errors=True)
+    Path(f"{result.path}.junit.xml").unlink(missing_ok=True)
+
+
+def pytest_command(junit_path: Path) -> list[str]:
+    """The fast-test command: this interpreter's pytest, without Docker-marked tests."""
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-m",
+        "not docker",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={junit_path}",
+    ]
+
+
+def pytest_env() -> dict[str, str]:
+    """The environment of the tests: ours, minus what an outer pytest or Prefect run set."""
+    env = {k: v for k, v in os.environ.items() if k not in _LEAKY_ENV}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # A fresh checkout has no .venv: the project's scripts (and their tests) find this
+    # interpreter's venv through VENV.
+    env.setdefault("VENV", sys.prefix)
+    return env
+
+
+def _unit_tests_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
+    source: Checkout = parameters["source"]
+    return unit_tests_key(source.tree, sys.version)
+
+
+def publish_summary(summary: TestSummary, version: str) -> None:
+    """The summary as a markdown artifact on the run (see `flows.report.artifacts`)."""
+    from flows.report.artifacts import publish_unit_tests
+
+    publish_unit_tests(summary, version)
+
+
+@task(name="unit tests", retries=0, cache_key_fn=_unit_tests_cache_key, persist_result=True)
+def unit_tests(source: Checkout, deadline_s: float) -> TestSummary:
+    """Step 2: the checkout's fast tests; failing tests stop the run (never retried)."""
+    logger = get_run_logger()
+    # Beside the checkout, not in it: the checkout is the image's build context.
+    junit_path = Path(f"{source.path}.junit.xml")
+    command = pytest_command(junit_path)
+    logger.info("running %s in %s", " ".join(command[1:]), source.path)
+    try:
+        done = subprocess.run(
+            command,
+            cwd=source.path,
+            env=pytest_env(),
+            capture_output=True,
+            text=True,
+            timeout=deadline_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise UnitTestsFailed(
+            f"the unit tests ran over their {deadline_s:.0f}s deadline (deadlines.unit_tests); "
+            "look for a hanging test or one that needs the `docker` marker"
+        ) from exc
+    tail = "\n".join(done.stdout.strip().splitlines()[-30:])
+    logger.info("pytest exit code %s:\n%s", done.returncode, tail)
+    try:
+        summary = parse_junit(junit_path.read_text())
+    except (OSError, JunitError) as exc:
+        raise UnitTestsFailed(
+            f"pytest wrote no readable report (exit code {done.returncode}): {exc}; output:\n{tail}\n"
+            f"{done.stderr.strip()[-2000:]}"
+        ) from exc
+    publish_summary(summary, source.version)
+    if done.returncode not in (0, 5) or not summary.ok:  # 5: no tests collected
+        names = ", ".join(f.test for f in summary.failures[:5]) or "see the log"
+        raise UnitTestsFailed(
+            f"unit tests failed for {source.version}: {summary.line()}; failing: {names}. "
+            "Nothing was built or deployed; fix the tests and push again"
+        )
+    logger.info("unit tests passed: %s", summary.line())
+    return summary

@@ -1,0 +1,18 @@
+"""Settings of the local Docker target (the `local` section of the pipeline's configuration)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+
+class LocalSettings(BaseModel):
+    """The local Docker target: two containers behind HAProxy on 127.0.0.1."""
+
+    state_dir: Path = Path("/var/lib/deliverypipeline/local")
+    store_config: Path | None = None  # a webapp config (TOML) shared by both; None = SQLite
+    proxy_admin_socket: Path | None = None  # default: <state_dir>/haproxy.sock
+    health_path: str = "/health"  # probed inside the container for its Docker health
+    drain_seconds: float = 1.0  # after a backend leaves a container, before it is stopped
+    stop_grace: float = 10.0  # SIGTERM to SIGKILL when a container is retired

@@ -1,0 +1,143 @@
+"""`deliverypipeline local status | down`: options, configuration files and the status table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.cli import local as cli
+from flows.cli.main import CliError
+from flows.targets.base import GREEN, GREY, MISSING, READY, Environment
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers(required=True))
+    return parser.parse_args(list(argv))
+
+
+def test_defaults_match_the_pipeline_config() -> None:
+    config = cli.load_config(parse("local", "status"))
+    assert (config.application, config.prod_address, config.preprod_address) == (
+        "deliverypipeline",
+        "127.0.0.1:8080",
+        "127.0.0.1:8081",
+    )
+    assert config.local.state_dir == Path("/var/lib/deliverypipeline/local")
+
+
+def test_options_override_a_toml_config(tmp_path: Path) -> None:
+    file = tmp_path / "pipeline.toml"
+    file.write_text(
+        'application = "shop"\nprod_address = "127.0.0.1:9080"\n[local]\nstate_dir = "/srv/shop"\n'
+    )
+    config = cli.load_config(
+        parse("local", "down", "--config", str(file), "--preprod-address", "127.0.0.1:9081")
+    )
+    assert (config.application, config.prod_address, config.preprod_address) == (
+        "shop",
+        "127.0.0.1:9080",
+        "127.0.0.1:9081",
+    )
+    assert config.local.state_dir == Path("/srv/shop")
+    config = cli.load_config(parse("local", "down", "--config", str(file), "--state-dir", str(tmp_path)))
+    assert config.local.state_dir == tmp_path
+
+
+def test_a_json_config(tmp_path: Path) -> None:
+    file = tmp_path / "pipeline.json"
+    file.write_text(json.dumps({"environments": ["blue", "green"]}))
+    assert cli.load_config(parse("local", "status", "--config", str(file))).environments == ("blue", "green")
+
+
+def test_an_unreadable_config_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(CliError, match="cannot read config"):
+        cli.load_config(parse("local", "status", "--config", str(tmp_path / "none.toml")))
+
+
+def test_down_takes_purge() -> None:
+    assert parse("local", "down", "--purge").purge is True
+    assert parse("local", "down").purge is False
+    assert parse("local", "down").func is cli.run_down
+
+
+class FakeProxy:
+    def pid(self) -> int | None:
+        return 4242
+
+
+class FakeLayout:
+    socket_path = Path("/state/haproxy.sock")
+
+
+class FakeTarget:
+    proxy = FakeProxy()
+    layout = FakeLayout()
+
+    def environments(self) -> list[Environment]:
+        return [
+            Environment("node-1", "127.0.0.1:8081", None, MISSING, GREY),
+            Environment("node-2", "127.0.0.1:8080", "1.2.0", READY, GREEN, {"container": "app-node-2-1.2.0"}),
+        ]
+
+    def down(self, purge: bool) -> list[str]:
+        return ["container app-node-2-1.2.0", "haproxy"] if not purge else []
+
+
+def test_status_prints_a_table(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    fake: Any = FakeTarget()
+    monkeypatch.setattr(cli, "_target", lambda args: fake)
+    args = parse("local", "status")
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "proxy: haproxy running (pid 4242, admin socket /state/haproxy.sock)",
+        "ENVIRONMENT  ADDRESS         VERSION  CONTAINER         STATUS   HEALTH",
+        "node-1       127.0.0.1:8081  -        -                 Missing  Grey",
+        "node-2       127.0.0.1:8080  1.2.0    app-node-2-1.2.0  Ready    Green",
+    ]
+
+
+def test_down_prints_what_it_removed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake: Any = FakeTarget()
+    monkeypatch.setattr(cli, "_target", lambda args: fake)
+    args = parse("local", "down")
+    assert args.func(args) == 0
+    assert capsys.readouterr().out == "removed container app-node-2-1.2.0\nremoved haproxy\n"
+    args = parse("local", "down", "--purge")
+    assert args.func(args) == 0
+    assert capsys.readouterr().out == "nothing to remove\n"
+
+
+def test_swap_exchanges_the_addresses_and_says_who_serves_prod(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.flows.fakes import FakeTarget
+
+    fake = FakeTarget.pair(prod_version="v2", preprod_version="v1")
+    monkeypatch.setattr(cli, "_target", lambda args: fake)
+    args = parse("local", "swap")
+    assert args.func(args) == 0
+    assert fake.serving("127.0.0.1:8080").version == "v1"
+    out = capsys.readouterr().out
+    assert "before: prod is node-1" in out and "version v2" in out
+    assert "after:  prod is node-2" in out
+
+
+def test_swap_without_an_environment_on_an_address_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from tests.flows.fakes import FakeTarget
+
+    fake = FakeTarget.pair()
+    fake.envs["node-2"] = replace(fake.envs["node-2"], address="")
+    monkeypatch.setattr(cli, "_target", lambda args: fake)
+    args = parse("local", "swap")
+    with pytest.raises(CliError, match="no environment holds the address"):
+        args.func(args)
+    assert fake.serving("127.0.0.1:8080").name == "node-1"

@@ -1,0 +1,51 @@
+"""`deliverypipeline run`: its options and how they become the pipeline's configuration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from flows.cli import run as run_cli
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    run_cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["run", *argv])
+
+
+def test_defaults_release_head_of_this_directory_to_local() -> None:
+    args = parse()
+    assert (args.repo, args.ref, args.target, args.require_approval, args.notify_url) == (
+        ".",
+        "HEAD",
+        "local",
+        False,
+        None,
+    )
+    assert args.func is run_cli.run
+    assert run_cli.config_from_args(args) == run_cli.load_config(None)
+
+
+def test_options_override_the_config_file(tmp_path: Path) -> None:
+    config_file = tmp_path / "pipeline.json"
+    config_file.write_text(json.dumps({"application": "shop", "deadlines": {"ready": 30}}))
+    args = parse(
+        "--config", str(config_file), "--prod-address", "127.0.0.1:9080", "--state-dir", str(tmp_path / "s")
+    )
+    config = run_cli.config_from_args(args)
+    assert config.application == "shop" and config.deadlines.ready == 30
+    assert config.prod_address == "127.0.0.1:9080"
+    assert config.local.state_dir == (tmp_path / "s").absolute()
+
+
+def test_toml_config_and_unknown_target(tmp_path: Path) -> None:
+    config_file = tmp_path / "pipeline.toml"
+    config_file.write_text('registry = "registry.example:5000"\n[aws]\nregion = "us-east-1"\n')
+    config = run_cli.load_config(config_file)
+    assert config.registry == "registry.example:5000" and config.aws.region == "us-east-1"
+    with pytest.raises(SystemExit):
+        parse("--target", "moon")

@@ -1,0 +1,162 @@
+"""The pure release decisions: roles by address, readiness, already live, what to swap."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.release.decisions import (
+    DecisionError,
+    Readiness,
+    Roles,
+    already_live,
+    assign_roles,
+    describe,
+    holds_address,
+    pick_by_address,
+    readiness,
+    settled,
+    swap_pair,
+)
+from flows.targets.base import GREEN, GREY, LAUNCHING, MISSING, READY, RED, UPDATING, YELLOW, Environment
+
+PROD = "127.0.0.1:8080"
+PREPROD = "127.0.0.1:8081"
+
+
+def env(
+    name: str, address: str, version: str | None = "v1", status: str = READY, health: str = GREEN
+) -> Environment:
+    return Environment(name=name, address=address, version=version, status=status, health=health)
+
+
+# --- which environment holds which address -----------------------------------------------
+
+
+def test_local_addresses_match_exactly() -> None:
+    assert holds_address(env("node-1", PROD), PROD)
+    assert not holds_address(env("node-1", PROD), PREPROD)
+
+
+def test_a_cname_matches_its_configured_prefix() -> None:
+    cname = "deliverypipeline-preprod.eu-west-1.elasticbeanstalk.com"
+    assert holds_address(env("node-2", cname), "deliverypipeline-preprod")
+    assert holds_address(env("node-2", cname), cname)
+    assert not holds_address(env("node-2", cname), "deliverypipeline-prod")
+    assert not holds_address(
+        env("node-2", "deliverypipeline-preprod-2.elasticbeanstalk.com"), "deliverypipeline-preprod"
+    )
+
+
+def test_host_names_compare_case_insensitively() -> None:
+    assert holds_address(env("node-1", "deliverypipeline-prod.elasticbeanstalk.com"), "Deliverypipeline-Prod")
+
+
+def test_no_address_holds_nothing() -> None:
+    assert not holds_address(env("node-1", ""), PROD)
+    assert not holds_address(env("node-1", PROD), "")
+
+
+def test_preprod_is_picked_by_address_never_by_name() -> None:
+    envs = [env("node-1", PREPROD), env("node-2", PROD)]
+    assert pick_by_address(envs, PREPROD).name == "node-1"
+    roles = assign_roles(envs, PROD, PREPROD)
+    assert (roles.prod.name, roles.preprod.name) == ("node-2", "node-1")
+
+
+def test_a_missing_address_names_what_was_seen() -> None:
+    with pytest.raises(
+        DecisionError, match=r"no environment holds the address '127.0.0.1:8081'.*node-1=127.0.0.1:8080"
+    ):
+        pick_by_address([env("node-1", PROD), env("node-2", "")], PREPROD)
+    with pytest.raises(DecisionError, match="environments: none"):
+        pick_by_address([], PREPROD)
+
+
+def test_an_address_held_twice_is_an_error() -> None:
+    with pytest.raises(DecisionError, match="several environments hold"):
+        pick_by_address([env("node-1", PROD), env("node-2", PROD)], PROD)
+
+
+def test_prod_and_preprod_must_be_different_environments() -> None:
+    with pytest.raises(DecisionError, match="holds both"):
+        assign_roles([env("node-1", "app.example.com")], "app", "app")
+
+
+def test_an_empty_local_target_still_has_roles() -> None:
+    envs = [
+        env("node-1", PROD, version=None, status=MISSING, health=GREY),
+        env("node-2", PREPROD, version=None, status=MISSING, health=GREY),
+    ]
+    roles = assign_roles(envs, PROD, PREPROD)
+    assert roles.preprod.name == "node-2"
+    assert settled(roles.preprod)
+    assert not already_live(roles, "v1")
+    assert swap_pair(roles) == ("node-2", "node-1")
+
+
+# --- readiness ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected", "result"),
+    [
+        (env("e", PREPROD, "v2"), "v2", Readiness.READY),
+        (env("e", PREPROD, "v1"), "v2", Readiness.WAITING),  # still on the old version
+        (env("e", PREPROD, "v2", status=UPDATING), "v2", Readiness.WAITING),
+        (env("e", PREPROD, "v2", status=LAUNCHING, health=GREY), "v2", Readiness.WAITING),
+        (env("e", PREPROD, None, status=MISSING, health=GREY), "v2", Readiness.WAITING),
+        (env("e", PREPROD, "v2", health=GREY), "v2", Readiness.WAITING),  # health not known yet
+        (env("e", PREPROD, "v2", health=RED), "v2", Readiness.FAILED),
+        (env("e", PREPROD, "v2", health=YELLOW), "v2", Readiness.FAILED),
+        (env("e", PREPROD, "v1", health=RED), None, Readiness.FAILED),  # no version expected
+        (env("e", PREPROD, "v1"), None, Readiness.READY),
+    ],
+)
+def test_readiness(environment: Environment, expected: str | None, result: Readiness) -> None:
+    assert readiness(environment, expected, [GREEN]) is result
+
+
+def test_readiness_accepts_the_configured_healths() -> None:
+    assert readiness(env("e", PREPROD, "v2", health=YELLOW), "v2", [GREEN, YELLOW]) is Readiness.READY
+    assert readiness(env("e", PREPROD, "v2", health=GREEN), "v2", iter([YELLOW])) is Readiness.FAILED
+
+
+@pytest.mark.parametrize(
+    ("status", "result"),
+    [(READY, True), (MISSING, True), (UPDATING, False), (LAUNCHING, False), ("Terminating", False)],
+)
+def test_settled(status: str, result: bool) -> None:
+    assert settled(env("e", PREPROD, status=status)) is result
+
+
+# --- already live, swap ------------------------------------------------------------------
+
+
+def test_already_live_when_prod_is_ready_on_the_version() -> None:
+    roles = Roles(prod=env("node-1", PROD, "v2"), preprod=env("node-2", PREPROD, "v1"))
+    assert already_live(roles, "v2")
+    assert not already_live(roles, "v1")  # preprod runs it, prod does not
+    updating = Roles(prod=env("node-1", PROD, "v2", status=UPDATING), preprod=roles.preprod)
+    assert not already_live(updating, "v2")
+
+
+def test_swap_pair_names_preprod_first() -> None:
+    roles = Roles(prod=env("node-2", PROD), preprod=env("node-1", PREPROD))
+    assert swap_pair(roles) == ("node-1", "node-2")
+
+
+def test_describe() -> None:
+    assert describe(env("node-1", PROD, "v3", health=RED)) == (
+        "node-1 at 127.0.0.1:8080: version v3, status Ready, health Red"
+    )
+    assert describe(env("node-2", "", None, status=MISSING, health=GREY)) == (
+        "node-2 at -: version -, status Missing, health Grey"
+    )
+
+
+def test_prod_on_the_version_but_unhealthy_is_not_already_live() -> None:
+    prod = Environment("node-1", "127.0.0.1:8080", "v2", READY, "Red")
+    preprod = Environment("node-2", "127.0.0.1:8081", "v1", READY, "Green")
+    roles = Roles(prod=prod, preprod=preprod)
+    assert not already_live(roles, "v2")
+    assert already_live(roles, "v2", accepted_health=["Green", "Red"])

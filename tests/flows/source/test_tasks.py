@@ -1,0 +1,61 @@
+"""The checkout step's git work on a throwaway local repository (no Docker, no Prefect run)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flows.source.tasks import CheckoutError, check_out, resolve_local
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "ci@example.invalid")
+    git(path, "config", "user.name", "ci")
+    (path / "a.txt").write_text("one\n")
+    git(path, "add", "a.txt")
+    git(path, "commit", "-q", "-m", "one")
+    git(path, "tag", "v1.0.0")
+    (path / "a.txt").write_text("two\n")
+    git(path, "commit", "-q", "-am", "two")
+    return path
+
+
+def test_checks_out_a_commit_into_a_fresh_directory(repo: Path, tmp_path: Path) -> None:
+    first = git(repo, "rev-parse", "v1.0.0")
+    result = check_out(str(repo), "v1.0.0", tmp_path / "work")
+    assert result.commit == first
+    assert (Path(result.path) / "a.txt").read_text() == "one\n"
+    assert result.version == "v1.0.0"
+
+
+def test_head_resolves_to_the_latest_commit(repo: Path, tmp_path: Path) -> None:
+    result = check_out(str(repo), "HEAD", tmp_path / "work")
+    assert result.commit == git(repo, "rev-parse", "HEAD")
+    assert result.version.startswith("v1.0.0-1-g")
+    assert resolve_local(str(repo), "main") == result.commit
+
+
+def test_an_unknown_ref_is_a_clear_error(repo: Path, tmp_path: Path) -> None:
+    with pytest.raises(CheckoutError):
+        check_out(str(repo), "no-such-branch", tmp_path / "work")
+
+
+@pytest.mark.parametrize(("repository", "ref"), [("--upload-pack=touch /tmp/x", "HEAD"), (".", "--output=x")])
+def test_values_git_would_read_as_options_are_refused(
+    repo: Path, tmp_path: Path, repository: str, ref: str
+) -> None:
+    source = str(repo) if repository == "." else repository
+    with pytest.raises(CheckoutError, match="is not a path, URL or git ref"):
+        check_out(source, ref, tmp_path / "work")
+    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
