@@ -68,7 +68,7 @@ class Deadline:
 def poll_until(
     look: Callable[[Deadline], T | None],
     seconds: float,
-    interval: float,
+    interval: float | Callable[[], float],
     timed_out: Callable[[Deadline], BaseException],
     *,
     clock: Clock = SYSTEM_CLOCK,
@@ -78,7 +78,8 @@ def poll_until(
     The one wait of the project: every poll of a target, an address, a container or a lock goes
     through it, so every wait has a deadline and tests drive it with a fake clock. `look` gets
     the deadline (to log progress or decide on its own); at the deadline `timed_out(deadline)`
-    is raised, after one last look.
+    is raised, after one last look. `interval` may be a function, asked before each sleep (a
+    wait that speeds up once what it waits for has begun).
     """
     deadline = Deadline(seconds, clock)
     while True:
@@ -87,4 +88,4 @@ def poll_until(
             return answer
         if deadline.passed:
             raise timed_out(deadline)
-        clock.sleep(interval)
+        clock.sleep(interval() if callable(interval) else interval)

@@ -10,9 +10,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from flows.errors import ConfigError
+from flows.release.settings import AnalysisSettings, VerificationSettings, validate_traffic_steps
 from flows.targets.aws.settings import AwsSettings
 from flows.targets.local.settings import LocalSettings
 
@@ -29,7 +30,8 @@ class Deadlines(BaseModel):
     preprod_free: float = 600  # preprod busy with another update
     ready: float = 600  # after deploy: Ready, accepted health, new version
     verify: float = 60  # HTTP checks through an address (DNS may lag on aws)
-    swap: float = 600  # both environments Ready again after a swap
+    swap: float = 600  # both environments Ready before a swap, and again after it
+    target_lock: float = 3600  # another release or manual operation holds the target: wait for it
     # None: the target's default (see TARGET_DEFAULTS): local 1 s / 0 s, aws 10 s / 60 s
     poll_interval: float | None = Field(default=None, gt=0)  # between two looks at a target or an address
     health_grace: float | None = Field(
@@ -59,8 +61,18 @@ class PipelineConfig(BaseModel):
     base_image: str = "deliverypipeline/base:bookworm-py311"
     accepted_health: list[str] = Field(default_factory=lambda: ["Green"])
     deadlines: Deadlines = Field(default_factory=Deadlines)
+    verification: VerificationSettings = Field(default_factory=VerificationSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    # Canary: shares of prod traffic (percent, increasing) sent to the new version before the swap,
+    # each judged by the analysis; e.g. [10, 50]. Empty: a plain blue/green swap. Local target only.
+    traffic_steps: list[int] = Field(default_factory=list)
     local: LocalSettings = Field(default_factory=LocalSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
+
+    @field_validator("traffic_steps")
+    @classmethod
+    def _steps(cls, value: list[int]) -> list[int]:
+        return validate_traffic_steps(value)
 
     @property
     def image(self) -> str:
@@ -71,8 +83,11 @@ class PipelineConfig(BaseModel):
 # What suits each target where the configuration leaves a value unset (None): EB is polled every
 # ~10 s (its describe calls are rate-limited) and reports a brief Yellow while it settles.
 TARGET_DEFAULTS: dict[str, dict[str, dict[str, float]]] = {
-    "local": {"deadlines": {"poll_interval": LOCAL_POLL_S, "health_grace": 0.0}},
-    "aws": {"deadlines": {"poll_interval": 10.0, "health_grace": 60.0}},
+    "local": {
+        "deadlines": {"poll_interval": LOCAL_POLL_S, "health_grace": 0.0},
+        "analysis": {"window": 10.0},
+    },
+    "aws": {"deadlines": {"poll_interval": 10.0, "health_grace": 60.0}, "analysis": {"window": 300.0}},
 }
 
 

@@ -8,22 +8,20 @@ back puts the previous environment behind the prod CNAME again. Settings come fr
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import ValidationError
-
 from flows.cli.main import CliError
-from flows.clock import Clock, SystemClock
-from flows.config import PipelineConfig
+from flows.clock import SYSTEM_CLOCK, Clock
+from flows.config import PipelineConfig, for_target
+from flows.config import load_config as load_pipeline_config
 from flows.release.decisions import holds_address
+from flows.release.operations import manual_swap
 from flows.targets.aws.errors import AwsTargetError
 from flows.targets.aws.target import ElasticBeanstalkTarget
-from flows.targets.base import READY, Environment
+from flows.targets.base import Environment
 
 CONFIG_HELP = """\
 --config FILE: a JSON (.json) or TOML (.toml) file of pipeline settings, for example (TOML):
@@ -58,9 +56,6 @@ def add_parser(subparsers: Any) -> None:
         help="swap the CNAMEs of the two environments by hand (manual rollback); prints before and after",
     )
     _add_options(swap)
-    swap.add_argument(
-        "--no-wait", action="store_true", help="return after EB accepts the swap, without waiting for Ready"
-    )
     swap.set_defaults(func=run_swap)
 
 
@@ -75,44 +70,15 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def load_config(args: argparse.Namespace) -> PipelineConfig:
-    """The configuration from `--config` (if any) with the command-line options on top."""
-    data: dict[str, Any] = {}
-    if args.config is not None:
-        data = read_config_file(args.config)
-    for option, field in (
-        ("application", "application"),
-        ("environments", "environments"),
-        ("prod_address", "prod_address"),
-        ("preprod_address", "preprod_address"),
-    ):
-        value = getattr(args, option, None)
-        if value is not None:
-            data[field] = value
-    aws = dict(data.get("aws") or {})
-    if getattr(args, "region", None):
-        aws["region"] = args.region
-    if getattr(args, "endpoint_url", None):
-        aws["endpoint_url"] = args.endpoint_url
-    data["aws"] = aws
-    try:
-        return PipelineConfig.model_validate(data)
-    except ValidationError as exc:
-        raise CliError(f"invalid configuration: {exc}") from exc
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """PipelineConfig fields from a .toml file, or a JSON file (any other name)."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise CliError(f"cannot read the configuration {path}: {exc.strerror}") from exc
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, ValueError) as exc:
-        raise CliError(f"{path} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CliError(f"{path} must hold a table/object of PipelineConfig fields")
-    return data
+    """The configuration from `--config` (if any) with the command-line options on top (the one loader)."""
+    overrides: dict[str, Any] = {
+        "application": getattr(args, "application", None),
+        "environments": getattr(args, "environments", None),
+        "prod_address": getattr(args, "prod_address", None),
+        "preprod_address": getattr(args, "preprod_address", None),
+        "aws": {"region": getattr(args, "region", None), "endpoint_url": getattr(args, "endpoint_url", None)},
+    }
+    return for_target(load_pipeline_config(args.config, overrides), "aws")
 
 
 def role_of(environment: Environment, config: PipelineConfig) -> str:
@@ -146,34 +112,17 @@ def show_status(target: ElasticBeanstalkTarget, out: TextIO) -> int:
     return 0
 
 
-def swap_by_hand(
-    target: ElasticBeanstalkTarget, out: TextIO, wait: bool = True, clock: Clock | None = None
-) -> int:
-    """Swap the two environments' CNAMEs, printing before and after; waits for both Ready unless told not."""
+def swap_by_hand(target: ElasticBeanstalkTarget, out: TextIO, clock: Clock = SYSTEM_CLOCK) -> int:
+    """Swap the two environments' CNAMEs under the target's lock, printing before and after.
+
+    The release's own swap: waits (bounded) until both are Ready, swaps, waits until both settle.
+    """
     config = target.config
-    clock = clock or SystemClock()
-    before = target.environments()
     print("before:", file=out)
-    print(format_table(before, config), file=out)
-    missing = [e.name for e in before if e.status != READY]
-    if missing:
-        raise CliError(
-            f"not swapping: {', '.join(missing)} not Ready (EB swaps only Ready environments); "
-            "wait and look again with `deliverypipeline aws status`"
-        )
-    first, second = config.environments
-    target.swap(first, second)
-    print(f"swapped the CNAMEs of {first} and {second}", file=out)
-    after = target.environments()
-    deadline = clock.now() + config.deadlines.swap
-    while wait and any(e.status != READY for e in after):
-        if clock.now() >= deadline:
-            print(format_table(after, config), file=out)
-            raise CliError(f"the environments were not both Ready {config.deadlines.swap:g} s after the swap")
-        clock.sleep(config.deadlines.poll_s)
-        after = target.environments()
+    print(format_table(target.environments(), config), file=out)
+    manual_swap(target, config, log=lambda line: print(line, file=out), clock=clock)
     print("after:", file=out)
-    print(format_table(after, config), file=out)
+    print(format_table(target.environments(), config), file=out)
     return 0
 
 
@@ -184,7 +133,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_swap(args: argparse.Namespace) -> int:
     """`aws swap`."""
-    return _run(args, lambda target: swap_by_hand(target, sys.stdout, wait=not args.no_wait))
+    return _run(args, lambda target: swap_by_hand(target, sys.stdout))
 
 
 def _run(args: argparse.Namespace, action: Callable[[ElasticBeanstalkTarget], int]) -> int:

@@ -21,14 +21,18 @@ from prefect import Task, get_run_logger, task
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
 
+from flows import steps
 from flows.config import PipelineConfig
-from flows.image.build import BuiltImage, build_image
+from flows.image.build import BuiltImage
+from flows.image.build import build_image as build_from_context
 from flows.image.errors import PushError, RegistryUnreachable
 from flows.image.push import image_in_registry, push_image, registry_base_url
-from flows.image.smoke import SmokeResult, smoke_test
+from flows.image.smoke import SmokeResult
+from flows.image.smoke import smoke_test as run_smoke_test
 from flows.image.version import VersionInfo
 from flows.image.wheelhouse import ensure_wheelhouse
 from flows.keys import build_inputs_hash, build_key, push_key, smoke_key
+from flows.runs.record import RECORDED
 from flows.source.tasks import Checkout
 
 BUILD_KEY_LABEL = "deliverypipeline.build-key"
@@ -127,13 +131,13 @@ def _build_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
         return _unique()
 
 
-def build_step(source: Checkout, config: PipelineConfig) -> Task[Any, BuiltImage]:
-    """The build task to run for `source`: cached by its inputs unless the image is gone.
+def build_image(source: Checkout, config: PipelineConfig) -> BuiltImage:
+    """Step "build image": the build task, cached by its inputs unless the engine lost the image.
 
     The key must not depend on whether the image exists (it would change once built and a
     re-run would miss); liveness decides `refresh_cache` instead.
     """
-    return build.with_options(refresh_cache=not build_present(source, config))
+    return build.with_options(refresh_cache=not build_present(source, config))(source, config)
 
 
 def _engine_connection_lost(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -148,7 +152,8 @@ def _engine_connection_lost(task: Task[Any, Any], task_run: TaskRun, state: Stat
 
 
 @task(
-    name="build image",
+    name=steps.BUILD_IMAGE,
+    **RECORDED,
     cache_key_fn=_build_cache_key,
     persist_result=True,
     retries=2,
@@ -156,7 +161,7 @@ def _engine_connection_lost(task: Task[Any, Any], task_run: TaskRun, state: Stat
     retry_condition_fn=_engine_connection_lost,
 )
 def build(source: Checkout, config: PipelineConfig) -> BuiltImage:
-    """Step 3: the image `<registry>/<repository>:<version>`, labelled, the build log streamed here.
+    """the image `<registry>/<repository>:<version>`, labelled, the build log streamed here.
 
     An image already built from the same inputs (same build-key label) is reused as is.
     """
@@ -171,7 +176,7 @@ def build(source: Checkout, config: PipelineConfig) -> BuiltImage:
     context = Path(source.path)
     ensure_wheelhouse(context, log=logger.info)
     info = VersionInfo(version=source.version, revision=source.commit, build_time=source.build_time)
-    return build_image(
+    return build_from_context(
         client,
         context,
         config.image,
@@ -188,11 +193,11 @@ def _smoke_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
     return smoke_key(image.image_id, parameters["version"])
 
 
-@task(name="smoke test", cache_key_fn=_smoke_cache_key, persist_result=True, retries=0)
-def smoke(image: BuiltImage, version: str, deadline_s: float) -> SmokeResult:
-    """Step 4: run the image once, check /health and the version; the container is always removed."""
+@task(name=steps.SMOKE_TEST, **RECORDED, cache_key_fn=_smoke_cache_key, persist_result=True, retries=0)
+def smoke_test(image: BuiltImage, version: str, deadline_s: float) -> SmokeResult:
+    """Step "smoke test": run the image once, check /health and the version; always removed after."""
     logger = get_run_logger()
-    return smoke_test(docker_client(), image.tag, version, deadline_s, log=logger.info)
+    return run_smoke_test(docker_client(), image.tag, version, deadline_s, log=logger.info)
 
 
 def split_tag(ref: str) -> tuple[str, str]:
@@ -215,9 +220,9 @@ def _push_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
     return push_key(image.tag, image.image_id)
 
 
-def push_step(image: BuiltImage, config: PipelineConfig) -> Task[Any, PushedImage]:
-    """The push task to run for `image`: cached by image and reference unless the registry lost it."""
-    return push.with_options(refresh_cache=not push_present(image, config))
+def push(image: BuiltImage, config: PipelineConfig) -> PushedImage:
+    """Step "push": the push task, cached by image and reference unless the registry lost the tag."""
+    return push_to_registry.with_options(refresh_cache=not push_present(image, config))(image, config)
 
 
 def registry_unreachable(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -231,28 +236,27 @@ def registry_unreachable(task: Task[Any, Any], task_run: TaskRun, state: State[A
     return False
 
 
-def auth_for(config: PipelineConfig, target: str) -> dict[str, str] | None:
-    """Registry credentials: the AWS target's sources (ECR, Secret block, env); none locally."""
-    if target != "aws":
-        return None
+def auth_for(config: PipelineConfig) -> dict[str, str] | None:
+    """Registry credentials for the configured registry (ECR token, Secret block, environment), if any."""
     from flows.image.registry_auth import registry_auth
 
     return registry_auth(config)
 
 
 @task(
-    name="push",
+    name=steps.PUSH,
+    **RECORDED,
     cache_key_fn=_push_cache_key,
     persist_result=True,
     retries=len(PUSH_RETRY_DELAYS),
     retry_delay_seconds=PUSH_RETRY_DELAYS,
     retry_condition_fn=registry_unreachable,
 )
-def push(image: BuiltImage, config: PipelineConfig, target: str) -> PushedImage:
-    """Step 5: the image into the registry, unless the registry already has this tag."""
+def push_to_registry(image: BuiltImage, config: PipelineConfig) -> PushedImage:
+    """The image into the registry, unless the registry already has this tag."""
     logger = get_run_logger()
     repository, tag = split_tag(image.tag)
-    auth = auth_for(config, target)
+    auth = auth_for(config)
     credentials = (auth["username"], auth["password"]) if auth else None
     if image_in_registry(config.registry, repository, tag, auth=credentials):
         logger.info("%s is already in the registry: not pushing again", image.tag)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from flows.errors import ReleaseError
-from flows.targets.base import GREEN, GREY, LAUNCHING, READY, UPDATING, Environment
+from flows.targets.base import GREEN, GREY, LAUNCHING, MISSING, READY, UPDATING, Environment
 
 
 class DecisionError(ReleaseError):
@@ -123,3 +123,61 @@ def already_live(roles: Roles, version: str, accepted_health: Iterable[str] = (G
 def swap_pair(roles: Roles) -> tuple[str, str]:
     """The two environment names whose addresses the swap exchanges, preprod first."""
     return (roles.preprod.name, roles.prod.name)
+
+
+def swappable(environment: Environment) -> bool:
+    """Whether an address swap may include this environment now.
+
+    Elastic Beanstalk swaps only Ready environments ("... Must be Ready."); a local environment
+    with nothing deployed yet (Missing) can take an address too.
+    """
+    return environment.status in (READY, MISSING)
+
+
+def prod_serving(roles: Roles) -> bool:
+    """Whether prod serves something a user could lose during the release (probe it then)."""
+    return roles.prod.version is not None and roles.prod.status == READY
+
+
+def preprod_already_on(roles: Roles, version: str, accepted_health: Iterable[str]) -> bool:
+    """Whether preprod already runs `version` healthily (a re-run after a failed prod check)."""
+    return readiness(roles.preprod, version, accepted_health) is Readiness.READY
+
+
+class Agreement(Enum):
+    """Where a verification of one address stands."""
+
+    PENDING = "pending"  # the new version has not answered yet, or not often enough
+    PASSED = "passed"  # the new version answered, then `required` more times in a row
+    FAILED = "failed"  # after the new version answered, something else did
+
+
+@dataclass
+class Consistency:
+    """Counts answers of one address until they consistently show the expected version.
+
+    Before the new version first answers, other answers are tolerated (a CNAME swap reaches
+    DNS caches gradually); once it has answered, `required` more answers must agree, and any
+    other version or failure means users are served inconsistently: the verification fails.
+    """
+
+    expected: str
+    required: int
+    agreed: int = 0
+    first_seen: bool = False
+    reason: str = ""
+
+    def add(self, version: str | None, ok: bool, detail: str) -> Agreement:
+        """Count one answer (`version` reported, `ok` whether it was a good answer)."""
+        if ok and version == self.expected:
+            if self.first_seen:
+                self.agreed += 1
+            self.first_seen = True
+            return Agreement.PASSED if self.agreed >= self.required else Agreement.PENDING
+        if self.first_seen:
+            self.reason = (
+                f"after {self.expected} answered, an answer showed {version or 'no version'} ({detail}): "
+                "two versions, or a failing one, behind one address"
+            )
+            return Agreement.FAILED
+        return Agreement.PENDING

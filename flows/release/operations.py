@@ -1,35 +1,47 @@
-"""The release half of the pipeline, target-agnostic: preprod, deploy, wait, verify, swap, swap back.
+"""The release operations over the `Target` interface: each waits, acts and judges through one helper.
 
-Each function is one pipeline step over the `Target` interface; the Prefect tasks in
-`flows.steps` wrap them. Decisions come from `flows.release.decisions`; time comes from an
-injectable `Clock` so deadlines are tested without waiting.
+One function per thing a release does to a target: find the roles, wait for preprod, deploy,
+wait until ready, verify an address, shift canary traffic, swap (the one call site of
+`Target.swap`, used by the flow, the swap back and the CLI's manual swap alike), analyse real
+traffic, swap back. Decisions come from `decisions` and `analysis` (pure); every wait is
+`flows.clock.poll_until` over an injectable clock, so deadlines are tested without waiting.
+The Prefect tasks in `tasks` call these, one task per step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from flows.clock import SYSTEM_CLOCK, Clock
+from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
 from flows.config import PipelineConfig
-from flows.errors import ReleaseError
+from flows.errors import ReleaseError, TargetError
+from flows.release.analysis import Verdict, WindowFigures, judge, window
 from flows.release.decisions import (
+    Agreement,
+    Consistency,
     Readiness,
     Roles,
     assign_roles,
     describe,
+    preprod_already_on,
     readiness,
     settled,
     swap_pair,
+    swappable,
 )
-from flows.release.health import HealthCheck, HealthReport, fetch_health
-from flows.targets.base import Environment, Target, TargetEvent
+from flows.release.health import HealthCheck, PathAnswer, PathCheck, fetch_health, fetch_paths
+from flows.targets.base import Environment, LockHolder, Target, TargetEvent, TrafficCounters
 
 Log = Callable[[str], None]
 Progress = Callable[[float], None]  # fraction of the deadline used, 0.0 .. 1.0
 
 FAILING_SEVERITIES = frozenset({"ERROR", "FATAL"})
+AGREEING_INTERVAL_S = 0.2  # between the consistent answers, once the new version answered
 
 
 class PreprodBusy(ReleaseError):
@@ -45,11 +57,40 @@ class NotReadyInTime(ReleaseError):
 
 
 class VerificationFailed(ReleaseError):
-    """An address did not serve the expected version before its deadline."""
+    """An address did not serve the expected version consistently, or a user path failed."""
+
+
+class ProdRejected(ReleaseError):
+    """After the swap (or at a canary step), prod did not serve users well: swap back."""
+
+
+class AnalysisFailed(ProdRejected):
+    """The real traffic of a window failed the analysis; `verdict` has the figures."""
+
+    def __init__(self, message: str, verdict: Verdict, share: int = 100) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+        self.share = share  # percent of prod traffic the failing window judged
 
 
 class SwappedBack(ReleaseError):
-    """Prod failed verification after the swap; the addresses were swapped back."""
+    """The new prod was rejected after the swap; the addresses were swapped back."""
+
+
+class SwapBackFailed(ReleaseError):
+    """The new prod was rejected and swapping back failed too: a person must act."""
+
+
+class ReleaseRejected(ReleaseError):
+    """The release was not approved; preprod runs the new version, prod was not touched."""
+
+
+class ZeroDowntimeViolation(ReleaseError):
+    """Requests to prod failed while the release deployed or swapped."""
+
+
+class PreflightFailed(ReleaseError):
+    """The target is not ready for a release (missing environment, bucket, address held...)."""
 
 
 def _ignore(_: str) -> None:
@@ -61,29 +102,61 @@ def find_roles(target: Target, config: PipelineConfig) -> Roles:
     return assign_roles(target.environments(), config.prod_address, config.preprod_address)
 
 
+def preflight(target: Target) -> None:
+    """Fail before anything is built when the target reports what would stop the release."""
+    problems = target.preflight()
+    if problems:
+        listed = "; ".join(problems)
+        raise PreflightFailed(f"the {target.name} target is not ready for a release: {listed}")
+
+
+def holder(operation: str, run: str) -> LockHolder:
+    """This process as a lock holder, for `operation` in `run`."""
+    return LockHolder(operation, run, os.getpid(), socket.gethostname(), datetime.now(UTC).isoformat())
+
+
+@contextmanager
+def locked(target: Target, who: LockHolder, config: PipelineConfig, log: Log = _ignore) -> Iterator[None]:
+    """Hold the target's release lock (the safety against overlapping operations) for the block."""
+    with target.lock(who, config.deadlines.target_lock, log):
+        log(f"holding the {target.name} target's lock: {who.describe()}")
+        yield
+
+
 def wait_for_preprod(
     target: Target, config: PipelineConfig, log: Log = _ignore, clock: Clock = SYSTEM_CLOCK
 ) -> Roles:
     """The current roles, once preprod is free of any other operation (waiting up to the deadline)."""
-    deadline = clock.now() + config.deadlines.preprod_free
-    while True:
+    seen: list[Roles] = []
+
+    def look(_: Deadline) -> Roles | None:
         roles = find_roles(target, config)
+        seen[:] = [roles]
         if settled(roles.preprod):
             return roles
-        if clock.now() >= deadline:
-            raise PreprodBusy(
-                f"preprod is still busy after {config.deadlines.preprod_free:.0f}s: "
-                f"{describe(roles.preprod)}; wait for the other operation to finish "
-                "(see the target's events or `deliverypipeline <target> status`) and re-run"
-            )
         log(f"preprod is busy, waiting: {describe(roles.preprod)}")
-        clock.sleep(config.deadlines.poll_s)
+        return None
+
+    def busy(deadline: Deadline) -> PreprodBusy:
+        return PreprodBusy(
+            f"preprod is still busy after {deadline.seconds:.0f}s: {describe(seen[0].preprod)}; wait for "
+            "the other operation to finish (see the target's events or `deliverypipeline <target> status`) "
+            "and re-run"
+        )
+
+    return poll_until(look, config.deadlines.preprod_free, config.deadlines.poll_s, busy, clock=clock)
 
 
-def deploy(target: Target, environment: str, version: str) -> datetime:
-    """Start deploying `version` to `environment`; returns when it started, for event streaming."""
+def deploy(
+    target: Target, roles: Roles, version: str, config: PipelineConfig, log: Log = _ignore
+) -> datetime:
+    """Start deploying `version` to preprod, unless it already runs it healthily; returns the start time."""
     started = datetime.now(UTC)
-    target.deploy(environment, version)
+    if preprod_already_on(roles, version, config.accepted_health):
+        log(f"preprod {roles.preprod.name} already runs {version} and is healthy: not deploying again")
+        return started
+    log(f"deploying {version} to preprod {roles.preprod.name}")
+    target.deploy(roles.preprod.name, version)
     return started
 
 
@@ -124,73 +197,58 @@ def wait_until_ready(
 ) -> Environment:
     """Wait until `environment` is Ready, healthy by the accepted set, and serves `version` over HTTP.
 
-    Fails fast on an ERROR event or a settled bad health; at the deadline fails with what
-    it last saw.
+    Fails fast on an ERROR event or a health outside the accepted set for longer than the grace
+    period; at the deadline fails with what it last saw.
     """
-    started = clock.now()
-    limit = config.deadlines.ready
     follower = EventFollower(target, environment, since, log)
-    last_seen = "nothing yet"
-    bad_since: float | None = None  # when an unaccepted health was first seen on a Ready environment
-    while True:
+    last_seen = ["nothing yet"]
+    bad_since: list[float] = []  # when an unaccepted health was first seen on a Ready environment
+
+    def look(deadline: Deadline) -> Environment | None:
         follower.poll()
         if follower.failure is not None:
             raise DeploymentFailed(
                 f"deploying {version} to {environment} failed: {follower.failure.message} "
                 f"(event at {follower.failure.time.isoformat()}); prod was not touched"
             )
-        current = _environment(target, environment)
+        current = environment_named(target, environment)
         state = readiness(current, version, config.accepted_health)
-        last_seen = describe(current)
-        if state is Readiness.FAILED:
-            bad_since = clock.now() if bad_since is None else bad_since
-        else:
-            bad_since = None
-        if bad_since is not None and clock.now() - bad_since >= config.deadlines.grace_s:
+        last_seen[0] = describe(current)
+        if state is not Readiness.FAILED:
+            bad_since.clear()
+        elif not bad_since:
+            bad_since.append(clock.now())
+        if bad_since and clock.now() - bad_since[0] >= config.deadlines.grace_s:
             raise DeploymentFailed(
                 f"{environment} settled with health {current.health}, accepted: "
-                f"{', '.join(config.accepted_health)} ({last_seen}); prod was not touched; "
+                f"{', '.join(config.accepted_health)} ({last_seen[0]}); prod was not touched; "
                 "look at the environment's logs and events"
             )
         if state is Readiness.READY:
             report = check(target.url(current.address))
-            last_seen = f"{last_seen}; {report.summary()}"
+            last_seen[0] = f"{last_seen[0]}; {report.summary()}"
             if report.ok and report.version == version:
                 if progress is not None:
                     progress(1.0)
-                log(f"ready: {last_seen}")
+                log(f"ready: {last_seen[0]}")
                 return current
-        elapsed = clock.now() - started
         if progress is not None:
-            progress(min(elapsed / limit, 1.0) if limit > 0 else 1.0)
-        if elapsed >= limit:
-            raise NotReadyInTime(
-                f"{environment} did not become ready with version {version} within {limit:.0f}s; "
-                f"last seen: {last_seen}; prod was not touched"
-            )
-        log(f"waiting ({elapsed:.0f}s of {limit:.0f}s): {last_seen}")
-        clock.sleep(config.deadlines.poll_s)
+            progress(deadline.fraction)
+        log(f"waiting ({deadline.elapsed:.0f}s of {deadline.seconds:.0f}s): {last_seen[0]}")
+        return None
 
+    def too_late(deadline: Deadline) -> NotReadyInTime:
+        return NotReadyInTime(
+            f"{environment} did not become ready with version {version} within {deadline.seconds:.0f}s; "
+            f"last seen: {last_seen[0]}; prod was not touched"
+        )
 
-def deploy_and_wait(
-    target: Target,
-    environment: str,
-    version: str,
-    config: PipelineConfig,
-    log: Log = _ignore,
-    clock: Clock = SYSTEM_CLOCK,
-    check: HealthCheck = fetch_health,
-) -> Environment:
-    """Deploy `version` to `environment` and wait until it is ready (steps 8 and 9 together)."""
-    since = deploy(target, environment, version)
-    return wait_until_ready(
-        target, environment, version, config, since=since, log=log, clock=clock, check=check
-    )
+    return poll_until(look, config.deadlines.ready, config.deadlines.poll_s, too_late, clock=clock)
 
 
 @dataclass(frozen=True)
 class Verification:
-    """The result of checking that an address serves a version."""
+    """The result of checking that an address serves a version, consistently, on every user path."""
 
     url: str
     expected: str
@@ -199,129 +257,298 @@ class Verification:
     attempts: int
     seconds: float
     detail: str
+    paths: tuple[PathAnswer, ...] = ()
+
+    def failing_paths(self) -> list[PathAnswer]:
+        """The user paths that failed (5xx, no answer, timeout)."""
+        return [answer for answer in self.paths if not answer.ok]
 
     def summary(self) -> str:
         """One line for logs and the run report."""
         verdict = "ok" if self.ok else "FAILED"
+        paths = "; ".join(answer.summary() for answer in self.paths)
         return (
             f"{self.url}: {verdict}, expected {self.expected}, saw {self.seen or '-'} "
-            f"after {self.attempts} attempt(s) in {self.seconds:.1f}s ({self.detail})"
+            f"after {self.attempts} answer(s) in {self.seconds:.1f}s ({self.detail})"
+            + (f"; user paths: {paths}" if paths else "")
         )
 
 
 def verify(
     url: str,
     version: str,
-    deadline_s: float,
+    config: PipelineConfig,
     clock: Clock = SYSTEM_CLOCK,
     check: HealthCheck = fetch_health,
-    interval: float = 1.0,
+    paths_check: PathCheck = fetch_paths,
 ) -> Verification:
-    """Check, retrying up to the deadline, that `url` serves `version`.
+    """Check that `url` serves `version` consistently and that every user path answers.
 
-    Retrying covers DNS caches that still send some clients to the old environment after
-    a CNAME swap.
+    Retries until the new version first answers (a CNAME swap reaches DNS caches gradually),
+    then asks for `verification.consistent_answers` more answers over new connections, which
+    must all show it; then requests each user path once (any 5xx, no answer or timeout fails).
     """
-    started = clock.now()
-    attempts = 0
-    report: HealthReport | None = None
-    while True:
-        attempts += 1
+    tally = Consistency(version, config.verification.consistent_answers)
+    attempts = [0]
+    last: list[str] = ["no answer yet"]
+    seen: list[str | None] = [None]
+
+    def look(_: Deadline) -> Agreement | None:
+        attempts[0] += 1
         report = check(url)
-        elapsed = clock.now() - started
-        if report.ok and report.version == version:
-            return Verification(url, version, report.version, True, attempts, elapsed, report.summary())
-        if elapsed >= deadline_s:
-            return Verification(url, version, report.version, False, attempts, elapsed, report.summary())
-        clock.sleep(interval)
+        last[0], seen[0] = report.summary(), report.version
+        agreement = tally.add(report.version, report.ok, report.summary())
+        return None if agreement is Agreement.PENDING else agreement
+
+    def pending(_: Deadline) -> BaseException:
+        return _Pending()
+
+    def interval() -> float:
+        return AGREEING_INTERVAL_S if tally.first_seen else min(config.deadlines.poll_s, 2.0)
+
+    started = clock.now()
+    try:
+        agreement = poll_until(look, config.deadlines.verify, interval, pending, clock=clock)
+    except _Pending:
+        agreement = Agreement.PENDING
+    seconds = clock.now() - started
+    if agreement is not Agreement.PASSED:
+        detail = tally.reason if agreement is Agreement.FAILED else f"last answer: {last[0]}"
+        if agreement is Agreement.PENDING and tally.first_seen:
+            detail = f"only {tally.agreed} of {tally.required} answers agreed in time; {detail}"
+        return Verification(url, version, seen[0], False, attempts[0], seconds, detail)
+    answers = tuple(paths_check(url, config.verification.user_paths))
+    failing = [answer for answer in answers if not answer.ok]
+    detail = f"{tally.agreed + 1} consistent answers; " + (
+        f"{len(failing)} user path(s) failed" if failing else "every user path answered"
+    )
+    return Verification(url, version, version, not failing, attempts[0], seconds, detail, answers)
 
 
-def require(verification: Verification, what: str) -> Verification:
-    """Fail the step unless the verification passed."""
+class _WindowOver(Exception):
+    """The analysis window ended without a failure: the final judgement follows."""
+
+
+class _Pending(Exception):
+    """The verification's deadline passed before its answers agreed (not an error by itself)."""
+
+
+def require(
+    verification: Verification, what: str, error: type[ReleaseError] = VerificationFailed
+) -> Verification:
+    """Fail the step unless the verification passed, naming the failing path or answer."""
     if not verification.ok:
-        raise VerificationFailed(
-            f"{what} does not serve {verification.expected}: {verification.summary()}; "
-            "look at the environment's logs"
+        failing = verification.failing_paths()
+        named = f"user path {failing[0].summary()}" if failing else verification.detail
+        raise error(
+            f"{what} does not serve {verification.expected} to users: {named}; {verification.summary()}"
         )
     return verification
+
+
+def read_traffic(target: Target, environment: str, log: Log = _ignore) -> TrafficCounters | None:
+    """An environment's traffic counters, None (logged) when the target cannot tell right now."""
+    try:
+        return target.traffic(environment)
+    except TargetError as exc:
+        log(f"no traffic counters for {environment}: {exc}")
+        return None
+
+
+def baseline(
+    target: Target, environment: str, since: TrafficCounters | None, seconds: float, log: Log = _ignore
+) -> WindowFigures | None:
+    """The previous prod's figures from `since` up to now: what the new prod is judged against."""
+    if since is None:
+        return None
+    now = read_traffic(target, environment, log)
+    return None if now is None else window(since, now, seconds)
+
+
+def analyse(
+    target: Target,
+    environment: str,
+    previous: WindowFigures | None,
+    config: PipelineConfig,
+    what: str,
+    *,
+    log: Log = _ignore,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Verdict:
+    """Judge the real traffic `environment` serves for one analysis window; fail at the first bad figure.
+
+    Raises `AnalysisFailed` with the figures when the window fails; returns the passing verdict.
+    """
+    settings = config.analysis
+    start = target.traffic(environment)
+    last: list[WindowFigures] = []
+
+    def look(deadline: Deadline) -> Verdict | None:
+        figures = window(start, target.traffic(environment), deadline.elapsed)
+        last[:] = [figures]
+        verdict = judge(figures, previous, settings, final=False)
+        if verdict.decided:
+            return verdict
+        log(f"{what}: {deadline.elapsed:.0f}s of {deadline.seconds:.0f}s: {figures.summary()}")
+        return None
+
+    def window_over(_: Deadline) -> BaseException:
+        return _WindowOver()
+
+    interval = min(config.deadlines.poll_s, max(settings.window_s / 20, 0.25))
+    try:
+        verdict = poll_until(look, settings.window_s, interval, window_over, clock=clock)
+    except _WindowOver:
+        verdict = judge(last[0], previous, settings, final=True)
+    log(f"{what}: {verdict.summary()}")
+    if not verdict.passed:
+        raise AnalysisFailed(f"{what} failed the traffic analysis: {verdict.summary()}", verdict)
+    return verdict
+
+
+def shift_traffic(
+    target: Target,
+    roles: Roles,
+    previous: WindowFigures | None,
+    config: PipelineConfig,
+    *,
+    log: Log = _ignore,
+    clock: Clock = SYSTEM_CLOCK,
+) -> list[tuple[int, Verdict]]:
+    """Canary: send each configured share of prod traffic to preprod, analysing each; abort returns to 0 %.
+
+    Prod keeps its address throughout; the swap follows when every step passed. Returns the
+    verdict of each step, for the report.
+    """
+    steps = [share for share in config.traffic_steps if share < 100]
+    if not steps:
+        return []
+    if not target.supports_canary:
+        raise ReleaseError(
+            f"traffic_steps {config.traffic_steps} need a target that splits prod traffic; the "
+            f"{target.name} target cannot: leave traffic_steps empty for it"
+        )
+    verdicts: list[tuple[int, Verdict]] = []
+    try:
+        for share in steps:
+            log(f"canary: {share} % of prod traffic to {roles.preprod.name}")
+            target.set_traffic_share(roles.preprod.name, share)
+            what = f"canary at {share} %"
+            try:
+                verdict = analyse(target, roles.preprod.name, previous, config, what, log=log, clock=clock)
+            except AnalysisFailed as failed:
+                raise AnalysisFailed(str(failed), failed.verdict, share) from None
+            verdicts.append((share, verdict))
+    except BaseException:
+        target.set_traffic_share(roles.preprod.name, 0)
+        log(f"canary aborted: all prod traffic back on {roles.prod.name}")
+        raise
+    return verdicts
 
 
 def swap(
     target: Target, roles: Roles, config: PipelineConfig, log: Log = _ignore, clock: Clock = SYSTEM_CLOCK
 ) -> Roles:
-    """Exchange the prod and preprod addresses, then wait until both environments settle."""
-    first, second = swap_pair(roles)
-    log(f"swapping addresses of {first} (to prod) and {second} (to preprod)")
-    target.swap(first, second)
-    return _wait_settled_roles(target, config, log, clock, expected_prod=roles.preprod.name)
+    """Exchange the prod and preprod addresses: the one call site of `Target.swap`.
 
-
-def _wait_settled_roles(
-    target: Target, config: PipelineConfig, log: Log, clock: Clock, expected_prod: str
-) -> Roles:
-    deadline = clock.now() + config.deadlines.swap
-    while True:
-        roles = find_roles(target, config)
-        if settled(roles.prod) and settled(roles.preprod) and roles.prod.name == expected_prod:
-            return roles
-        if clock.now() >= deadline:
-            raise ReleaseError(
-                f"the swap did not settle within {config.deadlines.swap:.0f}s: prod is "
-                f"{describe(roles.prod)}, preprod is {describe(roles.preprod)}; check the "
-                "target's events and, if needed, swap by hand with `deliverypipeline <target> swap`"
-            )
-        log(f"waiting for the swap to settle: prod {describe(roles.prod)}")
-        clock.sleep(config.deadlines.poll_s)
-
-
-def verify_prod_or_swap_back(
-    target: Target,
-    roles: Roles,
-    version: str,
-    config: PipelineConfig,
-    log: Log = _ignore,
-    clock: Clock = SYSTEM_CLOCK,
-    check: HealthCheck = fetch_health,
-) -> Verification:
-    """Verify prod serves `version` after a swap; otherwise swap back at once and fail.
-
-    The previous environment still runs the old version, so swapping back restores it.
+    Waits (bounded by `deadlines.swap`) until both environments can be swapped (EB: both Ready),
+    swaps, then waits until both settle with preprod's environment on the prod address.
     """
-    url = target.url(config.prod_address)
-    result = verify(url, version, config.deadlines.verify, clock, check, config.deadlines.poll_s)
-    if result.ok:
-        log(f"prod verified: {result.summary()}")
-        return result
-    log(f"prod verification failed, swapping back: {result.summary()}")
-    restored = swap(target, roles, config, log, clock)
-    raise swapped_back(version, result, restored, failed=roles.prod.name)
-
-
-def swapped_back(version: str, result: Verification, restored: Roles, failed: str) -> SwappedBack:
-    """The error that ends a release whose prod verification failed and was swapped back."""
-    return SwappedBack(
-        f"prod did not serve {version} after the swap ({result.summary()}); swapped back: "
-        f"prod is {describe(restored.prod)} again. Look at {failed}'s logs "
-        "(`deliverypipeline <target> status`) before re-running"
+    ready = _wait_roles(
+        target,
+        config,
+        clock,
+        log,
+        lambda now: swappable(now.prod) and swappable(now.preprod),
+        "both environments to be swappable (Ready)",
+        "before the swap",
     )
-
-
-def swap_and_verify(
-    target: Target,
-    roles: Roles,
-    version: str,
-    config: PipelineConfig,
-    log: Log = _ignore,
-    clock: Clock = SYSTEM_CLOCK,
-    check: HealthCheck = fetch_health,
-) -> Roles:
-    """Swap, then verify prod, swapping back on failure (steps 11 and 12 together)."""
-    after = swap(target, roles, config, log, clock)
-    verify_prod_or_swap_back(target, after, version, config, log, clock, check)
+    first, second = swap_pair(ready)
+    log(f"swapping the addresses of {first} (to prod) and {second} (to preprod)")
+    target.swap(first, second)
+    after = _wait_roles(
+        target,
+        config,
+        clock,
+        log,
+        lambda now: settled(now.prod) and settled(now.preprod) and now.prod.name == first,
+        f"{first} to hold prod and both to settle",
+        "after the swap",
+    )
+    if config.traffic_steps and target.supports_canary:
+        target.set_traffic_share(after.prod.name, 0)
     return after
 
 
-def _environment(target: Target, name: str) -> Environment:
+def _wait_roles(
+    target: Target,
+    config: PipelineConfig,
+    clock: Clock,
+    log: Log,
+    done: Callable[[Roles], bool],
+    waiting_for: str,
+    when: str,
+) -> Roles:
+    seen: list[Roles] = []
+
+    def look(_: Deadline) -> Roles | None:
+        roles = find_roles(target, config)
+        seen[:] = [roles]
+        if done(roles):
+            return roles
+        log(f"waiting for {waiting_for}: prod {describe(roles.prod)}; preprod {describe(roles.preprod)}")
+        return None
+
+    def stuck(deadline: Deadline) -> ReleaseError:
+        roles = seen[0]
+        return ReleaseError(
+            f"waited {deadline.seconds:.0f}s {when} for {waiting_for}: prod is {describe(roles.prod)}, "
+            f"preprod is {describe(roles.preprod)}; check the target's events and, if needed, swap by "
+            "hand with `deliverypipeline <target> swap`"
+        )
+
+    return poll_until(look, config.deadlines.swap, config.deadlines.poll_s, stuck, clock=clock)
+
+
+def swap_back(
+    target: Target,
+    after: Roles,
+    failure: BaseException,
+    config: PipelineConfig,
+    log: Log = _ignore,
+    clock: Clock = SYSTEM_CLOCK,
+) -> SwappedBack:
+    """Undo a swap whose new prod was rejected; returns the error that ends the release.
+
+    The previous environment still runs the previous version, so swapping back restores it.
+    Raises `SwapBackFailed` when the swap back itself fails (a person must act then).
+    """
+    try:
+        restored = swap(target, after, config, log, clock)
+    except Exception as exc:
+        raise SwapBackFailed(
+            f"the new prod {after.prod.name} was rejected ({failure}) and swapping back failed too: {exc}. "
+            f"Prod is now {describe(after.prod)}: swap by hand with `deliverypipeline <target> swap` "
+            "or release the previous commit"
+        ) from exc
+    log(f"swapped back: prod is {describe(restored.prod)} again")
+    return SwappedBack(
+        f"{failure}; swapped back: prod is {describe(restored.prod)} again. Look at "
+        f"{after.prod.name}'s logs (`deliverypipeline <target> status`) before re-running"
+    )
+
+
+def manual_swap(
+    target: Target, config: PipelineConfig, run: str = "cli", log: Log = _ignore, clock: Clock = SYSTEM_CLOCK
+) -> tuple[Roles, Roles]:
+    """The CLI's swap (a manual rollback): under the target's lock, the same swap as the release's."""
+    with locked(target, holder("manual swap", run), config, log):
+        before = find_roles(target, config)
+        return before, swap(target, before, config, log, clock)
+
+
+def environment_named(target: Target, name: str) -> Environment:
+    """The environment called `name` as the target reports it now."""
     for environment in target.environments():
         if environment.name == name:
             return environment

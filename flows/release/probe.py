@@ -1,6 +1,6 @@
 """A zero-downtime probe: steady traffic to the prod address while a release deploys and swaps.
 
-A few background threads, each with its own keep-alive HTTP session, send requests to prod
+A few background threads, each with its own keep-alive HTTP session, request the user paths of prod
 and record every answer's latency and every failure with a timestamp; the pipeline marks
 the moment of the swap. Load is bounded in threads, requests and time. The judgement of
 the samples lives in `flows.release.probe_stats`.
@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from types import TracebackType
 
 import requests
 
+from flows import http
 from flows.release.probe_stats import ProbeSummary, Sample, SwapMark, summarize
+from flows.release.settings import UserPath
 
 
 class Probe:
@@ -25,14 +28,14 @@ class Probe:
         url: str,
         *,
         threads: int = 8,
-        path: str = "/health",
+        paths: Sequence[UserPath] = (UserPath(path="/health", accept="application/json"),),
         max_requests: int = 100_000,
         max_seconds: float = 900.0,
         pause_s: float = 0.0,
         timeout_s: float = 5.0,
     ) -> None:
-        self.url = url.rstrip("/") + path
-        self.base_url = url
+        self.paths = tuple(paths) or (UserPath(path="/health", accept="application/json"),)
+        self.base_url = url.rstrip("/")
         self.threads = threads
         self.max_requests = max_requests
         self.max_seconds = max_seconds
@@ -69,7 +72,7 @@ class Probe:
         self._t0 = time.monotonic()
         self._stop.clear()
         for index in range(self.threads):
-            worker = threading.Thread(target=self._run, name=f"probe-{index}", daemon=True)
+            worker = threading.Thread(target=self._run, args=(index,), name=f"probe-{index}", daemon=True)
             worker.start()
             self._workers.append(worker)
 
@@ -114,19 +117,26 @@ class Probe:
         with self._lock:
             self._samples.append(sample)
 
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
+        """One thread: its own keep-alive session, the user paths in turn; a 5xx or no answer fails."""
         session = requests.Session()
+        turn = index
         try:
             while not self._stop.is_set() and self.now() < self.max_seconds and self._budget_left():
+                path = self.paths[turn % len(self.paths)]
+                turn += 1
                 started = self.now()
-                try:
-                    response = session.get(self.url, timeout=self.timeout_s)
-                    response.content  # noqa: B018 - read the body so the connection is reusable
-                    ok = response.status_code == 200
-                    detail = "" if ok else f"HTTP {response.status_code}"
-                except requests.RequestException as exc:
-                    ok, detail = False, f"{type(exc).__name__}: {exc}"[:300]
-                self._record(Sample(round(started, 4), round(self.now() - started, 5), ok, detail))
+                answer = http.get(
+                    self.base_url + path.path,
+                    timeout=self.timeout_s,
+                    headers={"Accept": path.accept},
+                    session=session,
+                )
+                ok = not answer.server_error
+                detail = "" if ok else (answer.error or f"HTTP {answer.status}")[:300]
+                self._record(
+                    Sample(round(started, 4), round(self.now() - started, 5), ok, detail, path.label())
+                )
                 if self.pause_s:
                     self._stop.wait(self.pause_s)
         finally:

@@ -32,6 +32,7 @@ class Sample:
     latency: float
     ok: bool
     detail: str = ""  # the status or error of a failed request
+    path: str = ""  # the user path asked, e.g. "/ (text/html)"
 
     @property
     def end(self) -> float:
@@ -82,6 +83,7 @@ class ProbeSummary:
     swap: SwapMark | None
     phases: tuple[PhaseStats, ...]
     failed: tuple[Sample, ...] = field(default_factory=tuple)
+    paths: tuple[PhaseStats, ...] = field(default_factory=tuple)  # per user path (`phase` = the path)
 
     @property
     def violation(self) -> bool:
@@ -145,6 +147,9 @@ def summarize(
         grouped[phase_of(sample, swap, margin)].append(sample)
     duration = max((s.end for s in samples), default=0.0)
     failed = tuple(sorted((s for s in samples if not s.ok), key=lambda s: s.start))
+    by_path: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_path.setdefault(sample.path, []).append(sample)
     return ProbeSummary(
         url=url,
         requests=len(samples),
@@ -153,6 +158,7 @@ def summarize(
         swap=swap,
         phases=tuple(phase_stats(phase, grouped[phase]) for phase in PHASES),
         failed=failed,
+        paths=tuple(phase_stats(path, by_path[path]) for path in sorted(by_path) if path),
     )
 
 

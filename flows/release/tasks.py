@@ -1,13 +1,16 @@
-"""Steps 6-12 as Prefect tasks: release bundle, pick preprod, deploy, wait, verify, swap, verify prod.
+"""The release steps as Prefect tasks, one per step, named from `flows.steps`.
 
-Thin wrappers over `flows.release.operations` (target-agnostic, tested with fakes): each task adds its
-name in the UI, its logs and, for the wait, a progress artifact. None is cached (they act on
-live environments); only the waits retry internally, up to their deadlines.
+Thin: each task calls one operation of `flows.release.operations` with the run's logger, and
+adds what the UI shows (its name and state, a progress artifact while waiting). None is cached
+(they act on live environments) and none retries: the operations wait up to their deadlines
+themselves. `lock_target` and `watching_prod` hold something for a stretch of the flow.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -15,129 +18,223 @@ from uuid import UUID
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
+from flows import steps
 from flows.config import PipelineConfig
 from flows.image.bundle import load_dockerrun_template, render_dockerrun
-from flows.release import operations as release
-from flows.release.decisions import Readiness, Roles, describe, readiness
-from flows.release.health import HealthCheck, fetch_health
+from flows.release import operations
+from flows.release.analysis import Verdict
+from flows.release.decisions import Roles, describe
+from flows.release.health import HealthCheck, PathCheck, fetch_health, fetch_paths
 from flows.release.operations import Verification
-from flows.targets.base import READY, Target
+from flows.release.watch import ProdWatch
+from flows.report.artifacts import AnalysisRow
+from flows.runs.record import RECORDED
+from flows.targets.base import Target
+from flows.targets.factory import make_target
 
-# The HTTP check used to verify prod after the swap. A module attribute so that fault
-# tests can make prod verification fail for real and watch the pipeline swap back.
-prod_health_check: HealthCheck = fetch_health
+# The HTTP checks of the verifications. Module attributes, so that tests can answer for a fake
+# target, and fault tests can make prod verification fail for real and watch the swap back.
+health_check: HealthCheck = fetch_health
+paths_check: PathCheck = fetch_paths
+prod_health_check: HealthCheck | None = None  # None: `health_check`
+
+LIVE = {"cache_policy": NO_CACHE, "retries": 0, **RECORDED}
 
 
-def _log() -> release.Log:
-    return get_run_logger().info
+def _log(line: str) -> None:
+    get_run_logger().info(line)
 
 
-@task(name="release bundle", cache_policy=NO_CACHE, retries=0)
+@task(name=steps.PREFLIGHT, **LIVE)
+def preflight(target: str, config: PipelineConfig) -> Target:
+    """The target, checked before anything is built: its environments, addresses, credentials."""
+    where = make_target(target, config)
+    operations.preflight(where)
+    get_run_logger().info("the %s target is ready for a release", where.name)
+    return where
+
+
+@task(name=steps.LOCK_TARGET, **LIVE)
+def _take_lock(target: Target, version: str, config: PipelineConfig) -> AbstractContextManager[None]:
+    """Wait for the target's lock (logging who holds it) and take it; the caller releases it."""
+    who = operations.holder(f"release {version}", str(flow_run.id or "-"))
+    held = operations.locked(target, who, config, _log)
+    held.__enter__()
+    return held
+
+
+@contextmanager
+def lock_target(target: Target, version: str, config: PipelineConfig) -> Iterator[None]:
+    """Hold the target's exclusive lock for the block: the release and manual swaps never overlap."""
+    held = _take_lock(target, version, config)
+    try:
+        yield
+    finally:
+        held.__exit__(None, None, None)
+
+
+@task(name=steps.RELEASE_BUNDLE, **LIVE)
 def release_bundle(target: Target, source_dir: str, image_ref: str, version: str) -> dict[str, Any]:
-    """Step 6: `Dockerrun.aws.json` rendered with the pushed image, registered as a version."""
-    logger = get_run_logger()
+    """`Dockerrun.aws.json` rendered with the pushed image, registered as a version."""
     bundle = render_dockerrun(load_dockerrun_template(Path(source_dir)), image_ref)
     target.register_version(version, bundle)
-    logger.info("registered %s on %s with image %s", version, target.name, bundle["Image"]["Name"])
+    get_run_logger().info("registered %s on %s with image %s", version, target.name, bundle["Image"]["Name"])
     return bundle
 
 
-@task(name="pick preprod", cache_policy=NO_CACHE, retries=0)
+@task(name=steps.PICK_PREPROD, **LIVE)
 def pick_preprod(target: Target, config: PipelineConfig) -> Roles:
-    """Step 7: prod and preprod by address; waits (up to its deadline) while preprod is busy."""
-    roles = release.wait_for_preprod(target, config, _log())
+    """Prod and preprod by address; waits (up to its deadline) while preprod is busy."""
+    roles = operations.wait_for_preprod(target, config, _log)
     get_run_logger().info("prod: %s; preprod: %s", describe(roles.prod), describe(roles.preprod))
     return roles
 
 
-def preprod_already_on(roles: Roles, version: str, config: PipelineConfig) -> bool:
-    """Whether preprod already runs `version` healthily (a re-run after a failed prod check)."""
-    return readiness(roles.preprod, version, config.accepted_health) is Readiness.READY
-
-
-@task(name="deploy", cache_policy=NO_CACHE, retries=0)
+@task(name=steps.DEPLOY, **LIVE)
 def deploy(target: Target, roles: Roles, version: str, config: PipelineConfig) -> datetime:
-    """Step 8: start deploying to preprod; returns the start time (for the target's events)."""
-    logger = get_run_logger()
-    if preprod_already_on(roles, version, config):
-        logger.info(
-            "preprod %s already runs %s and is healthy: not deploying again", roles.preprod.name, version
-        )
-        return datetime.now(UTC)
-    logger.info("deploying %s to preprod %s", version, roles.preprod.name)
-    return release.deploy(target, roles.preprod.name, version)
+    """Start deploying to preprod; returns the start time (for the target's events)."""
+    return operations.deploy(target, roles, version, config, _log)
 
 
-@task(name="wait until ready", cache_policy=NO_CACHE, retries=0)
+@task(name=steps.WAIT_UNTIL_READY, **LIVE)
 def wait_until_ready(
     target: Target, roles: Roles, version: str, config: PipelineConfig, since: datetime
 ) -> None:
-    """Step 9: preprod Ready, health accepted and serving exactly `version` on /health."""
-    artifact: UUID | None = None
-    last = -1.0
+    """Preprod Ready, health accepted and serving exactly `version` on /health."""
+    artifact: list[UUID] = []
+    last = [-1.0]
 
     def progress(fraction: float) -> None:
-        nonlocal artifact, last
         percent = round(fraction * 100, 1)
-        if percent == last:
+        if percent == last[0]:
             return
-        last = percent
-        description = f"waiting for {roles.preprod.name} to be ready with {version}"
-        if artifact is None:
-            created = create_progress_artifact(percent, key="wait-until-ready", description=description)
-            artifact = created if isinstance(created, UUID) else None
+        last[0] = percent
+        if not artifact:
+            created = create_progress_artifact(
+                percent,
+                key="wait-until-ready",
+                description=f"waiting for {roles.preprod.name} to be ready with {version}",
+            )
+            if isinstance(created, UUID):
+                artifact.append(created)
         else:
-            update_progress_artifact(artifact, percent)
+            update_progress_artifact(artifact[0], percent)
 
-    release.wait_until_ready(
-        target, roles.preprod.name, version, config, since=since, log=_log(), progress=progress
+    operations.wait_until_ready(
+        target,
+        roles.preprod.name,
+        version,
+        config,
+        since=since,
+        log=_log,
+        check=health_check,
+        progress=progress,
     )
 
 
-@task(name="verify preprod", cache_policy=NO_CACHE, retries=0)
+@task(name=steps.VERIFY_PREPROD, **LIVE)
 def verify_preprod(target: Target, version: str, config: PipelineConfig) -> Verification:
-    """Step 10: the preprod address serves `version`."""
-    result = release.verify(
-        target.url(config.preprod_address),
-        version,
-        config.deadlines.verify,
-        interval=config.deadlines.poll_s,
+    """The preprod address serves `version` consistently and every user path answers."""
+    result = operations.verify(
+        target.url(config.preprod_address), version, config, check=health_check, paths_check=paths_check
     )
     get_run_logger().info("preprod: %s", result.summary())
-    return release.require(result, "preprod")
+    return operations.require(result, "preprod")
 
 
-@task(name="swap", cache_policy=NO_CACHE, retries=0)
-def swap(target: Target, roles: Roles, config: PipelineConfig) -> Roles:
-    """Step 11: exchange the prod and preprod addresses; waits until both settle."""
-    after = release.swap(target, roles, config, _log())
+@task(name=steps.APPROVAL, **LIVE)
+def approval(roles: Roles, version: str, required: bool, watch: ProdWatch) -> str:
+    """A person's go before the swap, when the release requires it (else a pass-through)."""
+    if not required:
+        return "not required"
+    from flows.release.approval import await_approval
+
+    decision = await_approval(version, describe(roles.prod), describe(roles.preprod), APPROVAL_WAIT_S)
+    if not decision.approved:
+        raise operations.ReleaseRejected(
+            f"{version} was not approved ({decision.reason}); preprod ({roles.preprod.name}) "
+            f"runs it, prod ({describe(roles.prod)}) was not touched"
+        )
+    watch.start_probe()
+    return decision.reason
+
+
+APPROVAL_WAIT_S = 24 * 3600.0  # an unanswered approval ends the run, prod unchanged
+
+
+@task(name=steps.CANARY, **LIVE)
+def canary(target: Target, roles: Roles, config: PipelineConfig, watch: ProdWatch) -> str:
+    """Canary steps: each share of prod traffic on the new version, analysed; an abort returns to 0 %."""
+    if not config.traffic_steps:
+        return "no traffic steps configured"
+    try:
+        verdicts = operations.shift_traffic(target, roles, watch.measure_previous(), config, log=_log)
+    except operations.AnalysisFailed as failed:
+        watch.add_analysis(_row(f"canary {failed.share} %", failed.share, failed.verdict, watch))
+        raise
+    for share, verdict in verdicts:
+        watch.add_analysis(_row(f"canary {share} %", share, verdict, watch))
+    return ", ".join(f"{share} %: {verdict.summary()}" for share, verdict in verdicts)
+
+
+@task(name=steps.SWAP, **LIVE)
+def swap(target: Target, roles: Roles, config: PipelineConfig, watch: ProdWatch) -> Roles:
+    """Measure the previous prod, exchange the prod and preprod addresses, wait until both settle."""
+    previous = watch.measure_previous()
+    if previous is not None:
+        get_run_logger().info("the previous prod before the swap: %s", previous.summary())
+    watch.mark_swap_start()
+    try:
+        after = operations.swap(target, roles, config, _log)
+    finally:
+        watch.mark_swap_end()
     get_run_logger().info("prod is now %s", describe(after.prod))
     return after
 
 
-@task(name="verify prod", cache_policy=NO_CACHE, retries=0)
+@task(name=steps.VERIFY_PROD, **LIVE)
 def verify_prod(target: Target, version: str, config: PipelineConfig) -> Verification:
-    """Step 12: the prod address serves `version` (judged by the flow, which swaps back if not)."""
-    result = release.verify(
-        target.url(config.prod_address),
-        version,
-        config.deadlines.verify,
-        check=prod_health_check,
-        interval=config.deadlines.poll_s,
+    """The prod address serves `version` consistently on every user path; else the flow swaps back."""
+    check = prod_health_check or health_check
+    result = operations.verify(
+        target.url(config.prod_address), version, config, check=check, paths_check=paths_check
     )
     (get_run_logger().info if result.ok else get_run_logger().error)("prod: %s", result.summary())
-    return result
+    return operations.require(result, "prod", operations.ProdRejected)
 
 
-@task(name="swap back", cache_policy=NO_CACHE, retries=0)
-def swap_back(target: Target, after: Roles, config: PipelineConfig) -> Roles:
-    """Undo the swap: the previous prod (still on the old version) takes the prod address again."""
-    restored = release.swap(target, after, config, _log())
-    get_run_logger().warning("swapped back: prod is %s again", describe(restored.prod))
-    return restored
+@task(name=steps.ANALYSE_TRAFFIC, **LIVE)
+def analyse_traffic(target: Target, after: Roles, config: PipelineConfig, watch: ProdWatch) -> Verdict:
+    """The new prod's real traffic over the analysis window, against thresholds and the previous prod."""
+    try:
+        verdict = operations.analyse(
+            target, after.prod.name, watch.previous, config, "the new prod", log=_log
+        )
+    except operations.AnalysisFailed as failed:
+        watch.add_analysis(_row("after the swap", 100, failed.verdict, watch))
+        raise
+    watch.add_analysis(_row("after the swap", 100, verdict, watch))
+    return verdict
 
 
-def prod_serving(roles: Roles) -> bool:
-    """Whether prod serves something a user could lose during the release (probe it then)."""
-    return roles.prod.version is not None and roles.prod.status == READY
+@task(name=steps.SWAP_BACK, **LIVE)
+def swap_back(target: Target, after: Roles, rejected: BaseException, config: PipelineConfig) -> None:
+    """The new prod was rejected: the previous prod (still on the previous version) takes prod again."""
+    raise operations.swap_back(target, after, rejected, config, _log)
+
+
+def _row(step: str, share: int, verdict: Verdict, watch: ProdWatch) -> AnalysisRow:
+    figures = verdict.figures
+    old = watch.previous.latency_ms if watch.previous is not None else None
+    return AnalysisRow(
+        step,
+        share,
+        verdict.summary().split(":", 1)[0],
+        figures.requests,
+        figures.server_errors,
+        figures.connection_errors,
+        figures.latency_ms,
+        old,
+    )

@@ -25,6 +25,20 @@ class StepRecord:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class AnalysisRow:
+    """One judged window of real traffic: a canary step or the analysis after the swap."""
+
+    step: str  # "canary 10 %", "after the swap"
+    share: int  # percent of prod traffic on the new version
+    verdict: str  # "passed", "passed (inconclusive)", "FAILED: ..."
+    requests: int
+    server_errors: int
+    connection_errors: int
+    new_latency_ms: float | None
+    old_latency_ms: float | None
+
+
 @dataclass
 class RunReport:
     """What the final artifact tells: the outcome, who is prod, how each step went."""
@@ -42,7 +56,9 @@ class RunReport:
     steps: list[StepRecord] = field(default_factory=list)
     verifications: list[str] = field(default_factory=list)
     probe: ProbeSummary | None = None
+    analysis: list[AnalysisRow] = field(default_factory=list)
     total_seconds: float = 0.0
+    workdir: str | None = None  # the checkout, removed when the run ends
 
 
 def _cell(text: object) -> str:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flows.release.health import HealthReport
-from flows.targets.base import GREEN, READY, UPDATING, Environment, TargetEvent
+from flows.errors import TargetError
+from flows.release.health import HealthReport, PathAnswer
+from flows.release.settings import UserPath
+from flows.targets.base import (
+    GREEN,
+    READY,
+    UPDATING,
+    Environment,
+    LockHolder,
+    TargetEvent,
+    TrafficCounters,
+)
 
 
 class FakeClock:
@@ -34,6 +46,15 @@ class FakeTarget:
     events_after_deploy: list[TargetEvent] = field(default_factory=list)
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     pending: dict[str, tuple[str, int]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # what preflight reports
+    lock_holder: LockHolder | None = None  # another holder: `lock` fails naming it
+    held_by: list[LockHolder] = field(default_factory=list)  # who took the lock, in order
+    broken_versions: frozenset[str] = frozenset()  # versions whose user paths answer 500
+    requests_per_look: int = 50  # traffic each counter reading adds per environment serving prod
+    counters: dict[str, TrafficCounters] = field(default_factory=dict)
+    shares: list[tuple[str, int]] = field(default_factory=list)
+    canary: bool = True
+    fail_swap_after: int | None = None  # swaps allowed before `swap` raises (the swap back fails)
 
     @classmethod
     def pair(cls, prod_version: str | None = "v1", preprod_version: str | None = "v0") -> FakeTarget:
@@ -67,6 +88,11 @@ class FakeTarget:
         self.pending[environment] = (version, self.deploy_polls)
 
     def swap(self, first: str, second: str) -> None:
+        if (
+            self.fail_swap_after is not None
+            and sum(c[0] == "swap" for c in self.calls) >= self.fail_swap_after
+        ):
+            raise TargetError("the proxy refused the swap")
         self.calls.append(("swap", first, second))
         a, b = self.envs[first], self.envs[second]
         self.envs[first] = replace(a, address=b.address)
@@ -77,6 +103,49 @@ class FakeTarget:
 
     def serving(self, address: str) -> Environment:
         return next(env for env in self.envs.values() if env.address == address)
+
+    def preflight(self) -> list[str]:
+        return list(self.problems)
+
+    @contextmanager
+    def lock(self, holder: LockHolder, wait_s: float, log: Any) -> Iterator[None]:
+        if self.lock_holder is not None:
+            raise TargetError(f"the target is locked by {self.lock_holder.describe()}")
+        self.held_by.append(holder)
+        self.calls.append(("lock", holder.operation))
+        try:
+            yield
+        finally:
+            self.calls.append(("unlock", holder.operation))
+
+    def traffic(self, environment: str) -> TrafficCounters:
+        """Each look adds traffic to the environment on prod: 5xx when its version is broken."""
+        env = self.envs[environment]
+        before = self.counters.get(environment, TrafficCounters(0, 0, 0, 5.0))
+        on_prod = env.address == "127.0.0.1:8080"
+        added = self.requests_per_look if on_prod else 0
+        errors = added if env.version in self.broken_versions else 0
+        now = TrafficCounters(before.requests + added, before.server_errors + errors, 0, 5.0)
+        self.counters[environment] = now
+        return now
+
+    def set_traffic_share(self, environment: str, percent: int) -> None:
+        self.shares.append((environment, percent))
+
+    @property
+    def supports_canary(self) -> bool:
+        return self.canary
+
+
+def paths_check_of(target: FakeTarget) -> Any:
+    """A user-path check: 500 from the versions the target lists as broken, else 200."""
+
+    def check(url: str, paths: Sequence[UserPath]) -> list[PathAnswer]:
+        env = target.serving(url.removeprefix("http://"))
+        status = 500 if env.version in target.broken_versions else 200
+        return [PathAnswer(path, status, 0.001) for path in paths]
+
+    return check
 
 
 def http_check_of(target: FakeTarget, broken_versions: frozenset[str] = frozenset()) -> Any:

@@ -7,6 +7,8 @@ subclass of the operation that failed, carrying the AWS error code and a hint.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -44,6 +46,8 @@ HINTS: dict[str, str] = {
         "and re-run"
     ),
 }
+
+E = TypeVar("E", bound="AwsTargetError")
 
 DEFAULT_HINT = "check the environment in the Elastic Beanstalk console or with `deliverypipeline aws status`"
 
@@ -138,9 +142,7 @@ def hint_for(code: str, message: str, default: str = DEFAULT_HINT) -> str:
     return default
 
 
-def translate(
-    error: Exception, kind: type[AwsTargetError], operation: str, hint: str | None = None
-) -> AwsTargetError:
+def translate(error: Exception, kind: type[E], operation: str, hint: str | None = None) -> E:
     """The `kind` error for a boto3/botocore failure of `operation`; AWS's code and message kept.
 
     `hint` replaces the generic advice when the caller knows better (e.g. after a swap
@@ -173,3 +175,33 @@ def translate(
 
 # The failures `translate` knows; callers catch exactly these around a boto3 call.
 AWS_FAILURES: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
+
+
+class AwsLockError(AwsTargetError):
+    """The release lock (an S3 object) could not be taken, kept or read."""
+
+    what = "taking the release lock"
+
+
+class AwsLockHeld(AwsLockError):
+    """Another pipeline run held the release lock past the wait: nothing was changed."""
+
+    what = "waiting for the release lock"
+
+
+class AwsLockLost(AwsLockError):
+    """Another run replaced or removed this run's lock object while the block ran."""
+
+    what = "keeping the release lock"
+
+
+class AwsHealthError(AwsTargetError):
+    """Reading an environment's enhanced health (application metrics) failed."""
+
+    what = "reading enhanced health"
+
+
+class AwsCanaryUnsupported(AwsTargetError):
+    """Canary traffic steps are not available on the Elastic Beanstalk target."""
+
+    what = "splitting traffic"

@@ -143,3 +143,8 @@ def ecr_registry(registry: str) -> tuple[str, str] | None:
     if match is None:
         return None
     return host, match.group("region")
+
+
+def lock_key(config: PipelineConfig) -> str:
+    """Where the application's release lock lives in the bucket (beside its bundles)."""
+    return f"{config.aws.bundle_prefix}locks/{config.application}.json"

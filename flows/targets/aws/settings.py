@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
 
 class AwsSettings(BaseModel):
@@ -15,3 +15,17 @@ class AwsSettings(BaseModel):
     registry_secret_block: str | None = None  # a Prefect Secret block with "user:password"
     version_processing: float = 300  # seconds EB may take to validate a new application version
     poll_interval: float = 5  # seconds between looks at a version being processed
+    # The release lock: an S3 object `<bundle_prefix>locks/<application>.json` in the bucket.
+    lock_lease: float = Field(default=120, gt=0)  # seconds a holder's lease lasts unless renewed
+    lock_renew: float = Field(default=30, gt=0)  # seconds between renewals while the holder runs
+    lock_clock_skew: float = Field(default=10, ge=0)  # extra seconds past expiry before a takeover
+
+    @model_validator(mode="after")
+    def _renew_within_lease(self) -> AwsSettings:
+        """A lease must be renewed before it runs out, or a live holder would lose it."""
+        if self.lock_renew >= self.lock_lease:
+            raise ValueError(
+                f"aws.lock_renew ({self.lock_renew:g} s) must be shorter than aws.lock_lease "
+                f"({self.lock_lease:g} s): a live holder renews its lease before it expires"
+            )
+        return self

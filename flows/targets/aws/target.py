@@ -2,7 +2,10 @@
 
 Carries out the release's decisions with boto3: registers a version from its
 `Dockerrun.aws.json` (S3 + `CreateApplicationVersion`), deploys it with `UpdateEnvironment`,
-exchanges the CNAMEs with `SwapEnvironmentCNAMEs`. Every call's failure becomes an
+exchanges the CNAMEs with `SwapEnvironmentCNAMEs`. It also holds the truth a release relies on:
+an exclusive release lock (an S3 object with a renewed lease, `flows.targets.aws.lock`), a
+preflight that reads what a release needs (`flows.targets.aws.preflight`), and the traffic EB's
+enhanced health counted (`flows.targets.aws.health_metrics`). Every call's failure becomes an
 `AwsTargetError` naming the AWS code; every answer is checked before it is believed.
 Clients are injected (moto or `Stubber` in tests), or built from boto3's standard chain.
 """
@@ -10,7 +13,9 @@ Clients are injected (moto or `Stubber` in tests), or built from boto3's standar
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,14 +24,16 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from flows.clock import Clock, SystemClock
-from flows.config import PipelineConfig
-from flows.targets.aws import facts
+from flows.clock import Clock, Deadline, SystemClock, poll_until
+from flows.config import PipelineConfig, for_target
+from flows.targets.aws import facts, preflight
 from flows.targets.aws.errors import (
     AwsBundleUploadError,
+    AwsCanaryUnsupported,
     AwsDeployError,
     AwsDescribeError,
     AwsEventsError,
+    AwsHealthError,
     AwsResponseError,
     AwsSwapError,
     AwsTargetError,
@@ -34,7 +41,10 @@ from flows.targets.aws.errors import (
     AwsVersionError,
     translate,
 )
-from flows.targets.base import Environment, TargetEvent
+from flows.targets.aws.health_metrics import TrafficTally, window_from
+from flows.targets.aws.lease import WallTime
+from flows.targets.aws.lock import S3ReleaseLock
+from flows.targets.base import Environment, LockHolder, Log, TargetEvent, TrafficCounters
 
 if TYPE_CHECKING:
     from mypy_boto3_elasticbeanstalk import ElasticBeanstalkClient
@@ -73,6 +83,12 @@ def _call(kind: type[AwsTargetError], operation: str, fn: Callable[[], T], hint:
 
 _logger = logging.getLogger(__name__)
 
+ENHANCED_HEALTH_HINT = (
+    "turn on enhanced health reporting (option aws:elasticbeanstalk:healthreporting:system "
+    "SystemType=enhanced, with the EB service role) and allow elasticbeanstalk:DescribeEnvironmentHealth "
+    "(flows/targets/aws/README.md)"
+)
+
 
 def _run_log(line: str) -> None:
     """Log into the current Prefect run if there is one (its UI shows it), else to `logging`."""
@@ -107,11 +123,16 @@ class ElasticBeanstalkTarget:
         clock: Clock | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
-        self.config = config
+        """The target on `config` (its unset deadlines take the aws defaults), with injectable I/O."""
+        self.config = for_target(config, "aws")
         self.clients = clients if isinstance(clients, AwsClients) else make_clients(config, clients)
         self.clock: Clock = clock or SystemClock()
         self.log: Callable[[str], None] = log or _run_log
         self._bucket: str | None = config.aws.bucket or None
+        self.wall = WallTime(self.clock)  # UTC time as `clock` advances it: lease expiry
+        self._tallies: dict[str, TrafficTally] = {}
+        self._causes: dict[str, tuple[str, ...]] = {}
+        self._traffic_lock = threading.Lock()
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -155,6 +176,101 @@ class ElasticBeanstalkTarget:
             return [event for page in pages for event in page.get("Events", [])]
 
         return facts.events_after(_call(AwsEventsError, "DescribeEvents", read_all), since)
+
+    def preflight(self) -> list[str]:
+        """What would stop a release here, found before anything is built; empty when ready.
+
+        Reads only (credentials, the application, both environments and their CNAMEs, the
+        bucket); each problem is one line saying what is missing and what to do.
+        """
+        return preflight.preflight(self.config, self.clients)
+
+    def traffic(self, environment: str) -> TrafficCounters:
+        """What `environment` served so far by EB enhanced health, summed over its 10 s windows.
+
+        Each call reads `DescribeEnvironmentHealth`; a window is added once (when `RefreshedAt`
+        moved on), so calls at least every window length count every request. `p99_ms` is the
+        latest window's. Basic health has no application metrics: `AwsHealthError`.
+        """
+        answer = _call(
+            AwsHealthError,
+            "DescribeEnvironmentHealth",
+            lambda: self.clients.eb.describe_environment_health(
+                EnvironmentName=environment, AttributeNames=["All"]
+            ),
+            hint=ENHANCED_HEALTH_HINT,
+        )
+        _check_ok(answer, "DescribeEnvironmentHealth")
+        window = window_from(answer)
+        if window is None:
+            raise AwsHealthError(
+                "DescribeEnvironmentHealth",
+                "NoApplicationMetrics",
+                f"{environment} reports no application metrics (basic health, or no instance reporting)",
+                ENHANCED_HEALTH_HINT,
+            )
+        with self._traffic_lock:
+            tally = self._tallies.get(environment, TrafficTally()).add(window)
+            self._tallies[environment] = tally
+            if window.causes and window.causes != self._causes.get(environment):
+                self.log(f"{environment} enhanced health: " + "; ".join(window.causes))
+            self._causes[environment] = window.causes
+        return tally.counters()
+
+    def health_causes(self, environment: str) -> tuple[str, ...]:
+        """The `Causes` of the environment's health in the latest `traffic` reading (empty: none)."""
+        with self._traffic_lock:
+            return self._causes.get(environment, ())
+
+    @property
+    def supports_canary(self) -> bool:
+        """False: this target moves all of prod's traffic at once (a CNAME swap)."""
+        return False
+
+    def set_traffic_share(self, environment: str, percent: int) -> None:
+        """Refused for any share above 0: canary traffic steps are local-only on this version.
+
+        A share of 0 (end a canary) asks for what is always true here, so it does nothing.
+        """
+        if percent == 0:
+            return
+        raise AwsCanaryUnsupported(
+            "set_traffic_share",
+            "CanaryUnsupported",
+            f"cannot send {percent}% of prod's traffic to {environment}: canary traffic steps are "
+            "local-only on this version (EB's traffic-splitting deployment policy is not used)",
+            "leave traffic_steps empty for target=aws; the release swaps the CNAMEs at once and "
+            "verifies prod, swapping back on failure",
+        )
+
+    # -- the release lock ----------------------------------------------------------------
+
+    def lock(self, holder: LockHolder, wait_s: float, log: Log) -> AbstractContextManager[None]:
+        """Hold the application's release lock for the block (shared by every pipeline instance).
+
+        The lock is `s3://<bucket>/<bundle_prefix>locks/<application>.json`, taken with a
+        conditional put, renewed every `aws.lock_renew` seconds while the block runs, taken over
+        by another run once its `aws.lock_lease` has expired, and removed at the end if still ours.
+        Waits up to `wait_s` (logging the holder), then `AwsLockHeld` names the holder.
+        """
+        return self._holding(holder, wait_s, log)
+
+    @contextmanager
+    def _holding(self, holder: LockHolder, wait_s: float, log: Log) -> Iterator[None]:
+        with self.release_lock().hold(holder, wait_s, log):
+            yield
+
+    def release_lock(self) -> S3ReleaseLock:
+        """The release lock object of this application (in the bundle bucket)."""
+        return S3ReleaseLock(
+            self.clients.s3,
+            self.bucket(),
+            facts.lock_key(self.config),
+            self.config.aws,
+            poll_s=self.config.deadlines.poll_s,
+            clock=self.clock,
+            wall=self.wall,
+        )
 
     # -- actions -------------------------------------------------------------------------
 
@@ -208,7 +324,11 @@ class ElasticBeanstalkTarget:
         self.log(f"deploying {version} to {environment}: {response.get('Status', '?')}")
 
     def swap(self, first: str, second: str) -> None:
-        """Exchange the CNAMEs of two environments (EB does it in one step)."""
+        """Exchange the CNAMEs of two environments (EB does it in one step).
+
+        EB refuses unless both are Ready ("... Must be Ready."); `environments()` reports EB's
+        own Status, so the release waits until both are settled before it calls this.
+        """
         response = _call(
             AwsSwapError,
             "SwapEnvironmentCNAMEs",
@@ -319,17 +439,19 @@ class ElasticBeanstalkTarget:
         self.log(f"version {version} already exists with the same bundle ({where}): reusing it")
 
     def _wait_processed(self, version: str, accept_unprocessed: bool = False) -> None:
-        """Poll the version until EB has processed it; Failed or the deadline raise.
+        """Poll the version every `aws.poll_interval` until EB has processed it; Failed or the deadline raise.
 
         A reused version created without processing (`Unprocessed` for good) is deployable
         as is, so it is accepted; one this run created with `Process=True` must get processed.
         """
-        deadline = self.clock.now() + self.config.aws.version_processing
-        while True:
+        seen: dict[str, str | None] = {"status": None}
+
+        def look(_: Deadline) -> bool | None:
             description = self._describe_version(version)
             status = description.get("Status") if description else None
+            seen["status"] = status
             if status == "Processed" or (status == "Unprocessed" and accept_unprocessed):
-                return
+                return True
             if description is None or status == "Failed":
                 said = "disappeared" if description is None else "failed processing"
                 raise AwsVersionError(
@@ -339,11 +461,20 @@ class ElasticBeanstalkTarget:
                     "see the application version and its bundle in the EB console, "
                     "delete the version, fix the Dockerrun.aws.json and re-run",
                 )
-            if self.clock.now() >= deadline:
-                raise AwsVersionError(
-                    "DescribeApplicationVersions",
-                    "Deadline",
-                    f"version {version} still {status} after {self.config.aws.version_processing:g} s",
-                    "raise aws.version_processing or check the version in the EB console",
-                )
-            self.clock.sleep(self.config.aws.poll_interval)
+            return None
+
+        def timed_out(_: Deadline) -> AwsVersionError:
+            return AwsVersionError(
+                "DescribeApplicationVersions",
+                "Deadline",
+                f"version {version} still {seen['status']} after {self.config.aws.version_processing:g} s",
+                "raise aws.version_processing or check the version in the EB console",
+            )
+
+        poll_until(
+            look,
+            self.config.aws.version_processing,
+            self.config.aws.poll_interval,
+            timed_out,
+            clock=self.clock,
+        )

@@ -20,8 +20,9 @@ import boto3
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
-from flows.config import AwsSettings, Deadlines, PipelineConfig
+from flows.config import Deadlines, PipelineConfig
 from flows.release.health import HealthReport
+from flows.targets.aws.settings import AwsSettings
 from flows.targets.aws.target import AwsClients, ElasticBeanstalkTarget
 from tests.flows.fakes import FakeClock
 

@@ -1,4 +1,4 @@
-"""The pipeline steps' pure parts: which failures are retried, the push deadline, step decisions.
+"""The image tasks' pure parts: which failures are retried, the push deadline, the cache keys; and step decisions.
 
 No Docker, registry or Prefect server: retry conditions are judged on hand-made states.
 """
@@ -22,13 +22,12 @@ from flows.image.tasks import (
     _engine_connection_lost,
     _push_cache_key,
     push_present,
-    push_step,
     registry_unreachable,
     split_tag,
     within_deadline,
 )
 from flows.release.decisions import Roles
-from flows.release.tasks import preprod_already_on, prod_serving
+from flows.release.decisions import preprod_already_on, prod_serving
 from flows.targets.base import GREEN, GREY, MISSING, READY, RED, UPDATING, Environment
 
 NO_TASK: Any = None  # the retry conditions look only at the state
@@ -107,10 +106,11 @@ def env(
 def test_preprod_already_on_the_version_skips_the_deploy_only_when_healthy() -> None:
     config = PipelineConfig()
     prod = env("node-1", "127.0.0.1:8080", "v1")
-    assert preprod_already_on(Roles(prod, env("node-2", "127.0.0.1:8081", "v2")), "v2", config)
-    assert not preprod_already_on(Roles(prod, env("node-2", "127.0.0.1:8081", "v1")), "v2", config)
+    accepted = config.accepted_health
+    assert preprod_already_on(Roles(prod, env("node-2", "127.0.0.1:8081", "v2")), "v2", accepted)
+    assert not preprod_already_on(Roles(prod, env("node-2", "127.0.0.1:8081", "v1")), "v2", accepted)
     unhealthy = env("node-2", "127.0.0.1:8081", "v2", health=RED)
-    assert not preprod_already_on(Roles(prod, unhealthy), "v2", config)
+    assert not preprod_already_on(Roles(prod, unhealthy), "v2", accepted)
 
 
 def test_the_probe_runs_only_when_prod_serves_something() -> None:
@@ -135,4 +135,3 @@ def test_a_push_the_registry_cannot_confirm_refreshes_its_cache() -> None:
     config = PipelineConfig(registry=f"127.0.0.1:{port}")
     image = BuiltImage(f"{config.image}:v1", "sha256:abc")
     assert not push_present(image, config)
-    assert push_step(image, config).refresh_cache is True

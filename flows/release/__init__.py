@@ -1,0 +1,1 @@
+"""Stage 3: the release onto a target: pure decisions, operations over a `Target`, one task per step."""

@@ -1,0 +1,124 @@
+"""Watching prod while a release changes it: the zero-downtime probe and the previous prod's figures.
+
+`watching_prod` runs for the risky part of a release (deploy to swap and its analysis): the probe
+sends bounded traffic over the user paths to the prod address and marks the swap; the previous
+prod's traffic counters are read at the start, so the swap can measure how it served (the
+baseline the new prod is judged against). When the block ends the probe's artifact is published
+and its summary goes into the run report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from prefect import get_run_logger
+
+from flows.config import PipelineConfig
+from flows.release.analysis import WindowFigures
+from flows.release.decisions import Roles, prod_serving
+from flows.release.operations import baseline, read_traffic
+from flows.release.probe import Probe
+from flows.release.probe_stats import buckets
+from flows.report.artifacts import AnalysisRow, publish_probe
+from flows.runs.record import current_report
+from flows.targets.base import Target, TrafficCounters
+
+PROBE_THREADS = 8
+PROBE_PAUSE_S = 0.02  # per thread between requests: ~8 x 50 req/s at most, light on 2 cores
+PROBE_MAX_REQUESTS = 100_000
+PROBE_TAIL_S = 1.5  # probing goes on this long after prod verified (past the swap margin)
+PROBE_LEAD_S = 1.5  # with approval, probing starts this long before the swap
+
+
+@dataclass
+class ProdWatch:
+    """The probe on prod (None when prod serves nothing yet) and the previous prod's figures."""
+
+    target: Target
+    roles: Roles
+    probe: Probe | None
+    prod_reading: TrafficCounters | None
+    read_at: float = field(default_factory=time.monotonic)
+    previous: WindowFigures | None = None
+
+    def start_probe(self) -> None:
+        """Start probing (after an approval: a person may take longer than the probe's time cap)."""
+        if self.probe is not None and not self.probe.started:
+            self.probe.start()
+            time.sleep(PROBE_LEAD_S)  # the "before the swap" phase needs requests too
+
+    def measure_previous(self) -> WindowFigures | None:
+        """Just before the swap: how the previous prod served since the watch began."""
+        self.previous = baseline(
+            self.target,
+            self.roles.prod.name,
+            self.prod_reading,
+            time.monotonic() - self.read_at,
+            get_run_logger().info,
+        )
+        return self.previous
+
+    def mark_swap_start(self) -> None:
+        """Record on the probe that the swap starts."""
+        if self.probe is not None and self.probe.started:
+            self.probe.mark_swap_start()
+
+    def mark_swap_end(self) -> None:
+        """Record on the probe that the swap returned."""
+        if self.probe is not None and self.probe.started:
+            self.probe.mark_swap_end()
+
+    def add_analysis(self, row: AnalysisRow) -> None:
+        """Put one judged window into the run report."""
+        report = current_report()
+        if report is not None:
+            report.analysis.append(row)
+
+
+def probe_for(target: Target, config: PipelineConfig) -> Probe:
+    """The zero-downtime probe of the prod address, over the configured user paths."""
+    deadlines = config.deadlines
+    return Probe(
+        target.url(config.prod_address),
+        paths=config.verification.user_paths,
+        threads=PROBE_THREADS,
+        pause_s=PROBE_PAUSE_S,
+        max_requests=PROBE_MAX_REQUESTS,
+        max_seconds=deadlines.ready
+        + deadlines.swap
+        + 2 * deadlines.verify
+        + 2 * config.analysis.window_s
+        + 60 * len(config.traffic_steps),
+    )
+
+
+@contextmanager
+def watching_prod(
+    target: Target, roles: Roles, config: PipelineConfig, require_approval: bool
+) -> Iterator[ProdWatch]:
+    """Watch prod for the block; publishes the probe's artifact at the end."""
+    logger = get_run_logger()
+    probe = probe_for(target, config) if prod_serving(roles) else None
+    watch = ProdWatch(target, roles, probe, read_traffic(target, roles.prod.name, logger.info))
+    if probe is None:
+        logger.info("prod serves nothing yet: no zero-downtime probe for this first release")
+    elif require_approval:
+        logger.info("the zero-downtime probe starts once the release is approved")
+    else:
+        probe.start()
+    completed = False
+    try:
+        yield watch
+        completed = True
+    finally:
+        if probe is not None and probe.started:
+            if completed:
+                time.sleep(PROBE_TAIL_S)  # the "after the swap" phase needs requests too
+            summary = probe.stop()
+            report = current_report()
+            if report is not None:
+                report.probe = summary
+            publish_probe(summary, buckets(probe.samples(), summary.swap))

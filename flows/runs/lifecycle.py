@@ -1,0 +1,155 @@
+"""Everything around the steps of one run: its record, its report and notification.
+
+`release_run` wraps the flow body: it makes the step hooks record into this run's report, and
+when the body ends (returned, failed or interrupted)
+removes the checkout, notes who serves prod now, publishes the `release-report` artifact,
+tells the chat hook, and fails a run whose zero-downtime probe saw a failed request.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.runtime import flow_run
+
+from flows.config import PipelineConfig
+from flows.release.decisions import describe
+from flows.release.operations import ZeroDowntimeViolation, find_roles
+from flows.report.artifacts import RunReport, publish_run
+from flows.runs.record import recording
+from flows.targets.factory import make_target
+
+
+@dataclass
+class Run:
+    """The run in progress: its report, and how the body says it ended well."""
+
+    report: RunReport
+    config: PipelineConfig
+    notify_url: str | None = None
+
+    def ended(self, outcome: str) -> dict[str, Any]:
+        """Mark the release done with `outcome`; returns the flow's result (shown in the UI)."""
+        self.report.ok = True
+        self.report.outcome = outcome
+        return self.result()
+
+    def result(self) -> dict[str, Any]:
+        """The flow run's result: version, outcome, prod, per-step states and durations."""
+        report = self.report
+        return {
+            "version": report.version,
+            "commit": report.commit,
+            "outcome": report.outcome,
+            "prod": report.prod,
+            "seconds": round(report.total_seconds, 2),
+            "steps": {step.name: step.state for step in report.steps},
+            "durations": {step.name: round(step.seconds, 2) for step in report.steps},
+            "probe": None
+            if report.probe is None
+            else {"requests": report.probe.requests, "failures": report.probe.failures},
+        }
+
+
+class release_run:
+    """Record the run for the block; report and notify when it ends.
+
+    Never swallows what ended the block (its `__exit__` returns None), so a type checker knows
+    a flow body returning inside it always returns.
+    """
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        target: str,
+        repo: str,
+        ref: str,
+        pushed_ref: str | None,
+        notify_url: str | None,
+    ) -> None:
+        """The run of `ref` of `repo` onto `target`."""
+        self._context = _release_run(config, target, repo, ref, pushed_ref, notify_url)
+
+    def __enter__(self) -> Run:
+        """Start recording."""
+        return self._context.__enter__()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Report and notify; what ended the block propagates."""
+        self._context.__exit__(kind, value, tb)
+
+
+@contextmanager
+def _release_run(
+    config: PipelineConfig,
+    target: str,
+    repo: str,
+    ref: str,
+    pushed_ref: str | None,
+    notify_url: str | None,
+) -> Iterator[Run]:
+    logger = get_run_logger()
+    shown_ref = f"{ref} (pushed to {pushed_ref})" if pushed_ref else ref
+    report = RunReport(application=config.application, target=target, repo=repo, ref=shown_ref)
+    run = Run(report, config, notify_url)
+    started = time.monotonic()
+    try:
+        with recording(report):
+            yield run
+    except BaseException as exc:
+        report.ok = False
+        report.outcome = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        report.total_seconds = time.monotonic() - started
+        _finish(run, target)
+        logger.info("%s (%.1fs)", report.outcome, report.total_seconds)
+    probe = report.probe
+    if probe is not None and probe.violation:
+        raise ZeroDowntimeViolation(
+            f"{report.version} is live and verified, but {probe.failures} of {probe.requests} probe "
+            f"requests to prod failed ({probe.swap_failures} during the swap); see the zero-downtime "
+            "artifact and the proxy's log"
+        )
+
+
+def _finish(run: Run, target: str) -> None:
+    report = run.report
+    if report.workdir is not None:
+        shutil.rmtree(report.workdir, ignore_errors=True)
+        Path(f"{report.workdir}.junit.xml").unlink(missing_ok=True)
+    try:
+        roles = find_roles(make_target(target, run.config), run.config)
+        report.prod, report.preprod = describe(roles.prod), describe(roles.preprod)
+    except Exception as exc:  # the report must be written even when the target is unreachable
+        report.prod = f"unknown ({exc})"
+    if report.probe is not None and report.probe.violation and report.ok:
+        report.ok = False
+        report.outcome = f"{report.outcome}, but zero downtime was VIOLATED"
+    publish_run(report)
+    if run.notify_url:
+        _notify(run.notify_url, report)
+
+
+def _notify(url: str, report: RunReport) -> None:
+    from flows.report.notify import notify, run_ui_url
+
+    run_id = flow_run.id
+    notify(
+        url,
+        ok=report.ok,
+        version=report.version or "?",
+        application=report.application,
+        run_url=run_ui_url(run_id) if run_id else None,
+        detail=report.outcome,
+    )

@@ -1,0 +1,38 @@
+"""A run's name: the commit it will release from the start, the version once the checkout knows it."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.runtime import flow_run
+
+from flows.config import PipelineConfig
+from flows.errors import SourceError
+from flows.keys import initial_run_name
+
+
+def initial_name() -> str:
+    """The flow run's name before checkout (Prefect's `flow_run_name`): the resolved commit, else the ref."""
+    from flows.source.tasks import resolve_local
+
+    parameters = flow_run.parameters
+    repo, ref = str(parameters.get("repo", ".")), str(parameters.get("ref", "HEAD"))
+    config = parameters.get("config")
+    application = config.application if isinstance(config, PipelineConfig) else "deliverypipeline"
+    try:
+        commit = resolve_local(repo, ref)
+    except SourceError:
+        commit = None
+    return initial_run_name(application, ref, commit)
+
+
+def rename_run(name: str) -> None:
+    """Rename the current flow run; a failure is logged, never fails a release."""
+    run_id = flow_run.id
+    if run_id is None:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(run_id, name=name)
+    except Exception as exc:  # a cosmetic failure must not fail a release
+        get_run_logger().warning("could not rename the run to %s: %s", name, exc)

@@ -1,0 +1,298 @@
+"""The real pipeline flow, every branch, against a fake target: no Docker, no HTTP, one Prefect test server.
+
+Checkout, unit tests, build, smoke test and push are replaced by functions returning their
+results (they are tested against Docker in tests/flows/image and tests/flows/source); from
+`preflight` on, the flow's own tasks run against `FakeTarget`, with the verification's HTTP
+checks answered from the fake and a fake zero-downtime probe. Each test asserts what happened
+to prod and how the run ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows import pipeline as pipeline_module
+from flows.config import Deadlines, PipelineConfig
+from flows.image.build import BuiltImage
+from flows.image.tasks import PushedImage
+from flows.release import approval as approval_module
+from flows.release import tasks as release_tasks
+from flows.release import watch as watch_module
+from flows.release.probe_stats import ProbeSummary, Sample, summarize
+from flows.release.settings import AnalysisSettings, VerificationSettings
+from flows.runs import lifecycle
+from flows.source.tasks import Checkout
+from flows.targets.base import LockHolder
+from tests.flows.fakes import FakeTarget, http_check_of, paths_check_of
+
+MAIN = Path(__file__).resolve().parents[2]
+NEW = "v2"
+
+
+@dataclass
+class FakeProbe:
+    """Stands in for the zero-downtime probe; `failures` failed requests make a violation."""
+
+    failures: int = 0
+    started: bool = False
+    swaps: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.started = True
+
+    def mark_swap_start(self) -> None:
+        self.swaps.append("start")
+
+    def mark_swap_end(self) -> None:
+        self.swaps.append("end")
+
+    def samples(self) -> list[Sample]:
+        ok = [Sample(0.1 * i, 0.002, True, "", "/health (application/json)") for i in range(20)]
+        return ok + [Sample(2.0, 0.002, False, "HTTP 503", "/ (text/html)")] * self.failures
+
+    def stop(self) -> ProbeSummary:
+        return summarize("http://127.0.0.1:8080", self.samples(), None)
+
+
+@dataclass
+class World:
+    """The fake target behind the flow, and what the flow did."""
+
+    target: FakeTarget
+    probe: FakeProbe
+    config: PipelineConfig
+
+    def run(self, **parameters: Any) -> Any:
+        return pipeline_module.pipeline(
+            repo=str(MAIN), ref="HEAD", target="local", config=self.config, return_state=True, **parameters
+        )
+
+    def prod_version(self) -> str | None:
+        return self.target.serving("127.0.0.1:8080").version
+
+
+def fast_config(**changes: Any) -> PipelineConfig:
+    """Deadlines and the analysis window short enough for a unit test (the waits use real time)."""
+    settings: dict[str, Any] = {
+        "deadlines": Deadlines(
+            preprod_free=1, ready=2, verify=0.5, swap=1, poll_interval=0.01, target_lock=1
+        ),
+        "analysis": AnalysisSettings(window=0.2, min_requests=20),
+        "verification": VerificationSettings(consistent_answers=2),
+    }
+    settings.update(changes)
+    return PipelineConfig(**settings)
+
+
+@pytest.fixture
+def world(prefect_harness: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[World]:
+    target = FakeTarget.pair(prod_version="v1", preprod_version="v0")
+    probe = FakeProbe()
+    source_dir = tmp_path / "checkout"
+    source_dir.mkdir()
+    (source_dir / "Dockerrun.aws.json").write_text((MAIN / "Dockerrun.aws.json").read_text())
+
+    def checkout(repo: str, ref: str) -> Checkout:
+        return Checkout(
+            str(source_dir), repo, ref, "c0ffee" * 6 + "beef", "tree", NEW, "2026-12-01T00:00:00Z"
+        )
+
+    monkeypatch.setattr(pipeline_module, "checkout", checkout)
+    monkeypatch.setattr(pipeline_module, "unit_tests", lambda source, deadline: None)
+    monkeypatch.setattr(
+        pipeline_module,
+        "build_image",
+        lambda source, config: BuiltImage(f"{config.image}:{NEW}", "sha256:ab"),
+    )
+    monkeypatch.setattr(pipeline_module, "smoke_test", lambda built, version, deadline: None)
+    monkeypatch.setattr(
+        pipeline_module, "push", lambda built, config: PushedImage(built.tag, built.image_id, None)
+    )
+    monkeypatch.setattr(release_tasks, "make_target", lambda name, config: target)
+    monkeypatch.setattr(lifecycle, "make_target", lambda name, config: target)
+    monkeypatch.setattr(release_tasks, "health_check", http_check_of(target))
+    monkeypatch.setattr(release_tasks, "paths_check", paths_check_of(target))
+    monkeypatch.setattr(watch_module, "probe_for", lambda target, config: probe)
+    monkeypatch.setattr(watch_module, "PROBE_TAIL_S", 0.0)
+    monkeypatch.setattr(watch_module, "PROBE_LEAD_S", 0.0)
+    yield World(target, probe, fast_config())
+
+
+def steps_of(state: Any) -> dict[str, str]:
+    return dict(state.result()["steps"])
+
+
+def test_a_good_release_goes_to_prod_through_every_step(world: World) -> None:
+    state = world.run()
+
+    assert state.is_completed(), state.message
+    assert world.prod_version() == NEW and world.target.serving("127.0.0.1:8081").version == "v1"
+    assert list(steps_of(state)) == [
+        "preflight",
+        "lock target",
+        "release bundle",
+        "pick preprod",
+        "deploy",
+        "wait until ready",
+        "verify preprod",
+        "approval",
+        "canary",
+        "swap",
+        "verify prod",
+        "analyse traffic",
+    ]
+    assert [call[0] for call in world.target.calls] == [
+        "lock",
+        "register_version",
+        "deploy",
+        "swap",
+        "unlock",
+    ]
+    assert world.probe.swaps == ["start", "end"]
+    assert state.result()["probe"] == {"requests": 20, "failures": 0}
+
+
+def test_the_version_already_live_is_a_quick_success(world: World) -> None:
+    world.target.envs["node-1"] = world.target.envs["node-1"].__class__(
+        "node-1", "127.0.0.1:8080", NEW, "Ready", "Green"
+    )
+    state = world.run()
+
+    assert state.is_completed(), state.message
+    assert "already live" in state.result()["outcome"]
+    assert "deploy" not in steps_of(state) and "swap" not in steps_of(state)
+    assert not any(call[0] == "swap" for call in world.target.calls)
+
+
+def test_a_rejected_approval_leaves_prod_untouched(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        approval_module,
+        "await_approval",
+        lambda *args: approval_module.Decision(False, "rejected by a person"),
+    )
+    state = world.run(require_approval=True)
+
+    assert state.is_failed()
+    assert "not approved" in (state.message or "")
+    assert world.prod_version() == "v1"
+    assert not any(call[0] == "swap" for call in world.target.calls)
+
+
+def test_a_page_failing_on_preprod_stops_the_release_before_the_swap(world: World) -> None:
+    world.target.broken_versions = frozenset({NEW})
+    state = world.run()
+
+    assert state.is_failed()
+    assert "user path / (text/html): HTTP 500" in (state.message or "")
+    assert world.prod_version() == "v1"
+    assert not any(call[0] == "swap" for call in world.target.calls)
+
+
+def test_prod_failing_verification_is_swapped_back(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(release_tasks, "prod_health_check", http_check_of(world.target, frozenset({NEW})))
+    state = world.run()
+
+    assert state.is_failed()
+    assert "swapped back" in (state.message or "")
+    assert world.prod_version() == "v1"
+    assert [call for call in world.target.calls if call[0] == "swap"] == [
+        ("swap", "node-2", "node-1"),
+        ("swap", "node-1", "node-2"),
+    ]
+
+
+def test_real_traffic_failing_the_analysis_is_swapped_back_with_its_figures(world: World) -> None:
+    world.target.requests_per_look = 30
+    # Preprod's checks pass (the fake's paths answer 200 for v2) but the prod traffic is 5xx:
+    # a fault that shows only under real traffic.
+    original = world.target.traffic
+
+    def traffic(environment: str) -> Any:
+        counters = original(environment)
+        if world.target.envs[environment].version == NEW:
+            return counters.__class__(counters.requests, counters.requests, 0, 5.0)
+        return counters
+
+    world.target.traffic = traffic  # type: ignore[method-assign]
+    state = world.run()
+
+    assert state.is_failed()
+    message = state.message or ""
+    assert "failed the traffic analysis" in message and "5xx share 100.0 %" in message
+    assert "swapped back" in message
+    assert world.prod_version() == "v1"
+
+
+def test_a_failed_swap_back_says_a_person_must_act(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(release_tasks, "prod_health_check", http_check_of(world.target, frozenset({NEW})))
+    world.target.fail_swap_after = 1
+    state = world.run()
+
+    assert state.is_failed()
+    assert "swapping back failed too" in (state.message or "")
+    assert "swap by hand" in (state.message or "")
+
+
+def test_a_probe_violation_fails_the_run_after_the_release(world: World) -> None:
+    world.probe.failures = 3
+    state = world.run()
+
+    assert state.is_failed()
+    assert "3 of 23 probe requests to prod failed" in (state.message or "")
+    assert world.prod_version() == NEW  # the release verified: prod keeps it, the run says so
+
+
+def test_a_target_not_ready_fails_before_anything_is_built(world: World) -> None:
+    world.target.problems = ["no environment named node-3 in application deliverypipeline"]
+    state = world.run()
+
+    assert state.is_failed()
+    assert "no environment named node-3" in (state.message or "")
+    assert world.target.calls == []
+
+
+def test_a_target_locked_by_another_release_is_not_touched(world: World) -> None:
+    world.target.lock_holder = LockHolder(
+        "release v9", "run-other", 4242, "host", "2026-12-01T00:00:00+00:00"
+    )
+    state = world.run()
+
+    assert state.is_failed()
+    assert "release v9 (run run-other, pid 4242" in (state.message or "")
+    assert not any(call[0] in ("deploy", "swap") for call in world.target.calls)
+
+
+def test_canary_steps_shift_traffic_then_swap(world: World) -> None:
+    world.config = fast_config(traffic_steps=[10, 50])
+    state = world.run()
+
+    assert state.is_completed(), state.message
+    assert world.target.shares == [("node-2", 10), ("node-2", 50), ("node-2", 0)]
+    assert world.prod_version() == NEW
+
+
+def test_a_failing_canary_returns_to_zero_and_never_swaps(world: World) -> None:
+    world.config = fast_config(traffic_steps=[10])
+    original = world.target.traffic
+    looks = [0]
+
+    def traffic(environment: str) -> Any:
+        counters = original(environment)
+        if environment == "node-2":  # the canary's traffic: all 5xx
+            looks[0] += 100
+            return counters.__class__(looks[0], looks[0], 0, 5.0)
+        return counters
+
+    world.target.traffic = traffic  # type: ignore[method-assign]
+    state = world.run()
+
+    assert state.is_failed()
+    assert "canary at 10 %" in (state.message or "")
+    assert world.target.shares == [("node-2", 10), ("node-2", 0)]
+    assert world.prod_version() == "v1"
+    assert not any(call[0] == "swap" for call in world.target.calls)
