@@ -1,47 +1,36 @@
 """`deliverypipeline local status | swap | down`: look at, swap or tear down the local Docker target.
 
-`status` prints each environment's address, version, container, status and health and whether
-the proxy runs; `swap` exchanges the prod and preprod addresses by hand (the manual rollback:
-the previous version still runs on preprod); `down` removes the containers and the proxy
-process the target started, keeping the shared store's data unless `--purge`. Settings come
-from `--config` (a PipelineConfig as JSON or TOML) with the options below overriding it;
-defaults match PipelineConfig.
+`status` prints each environment's address, version, container, status and health, whether
+the proxy runs, and this target's orphan containers if any; `swap` exchanges the prod and
+preprod addresses by hand (the manual rollback: the previous version still runs on preprod);
+`down` removes the containers and the proxy process the target started, keeping the shared
+store's data unless `--purge`; it holds the target's release lock, so it never tears down
+under a running release (it waits up to `--lock-wait` seconds, then names the holder).
+Settings come from `--config` (a PipelineConfig as JSON or TOML) with the options below
+overriding it; defaults match PipelineConfig.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from flows.config import PipelineConfig
+from flows.config import PipelineConfig, for_target
+from flows.config import load_config as load_pipeline_config
 from flows.errors import TargetError
 
 
 def load_config(args: argparse.Namespace) -> PipelineConfig:
-    """The pipeline configuration from `--config` and the command-line overrides."""
-    from flows.cli.main import CliError
-
-    raw: dict[str, Any] = {}
-    if args.config is not None:
-        path = Path(args.config)
-        try:
-            text = path.read_text()
-            raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except (OSError, ValueError) as exc:
-            raise CliError(f"cannot read config {path}: {exc}") from exc
-    config = PipelineConfig.model_validate(raw)
-    local = config.local
-    if args.state_dir is not None:
-        local = local.model_copy(update={"state_dir": Path(args.state_dir)})
-    updates: dict[str, Any] = {"local": local}
-    for option in ("application", "prod_address", "preprod_address"):
-        value = getattr(args, option)
-        if value is not None:
-            updates[option] = value
-    return config.model_copy(update=updates)
+    """The pipeline configuration from `--config` and the command-line overrides (the one loader)."""
+    state_dir = Path(args.state_dir).absolute() if args.state_dir is not None else None
+    overrides = {
+        "application": args.application,
+        "prod_address": args.prod_address,
+        "preprod_address": args.preprod_address,
+        "local": {"state_dir": state_dir},
+    }
+    return load_pipeline_config(Path(args.config) if args.config else None, overrides)
 
 
 def _target(args: argparse.Namespace) -> Any:
@@ -58,6 +47,7 @@ def run_status(args: argparse.Namespace) -> int:
         target = _target(args)
         environments = target.environments()
         pid = target.proxy.pid()
+        orphans = target.orphans()
     except TargetError as exc:
         raise CliError(str(exc)) from exc
     proxy = f"running (pid {pid}, admin socket {target.layout.socket_path})" if pid else "not running"
@@ -77,34 +67,51 @@ def run_status(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if orphans:
+        print(
+            f"orphans: {len(orphans)} container(s) no environment points at "
+            "(removed by the next deploy, or by `deliverypipeline local down`):"
+        )
+        for facts in orphans:
+            print(
+                f"  {facts.name}  environment {facts.environment or '-'}  version {facts.version or '-'}"
+                f"  {facts.state}"
+            )
     return 0
 
 
 def run_swap(args: argparse.Namespace) -> int:
-    """Exchange the prod and preprod addresses; print who serves prod before and after."""
-    from flows.cli.main import CliError
-    from flows.release.decisions import DecisionError, describe, swap_pair
-    from flows.release.operations import find_roles
+    """Exchange the prod and preprod addresses under the target's lock; print prod before and after."""
+    from flows.release.decisions import describe
+    from flows.release.operations import manual_swap
 
-    config = load_config(args)
-    try:
-        target = _target(args)
-        roles = find_roles(target, config)
-        print(f"before: prod is {describe(roles.prod)}")
-        target.swap(*swap_pair(roles))
-        after = find_roles(target, config)
-    except (TargetError, DecisionError) as exc:
-        raise CliError(str(exc)) from exc
+    config = for_target(load_config(args), "local")
+    before, after = manual_swap(_target(args), config, log=print)
+    print(f"before: prod was {describe(before.prod)}")
     print(f"after:  prod is {describe(after.prod)}")
     return 0
 
 
 def run_down(args: argparse.Namespace) -> int:
-    """Remove the containers and the proxy; the data too with --purge."""
-    from flows.cli.main import CliError
+    """Remove the containers and the proxy (the data too with --purge), holding the release lock."""
+    import os
+    import socket
+    from datetime import UTC, datetime
 
+    from flows.cli.main import CliError
+    from flows.targets.base import LockHolder
+
+    holder = LockHolder(
+        operation="down" + (" --purge" if args.purge else ""),
+        run="cli",
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     try:
-        removed = _target(args).down(purge=args.purge)
+        target = _target(args)
+        with target.lock(holder, args.lock_wait, print):
+            removed = target.down(purge=args.purge)
     except TargetError as exc:
         raise CliError(str(exc)) from exc
     for item in removed:
@@ -122,6 +129,12 @@ def add_parser(subparsers: Any) -> None:
     swap = commands.add_parser("swap", help="exchange the prod and preprod addresses (manual rollback)")
     down = commands.add_parser("down", help="remove the containers and the proxy (keeps data)")
     down.add_argument("--purge", action="store_true", help="also delete the shared data and state files")
+    down.add_argument(
+        "--lock-wait",
+        type=float,
+        default=60.0,
+        help="seconds to wait for a running release's lock before giving up (default 60)",
+    )
     for sub in (status, swap, down):
         sub.add_argument("--config", help="a PipelineConfig file (.json, else TOML)")
         sub.add_argument("--state-dir", help="the target's state directory (default: local.state_dir)")

@@ -186,7 +186,7 @@ def image_in_registry(
 
 
 def delete_from_registry(registry: str, repository: str, digest: str, *, timeout: float = 10) -> None:
-    """Delete a manifest by digest (the registry must allow deletes); used to clean up tests."""
+    """Delete a manifest by digest (the registry must allow deletes): test clean-up and retention."""
     url = f"{registry_base_url(registry)}/v2/{repository_path(registry, repository)}/manifests/{digest}"
     request = urllib.request.Request(url, method="DELETE", headers={"Accept": MANIFEST_TYPES})
     try:
@@ -196,3 +196,25 @@ def delete_from_registry(registry: str, repository: str, digest: str, *, timeout
         raise PushError(f"{registry} refused deleting {repository}@{digest}: HTTP {exc.code}") from exc
     except (OSError, HTTPException) as exc:
         raise RegistryUnreachable(f"registry {registry} unreachable at {url}: {exc}") from exc
+
+
+def manifest_digest(registry: str, repository: str, tag: str, *, timeout: float = 10) -> str | None:
+    """The digest of `<repository>:<tag>` in the registry (HEAD, `Docker-Content-Digest`); None if absent.
+
+    Used to delete a tag's manifest (`delete_from_registry` takes a digest). Raises
+    RegistryUnreachable when the registry does not answer, PushError on another refusal.
+    """
+    url = f"{registry_base_url(registry)}/v2/{repository_path(registry, repository)}/manifests/{tag}"
+    request = urllib.request.Request(url, method="HEAD", headers={"Accept": MANIFEST_TYPES})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            digest = response.headers.get("Docker-Content-Digest")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise PushError(f"registry {registry} answered HTTP {exc.code} for {url}") from exc
+    except (OSError, HTTPException) as exc:
+        raise RegistryUnreachable(f"registry {registry} unreachable at {url}: {exc}") from exc
+    if not digest:
+        raise PushError(f"registry {registry} gave no Docker-Content-Digest for {repository}:{tag}")
+    return str(digest)

@@ -116,6 +116,57 @@ def render_chart(slices: list[Bucket]) -> list[str]:
     ]
 
 
+def render_paths(summary: ProbeSummary) -> list[str]:
+    """Per user path: requests, failures (5xx, no answer, timeout), p50/p99 of the probe's requests."""
+    if not summary.paths:
+        return []
+    lines = [
+        "",
+        "## Per user path",
+        "",
+        "| path | requests | failed | p50 | p99 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for path in summary.paths:
+        cells = (_cell(path.phase), path.requests, path.failures, _ms(path.p50_ms), _ms(path.p99_ms))
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return lines
+
+
+def render_analysis(rows: list[AnalysisRow]) -> list[str]:
+    """The traffic analysis: each judged window (canary steps, after the swap), its verdict, a chart."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Traffic analysis (the target's own counters: every client's requests)",
+        "",
+        "| step | share | verdict | requests | 5xx | no answer | latency new | latency old |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        cells = (
+            row.step,
+            f"{row.share} %",
+            _cell(row.verdict),
+            row.requests,
+            row.server_errors,
+            row.connection_errors,
+            _ms(row.new_latency_ms),
+            _ms(row.old_latency_ms),
+        )
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    shares = [100.0 * row.server_errors / row.requests if row.requests else 0.0 for row in rows]
+    lines += [
+        "",
+        "```",
+        f"5xx %  {sparkline(shares)}   (per step, max {max(shares):.1f} %)",
+        f"share  {sparkline([float(row.share) for row in rows])}",
+        "```",
+    ]
+    return lines
+
+
 def render_probe(summary: ProbeSummary, slices: list[Bucket]) -> str:
     """The zero-downtime artifact: totals, p50/p99 before/during/after the swap, chart, failures."""
     lines = [f"# Zero-downtime probe: {summary.url}", "", probe_verdict(summary), ""]
@@ -131,6 +182,7 @@ def render_probe(summary: ProbeSummary, slices: list[Bucket]) -> str:
         cells = (phase.phase, phase.requests, phase.failures, _ms(phase.p50_ms), _ms(phase.p99_ms))
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     lines.append(f"| **all** | **{summary.requests}** | **{summary.failures}** | | |")
+    lines += render_paths(summary)
     lines += ["", "## Latency over time", "", *render_chart(slices)]
     if summary.failed:
         lines += ["", "## Failed requests", "", "| at | after | detail |", "|---:|---:|---|"]
@@ -169,6 +221,7 @@ def render_run(report: RunReport) -> str:
     if report.verifications:
         lines += ["", "## Verifications", ""]
         lines += [f"- {_cell(line)}" for line in report.verifications]
+    lines += render_analysis(report.analysis)
     if report.probe is not None:
         lines += ["", "## Zero downtime", "", probe_verdict(report.probe)]
         for phase in report.probe.phases:

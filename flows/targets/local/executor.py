@@ -1,41 +1,63 @@
-"""The one place the local target does I/O: the HAProxy process, its admin socket, and Docker.
+"""The one place the local target does I/O: HAProxy, its admin socket, Docker, locks and claims.
 
 Each method carries out one step a plan decided; every wait has a deadline and every failure
-says what to look at.
+says what to look at. Besides the proxy and the containers: the release lock (`fcntl.flock`,
+freed by the kernel when its holder dies), the registry of address claims (which state dir's
+HAProxy holds which address), bind tests, and removing images from the engine and the registry.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import math
 import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flows.errors import TargetError
+from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
+from flows.targets.base import LockHolder, Log
+from flows.targets.local import guards
+from flows.targets.local.errors import LocalTargetError
+from flows.targets.local.guards import Claim
 from flows.targets.local.plans import (
     ProxyLayout,
     RunSpec,
+    ServerSlot,
     ServerState,
     command_errors,
     command_line,
+    parse_server_slots,
     parse_servers_state,
+    split_address,
 )
-from flows.targets.local.state import pid_alive
+from flows.targets.local.state import file_lock, pid_alive
 from flows.targets.local.status import ContainerFacts
+from flows.targets.local.traffic import ServerStat, parse_stat
 
 HAPROXY = "/usr/sbin/haproxy"
 
 
-class ProxyError(TargetError):
+class ProxyError(LocalTargetError):
     """The reverse proxy could not be started, reached or changed."""
 
 
-class ContainerError(TargetError):
+class ContainerError(LocalTargetError):
     """A container could not be started, became unhealthy or could not be stopped."""
+
+
+class LockBusy(LocalTargetError):
+    """The release lock stayed held by another operation past the wait; the message names it."""
+
+
+class PruneError(LocalTargetError):
+    """An image could not be removed from the engine or the registry (logged, never fatal)."""
 
 
 class HAProxy:
@@ -92,6 +114,14 @@ class HAProxy:
     def servers(self) -> dict[str, ServerState]:
         """Each backend's server as the running proxy has it now."""
         return parse_servers_state(self.ask("show servers state\n"))
+
+    def slots(self) -> dict[str, ServerSlot]:
+        """Every server of every backend (`app`, `canary`) with its port and weight."""
+        return parse_server_slots(self.ask("show servers state\n"))
+
+    def stats(self) -> dict[str, ServerStat]:
+        """Every server's cumulative counters (`show stat`)."""
+        return parse_stat(self.ask("show stat\n"))
 
     def start(self, config: str, deadline: float = 10.0) -> None:
         """Write the configuration, check it, start the proxy and wait for its admin socket."""
@@ -259,6 +289,24 @@ class Docker:
             + f"; see `docker logs {container.name}`"
         )
 
+    def remove_image(self, ref: str) -> bool:
+        """Remove (untag) an image from the engine; False when it was not there."""
+        import docker.errors
+
+        try:
+            self.client.images.remove(image=ref)
+        except docker.errors.ImageNotFound:
+            return False
+        except docker.errors.APIError as exc:
+            raise PruneError(
+                f"the engine keeps image {ref}: {exc.explanation or exc}; remove it with `docker rmi {ref}`"
+            ) from exc
+        return True
+
+    def ping(self) -> None:
+        """Raise when the engine does not answer."""
+        self.client.ping()
+
     def retire(self, name: str, grace: float) -> bool:
         """Stop a container with SIGTERM (SIGKILL after `grace` s) and remove it; False if absent."""
         import docker.errors
@@ -281,3 +329,152 @@ def prepare_data_dir(path: Path) -> None:
     """Create the shared data directory writable by the image's non-root user (any uid)."""
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o777)
+
+
+def haproxy_installed(binary: str = HAPROXY) -> bool:
+    """Whether the HAProxy binary is there and executable."""
+    return os.access(binary, os.X_OK)
+
+
+def address_bindable(address: str) -> bool:
+    """Whether a server could listen on `address` now (a bind test, as HAProxy binds: SO_REUSEADDR).
+
+    SO_REUSEADDR lets the test pass over connections in TIME_WAIT but not over a listener;
+    without SO_REUSEPORT it also fails over a listener that set SO_REUSEPORT.
+    """
+    host, port = split_address(address)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def is_haproxy(pid: int) -> bool:
+    """Whether `pid` is a live HAProxy process (guards against a recycled pid in a stale claim)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip().startswith("haproxy")
+    except OSError:
+        return False
+
+
+def default_claims_dir() -> Path:
+    """Where address claims live: /run/deliverypipeline/claims (tmpfs, root), else under the temp dir."""
+    run = Path("/run")
+    if os.access(run, os.W_OK):
+        return run / "deliverypipeline" / "claims"
+    return Path(tempfile.gettempdir()) / "deliverypipeline-claims"
+
+
+class ClaimRegistry:
+    """One small JSON file per address, naming the state dir and HAProxy pid holding it.
+
+    Shared by every target on the host; changed under `claims.lock`, so two targets starting
+    their proxies at the same moment check and claim one after the other.
+    """
+
+    def __init__(self, directory: Path | None = None) -> None:
+        """`directory`: default `default_claims_dir()`."""
+        self.directory = directory or default_claims_dir()
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the registry while checking and claiming addresses."""
+        return file_lock(self.directory / "claims.lock")
+
+    def _path(self, address: str) -> Path:
+        return self.directory / guards.claim_file_name(address)
+
+    def read(self, address: str) -> Claim | None:
+        """The claim on `address`, None when there is none (or it is unreadable)."""
+        try:
+            return Claim.from_json(self._path(address).read_text())
+        except OSError:
+            return None
+
+    @staticmethod
+    def alive(claim: Claim | None) -> bool:
+        """Whether a claim's HAProxy still runs."""
+        return claim is not None and pid_alive(claim.pid) and is_haproxy(claim.pid)
+
+    def write(self, claim: Claim) -> None:
+        """Record a claim (atomically: temp file and rename)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self._path(claim.address)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(claim.to_json())
+        os.replace(tmp, path)
+
+    def release(self, state_dir: Path) -> list[str]:
+        """Remove every claim of `state_dir`; the addresses released."""
+        released = []
+        for path in sorted(self.directory.glob("*.json")):
+            try:
+                claim = Claim.from_json(path.read_text())
+            except OSError:
+                continue
+            if claim is not None and claim.state_dir == str(state_dir):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                released.append(claim.address)
+        return released
+
+
+class ReleaseLock:
+    """The target's exclusive release lock: `flock` on a file whose content names the holder.
+
+    The kernel frees a `flock` when its holder's process dies (even by SIGKILL), so a crashed
+    release never blocks the next one. Independent of the short `ops.lock`/`state.lock` locks,
+    which a holder keeps taking inside the block. Not re-entrant: one holder per process at a time.
+    """
+
+    def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK, poll_s: float = 0.2) -> None:
+        """`path`: the lock file, created on first use."""
+        self.path = path
+        self.clock = clock
+        self.poll_s = poll_s
+
+    def holder(self) -> LockHolder | None:
+        """Who holds the lock according to its record (stale once the lock is free)."""
+        try:
+            return guards.holder_from_json(self.path.read_text())
+        except OSError:
+            return None
+
+    @contextlib.contextmanager
+    def held(self, holder: LockHolder, wait_s: float, log: Log) -> Iterator[None]:
+        """Hold the lock for the block, waiting up to `wait_s` and logging every few seconds."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            logged_at = -math.inf
+
+            def look(deadline: Deadline) -> bool | None:
+                nonlocal logged_at
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if deadline.elapsed - logged_at >= guards.LOCK_LOG_EVERY_S:
+                        logged_at = deadline.elapsed
+                        log(guards.lock_waiting_message(self.holder(), deadline.elapsed, wait_s))
+                    return None
+
+            poll_until(
+                look,
+                wait_s,
+                self.poll_s,
+                lambda _: LockBusy(guards.lock_timeout_message(self.holder(), wait_s, self.path)),
+                clock=self.clock,
+            )
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, guards.holder_json(holder).encode(), 0)
+                yield
+            finally:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)

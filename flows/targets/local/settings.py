@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class LocalSettings(BaseModel):
@@ -16,3 +16,5 @@ class LocalSettings(BaseModel):
     health_path: str = "/health"  # probed inside the container for its Docker health
     drain_seconds: float = 1.0  # after a backend leaves a container, before it is stopped
     stop_grace: float = 10.0  # SIGTERM to SIGKILL when a container is retired
+    # Images (engine and registry) of the last K releases are kept, and always those running.
+    keep_releases: int = Field(default=5, ge=2)

@@ -1,7 +1,8 @@
 """What the local target remembers between processes, in small files under its state directory.
 
 `state.json` holds which environment holds which address, each environment's serving container,
-the registered versions and the environments being updated; `events.jsonl` is the event log.
+the registered versions (and the deploy history, for retention) and the environments being
+updated; `events.jsonl` is the event log.
 Writes are atomic (temp file + rename) under an exclusive lock, so the pipeline and the CLI can
 read and change it concurrently. While the proxy runs, its runtime state is the truth about the
 roles; this file is what restarts the proxy the same way.
@@ -51,6 +52,7 @@ class LocalState:
     current: dict[str, Serving] = field(default_factory=dict)  # environment -> its container
     versions: dict[str, Registration] = field(default_factory=dict)
     updating: dict[str, UpdateMark] = field(default_factory=dict)
+    releases: list[str] = field(default_factory=list)  # deployed versions, most recent last
 
     def to_json(self) -> str:
         """Serialise for `state.json`."""
@@ -65,6 +67,7 @@ class LocalState:
             current={k: Serving(**v) for k, v in raw.get("current", {}).items()},
             versions={k: Registration(**v) for k, v in raw.get("versions", {}).items()},
             updating={k: UpdateMark(**v) for k, v in raw.get("updating", {}).items()},
+            releases=[str(v) for v in raw.get("releases", [])],
         )
 
     def role_of(self, environment: str) -> str:

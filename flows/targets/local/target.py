@@ -3,7 +3,8 @@
 Behaves like the seed's two Elastic Beanstalk environments: each environment holds one address
 (prod or preprod) and runs one version; `deploy` replaces an environment's container without a
 failed request (start, wait healthy, re-point its backend, retire the old one); `swap` exchanges
-the two addresses in one admin-socket call. Plans come from `plans`, I/O from `executor`.
+the two addresses in one admin-socket call. Plans come from `plans`, `guards` and `traffic`,
+I/O from `executor`.
 
 Empty target: before any release, the first configured environment holds prod and the second
 preprod, both Missing. A release deploys into preprod and swaps; the environment left holding
@@ -11,6 +12,13 @@ preprod stays Missing (its backend answers 503) until the next release deploys i
 is always a plain exchange, as Elastic Beanstalk's CNAME swap is: swapping back after a failed
 first release puts the empty environment on prod again (503, as before that release), with a
 WARN event; the release steps only swap forward onto a verified preprod.
+
+The target holds the truth: a release holds `<state_dir>/release.lock` (`lock`); a proxy starts
+only on addresses no other process or state dir holds (bind test + the host's claims registry);
+containers carry the target's identity (a hash of the state dir) in their labels and names, so
+each deploy first removes this target's orphans; after a deploy, images beyond the last
+`keep_releases` releases leave the engine and the registry. `traffic` reads HAProxy's own
+per-server counters, `set_traffic_share` splits prod between `app` and a `canary` server.
 """
 
 from __future__ import annotations
@@ -24,11 +32,21 @@ from pathlib import Path
 from typing import Any
 
 from flows.config import PipelineConfig
-from flows.errors import TargetError
-from flows.targets.base import Environment, TargetEvent
-from flows.targets.local import plans
-from flows.targets.local.executor import ContainerError, Docker, HAProxy, prepare_data_dir
-from flows.targets.local.plans import PROD, ROLES, ProxyLayout
+from flows.targets.base import Environment, LockHolder, Log, TargetEvent, TrafficCounters
+from flows.targets.local import guards, plans, traffic
+from flows.targets.local.errors import LocalTargetError
+from flows.targets.local.executor import (
+    ClaimRegistry,
+    ContainerError,
+    Docker,
+    HAProxy,
+    ReleaseLock,
+    address_bindable,
+    haproxy_installed,
+    prepare_data_dir,
+)
+from flows.targets.local.guards import Claim
+from flows.targets.local.plans import CANARY, PROD, ROLES, SERVER, ProxyLayout
 from flows.targets.local.state import (
     EventLog,
     LocalState,
@@ -43,11 +61,10 @@ from flows.targets.local.state import (
 )
 from flows.targets.local.status import ContainerFacts, environment_report
 
+__all__ = ["LocalTarget", "LocalTargetError", "proxy_layout"]
+
 SOCKET_PATH_MAX = 107  # sun_path, less its terminating NUL
-
-
-class LocalTargetError(TargetError):
-    """A local target operation cannot proceed; the message says what to fix."""
+RUN_ENV_VARS = ("DELIVERYPIPELINE_RUN", "PREFECT__FLOW_RUN_ID")  # where the run id comes from
 
 
 def proxy_layout(config: PipelineConfig) -> ProxyLayout:
@@ -78,10 +95,15 @@ class LocalTarget:
         config: PipelineConfig,
         client: Any | None = None,
         extra_labels: Mapping[str, str] | None = None,
+        run: str | None = None,
+        claims: ClaimRegistry | None = None,
     ) -> None:
         """`client`: a Docker SDK client (default: from the environment).
 
         `extra_labels` go on every container (tests label theirs to remove exactly those).
+        `run`: the flow run's id or name, put on the containers' `deliverypipeline.run` label
+        (default: $DELIVERYPIPELINE_RUN, else $PREFECT__FLOW_RUN_ID, else "unknown").
+        `claims`: the host's address claims (default: /run/deliverypipeline/claims).
         """
         if len(config.environments) != 2 or config.environments[0] == config.environments[1]:
             raise LocalTargetError(f"two distinct environments are needed, got {config.environments}")
@@ -93,6 +115,11 @@ class LocalTarget:
         self.state = StateFile(self.state_dir)
         self.log = EventLog(self.state_dir)
         self.extra_labels = dict(extra_labels or {})
+        self.identity = guards.target_identity(self.state_dir)
+        self.run = run or next((os.environ[v] for v in RUN_ENV_VARS if os.environ.get(v)), "unknown")
+        self.claims = claims or ClaimRegistry()
+        self.release_lock = ReleaseLock(self.state_dir / "release.lock")
+        self.traffic_path = self.state_dir / "traffic.json"
         self._client = client
         self._docker: Docker | None = None
 
@@ -120,9 +147,10 @@ class LocalTarget:
         return file_lock(self.state_dir / "ops.lock")
 
     def _labels(self) -> dict[str, str]:
+        """The labels every container of this target carries (and is found by)."""
         return {
             plans.LABEL_APP: self.config.application,
-            plans.LABEL_STATE_DIR: str(self.state_dir),
+            plans.LABEL_TARGET: self.identity,
             **self.extra_labels,
         }
 
@@ -169,8 +197,32 @@ class LocalTarget:
 
     # --- the proxy ------------------------------------------------------------------------
 
+    def address_problems(self) -> list[str]:
+        """Why this target's proxy could not take its addresses now (empty: it can).
+
+        A bind test per address; an address that cannot be bound is explained from the claims
+        registry: another state dir's HAProxy (and how to stop it), or a foreign process.
+        """
+        problem = guards.distinct_addresses_problem(self.layout.prod_address, self.layout.preprod_address)
+        if problem is not None:
+            return [problem]
+        problems = []
+        for role in ROLES:
+            address = self.layout.address(role)
+            claim = self.claims.read(address)
+            found = guards.address_problem(
+                address, address_bindable(address), claim, self.claims.alive(claim), self.state_dir
+            )
+            if found is not None:
+                problems.append(found)
+        return problems
+
     def ensure_proxy(self) -> None:
-        """Start the proxy unless it already runs; its servers point at the running environments."""
+        """Start the proxy unless it already runs; its servers point at the running environments.
+
+        Refuses (LocalTargetError) addresses another process or state dir holds, before starting
+        anything; once started, claims both addresses for this state dir.
+        """
         with self._ops_lock():
             if self.proxy.running():
                 return
@@ -182,7 +234,18 @@ class LocalTarget:
                 env_facts = facts[roles[role]]
                 healthy = env_facts is not None and env_facts.state == "running"
                 ports[role] = env_facts.port if healthy and env_facts is not None else None
-            self.proxy.start(plans.haproxy_config(self.layout, ports))
+            with self.claims.lock():
+                problems = self.address_problems()
+                if problems:
+                    raise LocalTargetError(
+                        f"the proxy of {self.state_dir} cannot start: " + "; ".join(problems)
+                    )
+                self.proxy.start(plans.haproxy_config(self.layout, ports))
+                pid = self.proxy.pid()
+                since = datetime.now(UTC).isoformat(timespec="seconds")
+                for role in ROLES:
+                    if pid is not None:
+                        self.claims.write(Claim(self.layout.address(role), str(self.state_dir), pid, since))
             with self.state.update() as changed:
                 changed.roles = roles
             for role in ROLES:
@@ -221,9 +284,11 @@ class LocalTarget:
     def deploy(self, environment: str, version: str) -> None:
         """Replace an environment's container with one of `version`, without failing a request.
 
-        Blocks until done: start the new container, wait for Docker's health (deadline `ready`),
-        point the environment's backend at it, then retire the old container after a drain
-        period with a stop grace. On failure the old container keeps serving.
+        Blocks until done: remove this target's orphans, start the new container, wait for
+        Docker's health (deadline `ready`), point the environment's backend (and a canary on
+        the old container) at it, then retire the old container after a drain period with a
+        stop grace. On failure the old container keeps serving. After a successful deploy,
+        images beyond the last `keep_releases` releases are pruned (a failure there is a WARN).
         """
         self._check_environment(environment)
         registration = self.state.read().versions.get(version)
@@ -241,6 +306,9 @@ class LocalTarget:
         finally:
             with self.state.update() as state:
                 state.updating.pop(environment, None)
+        with self.state.update() as state:
+            state.releases = guards.touched(state.releases, version)
+        self.prune(environment)
 
     def _deploy(
         self,
@@ -251,10 +319,11 @@ class LocalTarget:
         data_dir: Path,
     ) -> None:
         settings = self.config.local
-        serving_before = self.state.read().current.get(environment)
+        self.remove_orphans(environment)
         existing = self.docker.find(self._labels())
-        self._retire_strays(environment, existing, serving_before)
-        name = plans.container_name(self.config.application, environment, version, [c.name for c in existing])
+        name = plans.container_name(
+            f"{self.config.application}-{self.identity}", environment, version, [c.name for c in existing]
+        )
         spec = plans.run_spec(
             application=self.config.application,
             environment=environment,
@@ -265,7 +334,7 @@ class LocalTarget:
             data_dir=data_dir,
             state_dir=self.state_dir,
             health_path=settings.health_path,
-            extra_labels=self.extra_labels,
+            extra_labels={plans.LABEL_TARGET: self.identity, plans.LABEL_RUN: self.run, **self.extra_labels},
         )
         started = self.docker.start(spec)
         self.log.add(environment, f"created container {name} from {spec.image} on 127.0.0.1:{started.port}")
@@ -280,27 +349,50 @@ class LocalTarget:
             raise ContainerError(f"container {name} publishes no port on 127.0.0.1")
         self.log.add(environment, f"container {name} healthy")
         with self._ops_lock():
-            roles = self._roles(self.state.read())
+            state = self.state.read()
+            roles = self._roles(state)
             role = next(r for r, env in roles.items() if env == environment)
-            self.proxy.send(plans.point_commands(role, healthy.port))
-            with self.state.update() as state:
-                old = state.current.get(environment)
-                state.current[environment] = Serving(name, healthy.port, version)
-                state.roles = roles
+            old = state.current.get(environment)
+            commands = plans.point_commands(role, healthy.port)
+            canary = self.proxy.slots().get(f"{PROD}/{CANARY}")
+            if canary is not None and canary.weight > 0 and old is not None and canary.port == old.port:
+                commands.insert(0, f"set server {PROD}/{CANARY} addr 127.0.0.1 port {healthy.port}")
+            self._bank(state)
+            self.proxy.send(commands)
+            with self.state.update() as changed:
+                changed.current[environment] = Serving(name, healthy.port, version)
+                changed.roles = roles
         self.log.add(environment, f"version {version} serves {self.layout.address(role)} from {name}")
         if old is not None and old.container != name:
             time.sleep(settings.drain_seconds)
             if self.docker.retire(old.container, settings.stop_grace):
                 self.log.add(environment, f"retired container {old.container} (version {old.version})")
 
-    def _retire_strays(
-        self, environment: str, existing: list[ContainerFacts], serving: Serving | None
-    ) -> None:
-        """Remove this environment's containers left by an interrupted deploy (not the serving one)."""
-        for facts in existing:
-            if facts.environment == environment and (serving is None or facts.name != serving.container):
-                self.docker.retire(facts.name, grace=1)
-                self.log.add(environment, f"retired stray container {facts.name}", "WARN")
+    def orphans(self, deploying: str | None = None) -> list[ContainerFacts]:
+        """This target's containers no environment points at (left by a killed or failed deploy).
+
+        Spares the serving containers, any container a proxy server points at, and the containers
+        of environments a live process is deploying (other than `deploying`, the caller's own).
+        """
+        state = self.state.read()
+        proxied = {slot.port for slot in self.proxy.slots().values()} if self.proxy.running() else set()
+        busy = {env for env, mark in state.updating.items() if env != deploying and pid_alive(mark.pid)}
+        serving = {serving.container for serving in state.current.values()}
+        return guards.orphans(self.docker.find(self._labels()), serving, proxied, busy)
+
+    def remove_orphans(self, environment: str) -> list[str]:
+        """Remove this target's orphans (see `orphans`) before deploying into `environment`."""
+        removed = []
+        for facts in self.orphans(deploying=environment):
+            if self.docker.retire(facts.name, grace=1):
+                removed.append(facts.name)
+                self.log.add(
+                    facts.environment or environment,
+                    f"removed orphan container {facts.name} (version {facts.version}): "
+                    "no environment pointed at it",
+                    "WARN",
+                )
+        return removed
 
     def swap(self, first: str, second: str) -> None:
         """Exchange the addresses of the two environments with one admin-socket call."""
@@ -319,6 +411,7 @@ class LocalTarget:
                 env_facts = facts[new_roles[role]]
                 running = env_facts is not None and env_facts.state == "running"
                 ports[role] = env_facts.port if running and env_facts is not None else None
+            self._bank(state)
             self.proxy.send(plans.switch_commands(ports))
             with self.state.update() as changed:
                 changed.roles = new_roles
@@ -334,6 +427,183 @@ class LocalTarget:
         self._check_environment(environment)
         return self.log.read(environment, since)
 
+    def preflight(self) -> list[str]:
+        """What would stop a release here, one line each (empty: ready); starts nothing.
+
+        HAProxy installed, the Docker engine reachable, and (unless this target's proxy already
+        runs) both addresses free of other processes and other state dirs.
+        """
+        problems = []
+        if not haproxy_installed(self.proxy.binary):
+            problems.append(f"haproxy not installed ({self.proxy.binary}): run `bash scripts/setup-host.sh`")
+        try:
+            self.docker.ping()
+        except LocalTargetError as exc:
+            problems.append(str(exc))
+        except Exception as exc:  # the SDK raises several types for "no engine"
+            problems.append(f"Docker engine not reachable ({exc}); run `bash scripts/setup-host.sh`")
+        try:
+            if not self.proxy.running():
+                problems += self.address_problems()
+        except LocalTargetError as exc:  # a malformed address
+            problems.append(str(exc))
+        return problems
+
+    def lock(self, holder: LockHolder, wait_s: float, log: Log) -> contextlib.AbstractContextManager[None]:
+        """Hold `<state_dir>/release.lock` (flock) for the block; the holder's record is in the file.
+
+        Waits up to `wait_s` (logging who holds it every few seconds), then raises `LockBusy`
+        naming the holder. The kernel frees it when the holder dies. Not re-entrant.
+        """
+        return self.release_lock.held(holder, wait_s, log)
+
+    # --- traffic and canary ---------------------------------------------------------------
+
+    def _traffic_snapshot(
+        self, state: LocalState
+    ) -> tuple[traffic.Ledger, dict[str, traffic.ServerStat], dict[str, str]]:
+        """The ledger (re-based on the running proxy), every server's counters, and their owners."""
+        try:
+            ledger = traffic.Ledger.from_json(self.traffic_path.read_text())
+        except FileNotFoundError:
+            ledger = traffic.Ledger()
+        pid = self.proxy.pid()
+        if pid is None:
+            return ledger, {}, {}
+        env_ports = {env: serving.port for env, serving in state.current.items()}
+        ledger = traffic.rebased(ledger, pid)
+        return ledger, self.proxy.stats(), traffic.owners(self.proxy.slots(), env_ports)
+
+    def _bank(self, state: LocalState) -> None:
+        """Before servers are re-pointed: credit their counters to the environments they served.
+
+        Callers hold the ops lock (and so no reading interleaves).
+        """
+        if self.proxy.running():
+            self._banked_snapshot(state)
+
+    def _banked_snapshot(
+        self, state: LocalState
+    ) -> tuple[traffic.Ledger, dict[str, traffic.ServerStat], dict[str, str]]:
+        """Bank every server's growth now and save the ledger; what `_traffic_snapshot` gives after."""
+        ledger, stats, owned = self._traffic_snapshot(state)
+        if not stats:
+            return ledger, stats, owned
+        banked = traffic.bank(ledger, stats, owned)
+        tmp = self.traffic_path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(banked.to_json())
+        os.replace(tmp, self.traffic_path)
+        return banked, stats, owned
+
+    def traffic(self, environment: str) -> TrafficCounters:
+        """HAProxy's cumulative counters of the servers pointing at `environment`'s container.
+
+        Every client's requests count (HAProxy counts them, not a probe). Which servers: prod's
+        `app`, preprod's `app` and prod's `canary`, each attributed by the port it points at now.
+        Monotonic across swaps, deploys, canaries and proxy restarts: counters are banked per
+        environment before every re-point and at every reading (see `flows.targets.local.traffic`),
+        so a reading never goes below an earlier one; with no proxy running it is what was banked.
+        """
+        self._check_environment(environment)
+        with self._ops_lock():
+            ledger, stats, owned = self._banked_snapshot(self.state.read())
+        return traffic.reading(ledger, stats, owned, environment)
+
+    @property
+    def supports_canary(self) -> bool:
+        """True: prod's backend has a `canary` server whose weight takes a share of prod."""
+        return True
+
+    def set_traffic_share(self, environment: str, percent: int) -> None:
+        """Send `percent` of prod's requests to `environment`'s container (0 ends the canary).
+
+        Over the runtime API, no reload: prod's `canary` server is pointed at the container and
+        weighted `percent`, `app` keeps `100 - percent`. 100 sends all of prod to the canary (the
+        release then swaps and resets it to 0). A proxy restart resets the canary to 0.
+        """
+        self._check_environment(environment)
+        if not 0 <= percent <= plans.FULL_WEIGHT:
+            raise LocalTargetError(f"a traffic share is a percentage, 0..100; got {percent}")
+        with self._ops_lock():
+            if not self.proxy.running():
+                raise LocalTargetError(
+                    f"the proxy of {self.state_dir} is not running: deploy a version before a canary"
+                )
+            state = self.state.read()
+            port: int | None = None
+            if percent > 0:
+                serving = state.current.get(environment)
+                if serving is None:
+                    raise LocalTargetError(
+                        f"{environment} runs no container: deploy a version into it before sending it traffic"
+                    )
+                port = serving.port
+            self._bank(state)
+            self.proxy.send(plans.canary_commands(port, percent))
+        if percent:
+            self.log.add(environment, f"canary: {percent}% of prod's requests go to {environment}")
+        else:
+            self.log.add(environment, f"canary ended: all of prod's requests go to prod's {SERVER} server")
+
+    # --- retention ------------------------------------------------------------------------
+
+    def prune(self, environment: str) -> list[str]:
+        """Remove the images of versions beyond the last `keep_releases`, never the running ones.
+
+        From the engine and, for images named after a registry, from the registry (by manifest
+        digest, unless a kept version shares it). Each failure is a WARN event, never raised:
+        retention must not fail a release. Returns the pruned image references.
+        """
+        from flows.image.push import delete_from_registry, manifest_digest
+
+        state = self.state.read()
+        running = {serving.version for serving in state.current.values()}
+        doomed = guards.versions_to_prune(
+            state.releases, state.versions, running, self.config.local.keep_releases
+        )
+        if not doomed:
+            return []
+        kept_refs = {reg.image for v, reg in state.versions.items() if v not in doomed}
+        kept_digests: set[str] = set()
+        for ref in kept_refs:
+            parts = guards.split_image(ref)
+            if parts is not None:
+                with contextlib.suppress(Exception):  # unknown digest: compared against nothing
+                    digest = manifest_digest(*parts)
+                    if digest:
+                        kept_digests.add(digest)
+        pruned = []
+        for version in doomed:
+            ref = state.versions[version].image
+            try:
+                where = []
+                if self.docker.remove_image(ref):
+                    where.append("engine")
+                parts = guards.split_image(ref)
+                if parts is not None:
+                    digest = manifest_digest(*parts)
+                    if digest is not None and digest not in kept_digests:
+                        delete_from_registry(parts[0], parts[1], digest)
+                        where.append("registry")
+            except Exception as exc:  # retention is best effort: say what is left, go on
+                self.log.add(
+                    environment,
+                    f"could not prune image {ref} of version {version}: {exc}; "
+                    f"remove it by hand (`docker rmi {ref}`)",
+                    "WARN",
+                )
+                continue
+            with self.state.update() as changed:
+                changed.versions.pop(version, None)
+                changed.releases = [v for v in changed.releases if v != version]
+            pruned.append(ref)
+            self.log.add(
+                environment,
+                f"pruned image {ref} of version {version} ({', '.join(where) or 'already gone'}): "
+                f"beyond the last {self.config.local.keep_releases} releases",
+            )
+        return pruned
+
     # --- beyond the protocol: the CLI's `down` ----------------------------------------------
 
     def down(self, purge: bool = False) -> list[str]:
@@ -343,11 +613,15 @@ class LocalTarget:
         """
         removed: list[str] = []
         with self._ops_lock():
+            if self.proxy.running():
+                self._bank(self.state.read())
             for facts in self.docker.find(self._labels()):
                 if self.docker.retire(facts.name, self.config.local.stop_grace):
                     removed.append(f"container {facts.name}")
             if self.proxy.stop():
                 removed.append("haproxy")
+            with self.claims.lock():
+                removed += [f"claim on {address}" for address in self.claims.release(self.state_dir)]
             with self.state.update() as state:
                 state.current.clear()
                 state.updating.clear()
@@ -364,7 +638,8 @@ class LocalTarget:
             if path.exists():
                 shutil.rmtree(path)
                 removed.append(str(path))
-        for name in ("state.json", "events.jsonl", "haproxy.cfg", "state.lock", "ops.lock"):
+        names = ("state.json", "events.jsonl", "haproxy.cfg", "traffic.json", "state.lock", "ops.lock")
+        for name in (*names, "release.lock"):
             path = self.state_dir / name
             if path.exists():
                 path.unlink()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,8 @@ import pytest
 
 from flows.cli import local as cli
 from flows.cli.main import CliError
-from flows.targets.base import GREEN, GREY, MISSING, READY, Environment
+from flows.targets.base import GREEN, GREY, MISSING, READY, Environment, LockHolder
+from flows.targets.local.status import ContainerFacts
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -63,6 +67,8 @@ def test_down_takes_purge() -> None:
     assert parse("local", "down", "--purge").purge is True
     assert parse("local", "down").purge is False
     assert parse("local", "down").func is cli.run_down
+    assert parse("local", "down").lock_wait == 60.0
+    assert parse("local", "down", "--lock-wait", "5").lock_wait == 5.0
 
 
 class FakeProxy:
@@ -78,6 +84,23 @@ class FakeTarget:
     proxy = FakeProxy()
     layout = FakeLayout()
 
+    def __init__(self, orphans: list[ContainerFacts] | None = None) -> None:
+        self.found_orphans = orphans or []
+        self.locks: list[tuple[LockHolder, float]] = []
+        self.locked = False
+
+    def orphans(self) -> list[ContainerFacts]:
+        return self.found_orphans
+
+    @contextlib.contextmanager
+    def lock(self, holder: LockHolder, wait_s: float, log: Any) -> Iterator[None]:
+        self.locks.append((holder, wait_s))
+        self.locked = True
+        try:
+            yield
+        finally:
+            self.locked = False
+
     def environments(self) -> list[Environment]:
         return [
             Environment("node-1", "127.0.0.1:8081", None, MISSING, GREY),
@@ -85,6 +108,7 @@ class FakeTarget:
         ]
 
     def down(self, purge: bool) -> list[str]:
+        assert self.locked, "down runs under the release lock"
         return ["container app-node-2-1.2.0", "haproxy"] if not purge else []
 
 
@@ -101,6 +125,19 @@ def test_status_prints_a_table(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     ]
 
 
+def test_status_lists_orphans(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    orphan = ContainerFacts(
+        "app-ab12cd34-node-1-2.0.0", "f" * 64, "running", "starting", "2.0.0", "img", 32999, "node-1"
+    )
+    fake: Any = FakeTarget([orphan])
+    monkeypatch.setattr(cli, "_target", lambda args: fake)
+    args = parse("local", "status")
+    assert args.func(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].startswith("orphans: 1 container(s) no environment points at")
+    assert out[-1] == "  app-ab12cd34-node-1-2.0.0  environment node-1  version 2.0.0  running"
+
+
 def test_down_prints_what_it_removed(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -112,6 +149,9 @@ def test_down_prints_what_it_removed(
     args = parse("local", "down", "--purge")
     assert args.func(args) == 0
     assert capsys.readouterr().out == "nothing to remove\n"
+    holder, wait_s = fake.locks[0]
+    assert (holder.operation, holder.run, holder.pid, wait_s) == ("down", "cli", os.getpid(), 60.0)
+    assert fake.locks[1][0].operation == "down --purge"
 
 
 def test_swap_exchanges_the_addresses_and_says_who_serves_prod(

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import LocalSettings, PipelineConfig
+from flows.config import PipelineConfig
 from flows.targets.base import GREY, MISSING, Target
 from flows.targets.local.plans import PlanError, Registration
+from flows.targets.local.settings import LocalSettings
 from flows.targets.local.target import LocalTarget, LocalTargetError, proxy_layout
 
 
@@ -104,3 +105,59 @@ def test_a_configured_store_must_exist(tmp_path: Path) -> None:
         target.store_config_path()
     missing.write_text('[store]\nkind = "mongodb"\nuri = "mongodb://127.0.0.1:27017/delivery"\n')
     assert target.store_config_path() == missing
+
+
+class DeadEngine:
+    """A Docker client whose engine does not answer."""
+
+    def ping(self) -> None:
+        raise ConnectionError("connection refused")
+
+
+def test_preflight_lists_every_problem_and_starts_nothing(tmp_path: Path) -> None:
+    import socket
+
+    from tests.support import free_port
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = f"127.0.0.1:{squatter.getsockname()[1]}"
+        config = PipelineConfig(
+            prod_address=taken,
+            preprod_address=f"127.0.0.1:{free_port()}",
+            local=LocalSettings(state_dir=tmp_path / "state"),
+        )
+        target = LocalTarget(config, client=DeadEngine())
+        target.proxy.binary = str(tmp_path / "no-haproxy")
+        problems = target.preflight()
+    assert (
+        problems[0] == f"haproxy not installed ({tmp_path / 'no-haproxy'}): run `bash scripts/setup-host.sh`"
+    )
+    assert problems[1].startswith("Docker engine not reachable (connection refused)")
+    assert problems[2].startswith(
+        f"address {taken} is in use by a process that is no deliverypipeline target"
+    )
+    assert len(problems) == 3
+    assert not (tmp_path / "state" / "haproxy.pid").exists()
+    same = make(tmp_path, prod_address="127.0.0.1:9", preprod_address="127.0.0.1:9")
+    same.proxy.binary = "/bin/true"
+    assert "both 127.0.0.1:9" in same.preflight()[-1]
+
+
+def test_keep_releases_must_keep_at_least_two() -> None:
+    from pydantic import ValidationError
+
+    assert LocalSettings().keep_releases == 5
+    with pytest.raises(ValidationError, match="greater than or equal to 2"):
+        LocalSettings(keep_releases=1)
+
+
+def test_containers_are_named_and_labelled_after_the_target(tmp_path: Path) -> None:
+    target = LocalTarget(
+        PipelineConfig(local=LocalSettings(state_dir=tmp_path / "state")), client=NoDocker(), run="run-9"
+    )
+    other = LocalTarget(PipelineConfig(local=LocalSettings(state_dir=tmp_path / "other")), client=NoDocker())
+    assert target.identity != other.identity and len(target.identity) == 8
+    assert target.run == "run-9"
+    assert target._labels()["deliverypipeline.target"] == target.identity

@@ -23,10 +23,11 @@ import pytest
 import requests
 
 from flows.cli import local as local_cli
-from flows.config import Deadlines, LocalSettings, PipelineConfig
+from flows.config import Deadlines, PipelineConfig
 from flows.release.decisions import Readiness, assign_roles, readiness, swap_pair
 from flows.targets.base import GREEN, GREY, MISSING, READY, UPDATING, Target
 from flows.targets.local.executor import ContainerError
+from flows.targets.local.settings import LocalSettings
 from flows.targets.local.target import LocalTarget
 from tests.support import free_port
 
