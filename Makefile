@@ -9,10 +9,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
-DEMO_STATE_DIR ?= .state/local
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv host lint unit test demo demo-stop serve
+.PHONY: help setup venv host lint unit test demo demo-stop serve stop status
 
 help:
 	@echo "make demo   run the pipeline: release this checkout's HEAD blue/green to the local target"
@@ -20,6 +19,8 @@ help:
 	@echo "make unit   the fast tests only (-m 'not docker')"
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make setup  the .venv and the host (Docker engine, registry, HAProxy, base image)"
+	@echo "make serve  the webhook receiver on the control plane (Prefect server + UI :4200, worker)"
+	@echo "make status the control plane (server, worker, deployments); make stop stops it"
 
 venv: $(VENV_STAMP)
 
@@ -71,7 +72,7 @@ lint: venv
 	$(LINT)
 
 unit: venv
-	$(BIN)/pytest -m "not docker" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not docker" -n auto $(PYTEST_ARGS)
 
 # Lint and tests both run, so one CI log shows every problem; either failing fails the target.
 # (No recursive $(MAKE) here: `make -n test` must print the commands, not run the suite.)
@@ -84,16 +85,28 @@ test: setup
 # The main job: the pipeline releasing this checkout's committed HEAD to the local target
 # (prod http://127.0.0.1:8080, preprod http://127.0.0.1:8081). Run it again after a commit:
 # the new version goes blue/green with zero downtime and the counter continues.
+# It submits a run of the deployment deliverypipeline/local to the local control plane (Prefect
+# server + worker under .state/, started when missing and left running: `make stop`), streams its
+# logs, prints its UI address and fails when the run does; Ctrl-C cancels the run.
+# Same local target as `make serve` (the configured local.state_dir, /var/lib/deliverypipeline/local).
 demo: setup
-	$(BIN)/deliverypipeline run --repo . --ref HEAD --target local --state-dir $(DEMO_STATE_DIR)
-	@$(BIN)/deliverypipeline local status --state-dir $(DEMO_STATE_DIR)
-	@echo "prod: http://127.0.0.1:8080/   preprod: http://127.0.0.1:8081/   Prefect UI: make serve"
+	$(BIN)/deliverypipeline run --repo . --ref HEAD --target local
+	@$(BIN)/deliverypipeline local status
+	@echo "prod: http://127.0.0.1:8080/   preprod: http://127.0.0.1:8081/   Prefect UI: http://127.0.0.1:$${PREFECT_PORT:-4200}/"
 
 # Stops what the demo started (containers, HAProxy); the shared data stays.
 demo-stop:
-	@$(BIN)/deliverypipeline local down --state-dir $(DEMO_STATE_DIR)
+	@$(BIN)/deliverypipeline local down
 
-# Prefect server + UI (:4200), work pool, deployments, a worker and the webhook receiver on
-# 127.0.0.1; Ctrl-C stops them all. Needs DELIVERY_WEBHOOK_SECRET.
+# The control plane: what runs (status), and stopping it (its running flow runs, the worker, the server).
+status: venv
+	@$(BIN)/deliverypipeline server status
+
+stop: venv
+	@$(BIN)/deliverypipeline server stop
+
+# The webhook receiver on 127.0.0.1:8787, added to the control plane (started if missing); Ctrl-C
+# stops the receiver and whatever of the control plane this `make serve` started. Needs
+# DELIVERY_WEBHOOK_SECRET.
 serve: venv
 	@bash scripts/serve.sh

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from flows.config import PipelineConfig  # noqa: E402
 from flows.release.probe import Probe  # noqa: E402
 from flows.release.probe_stats import Sample, percentile  # noqa: E402
+from flows.release.settings import UserPath  # noqa: E402
 
 SKIP_NAMES = {
     ".venv",
@@ -170,7 +171,12 @@ class LoadProcess:
 def load_worker(url: str, clients: int, max_seconds: float, out: Path) -> int:
     """Child process: run the clients until stdin closes, then write the samples to `out`."""
     load = Probe(
-        url, threads=clients, path="/", max_requests=5_000_000, max_seconds=max_seconds, timeout_s=10
+        url,
+        threads=clients,
+        paths=[UserPath(path="/", accept="text/html")],
+        max_requests=5_000_000,
+        max_seconds=max_seconds,
+        timeout_s=10,
     )
     load.start()
     print(time.time() - load.now(), flush=True)

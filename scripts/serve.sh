@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# `make serve`: everything needed to release from GitHub pushes, on 127.0.0.1, until Ctrl-C.
+# `make serve`: the webhook receiver, added to the local control plane, on 127.0.0.1, until Ctrl-C.
 #
-#   the Prefect server and its UI   http://127.0.0.1:${PREFECT_PORT:-4200}  (SQLite under the state dir)
-#   the work pool `deliverypipeline` (created if missing) and the deployments of prefect.yaml
-#   a worker for the pool            (runs each flow run in its own process)
+#   the control plane (`deliverypipeline server start`: reused when it runs, started when missing)
+#     the Prefect server and its UI  http://127.0.0.1:${PREFECT_PORT:-4200}  (SQLite under the state dir)
+#     the work pool `deliverypipeline` and the deployments of prefect.yaml
+#     a worker for the pool           (runs each flow run in its own process)
 #   the webhook receiver             http://127.0.0.1:${WEBHOOK_PORT:-8787}/webhooks/github
 #
-# Needs DELIVERY_WEBHOOK_SECRET (the secret set on the GitHub webhook). Ctrl-C stops all four,
-# and any flow run the worker is running (each runs in a process session of its own).
+# `make demo` uses the same control plane (one UI, one run slot). Needs DELIVERY_WEBHOOK_SECRET
+# (the secret set on the GitHub webhook). Ctrl-C stops the receiver and what of the control plane
+# this script started (flow runs in progress first); a control plane that was already running
+# stays (`make stop` stops it).
 # Settings: PREFECT_PORT, WEBHOOK_PORT, DELIVERY_STATE_DIR (default: <checkout>/.state),
 # WEBHOOK_BRANCHES (default "main"; e.g. "main master"), WEBHOOK_DEPLOYMENT (the deployment a push
 # runs, default deliverypipeline/local; deliverypipeline/aws releases to AWS), VENV (default: <checkout>/.venv).
@@ -37,11 +40,13 @@ if [[ ! -x "$VENV/bin/prefect" ]]; then
 fi
 
 export PATH="$VENV/bin:$PATH"
+export DELIVERY_STATE_DIR="$STATE_DIR"
+export PREFECT_PORT
 export PREFECT_HOME="$STATE_DIR/prefect"
 export PREFECT_API_URL="http://127.0.0.1:$PREFECT_PORT/api"
 export PREFECT_UI_URL="http://127.0.0.1:$PREFECT_PORT"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
-mkdir -p "$PREFECT_HOME" "$STATE_DIR/logs"
+export DO_NOT_TRACK=1
 
 PIDS=()   # each child leads its own process group (setsid), so a stop reaches its children too
 NAMES=()
@@ -78,26 +83,16 @@ stop_one() { # pid, name: SIGTERM (twice: the worker ignores the first), SIGKILL
     wait "$pid" 2>/dev/null || true
 }
 
-stop_flow_runs() { # worker pid: its flow runs lead sessions of their own, out of reach of the worker's group
-    local run
-    for run in $(pgrep -P "$1" 2>/dev/null); do
-        say "stopping flow run process $run"
-        stop_one "$run" "flow run process $run"
-    done
-}
-
+STARTED_PLANE=0 # whether this script started (part of) the control plane, which it then stops
 STOPPING=0
 stop_all() {
     ((STOPPING)) && return
     STOPPING=1
-    ((${#PIDS[@]})) || return 0
     trap - INT TERM
     local i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do # reverse order: receiver, worker, then server
-        # Running flow runs first, while the worker and server can still record how they ended.
-        if [[ "${NAMES[$i]}" == worker ]]; then stop_flow_runs "${PIDS[$i]}"; fi
-        stop_one "${PIDS[$i]}" "${NAMES[$i]}"
-    done
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_one "${PIDS[$i]}" "${NAMES[$i]}"; done
+    # Running flow runs first, while the worker and server can still record how they ended.
+    if ((STARTED_PLANE)); then (cd "$ROOT" && deliverypipeline server stop) || true; fi
     say "stopped"
 }
 trap 'stop_all; exit 130' INT
@@ -113,44 +108,44 @@ wait_healthy() { # url, pid, deadline in seconds
     done
 }
 
-for port in "$PREFECT_PORT" "$WEBHOOK_PORT"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        say "something already listens on 127.0.0.1:$port (another \`make serve\`?): stop it, or set PREFECT_PORT / WEBHOOK_PORT"
-        exit 2
-    fi
-done
-
-start server prefect server start --host 127.0.0.1 --port "$PREFECT_PORT"
-wait_healthy "$PREFECT_API_URL/health" "${PIDS[0]}" 90
-say "Prefect UI: $PREFECT_UI_URL"
-
-if prefect work-pool inspect "$POOL" >/dev/null 2>&1; then
-    say "work pool $POOL exists"
-else
-    prefect work-pool create "$POOL" --type process
+if (exec 3<>"/dev/tcp/127.0.0.1/$WEBHOOK_PORT") 2>/dev/null; then
+    say "something already listens on 127.0.0.1:$WEBHOOK_PORT (another \`make serve\`?): stop it, or set WEBHOOK_PORT"
+    exit 2
 fi
-(cd "$ROOT" && prefect --no-prompt deploy --all)
 
-start worker prefect worker start --pool "$POOL"
+# The control plane: refuses (exit 2, one line) a Prefect port held by something else.
+plane_log="$STATE_DIR/logs/serve-controlplane.log"
+mkdir -p "$STATE_DIR/logs" 2>/dev/null || true
+set +e
+(cd "$ROOT" && deliverypipeline server start) 2>&1 | tee "$plane_log" >&2
+status=${PIPESTATUS[0]}
+set -e
+if grep -q "started \(server\|worker\)" "$plane_log" 2>/dev/null; then STARTED_PLANE=1; fi
+if ((status != 0)); then exit "$status"; fi
+WORKER_PID=$(sed -n 's/.*started worker (pid \([0-9]*\)).*/\1/p' "$plane_log" | tail -n 1)
+say "Prefect UI: $PREFECT_UI_URL"
 
 branch_args=()
 for branch in $BRANCHES; do branch_args+=(--branch "$branch"); done
 start webhook deliverypipeline webhook --host 127.0.0.1 --port "$WEBHOOK_PORT" \
     --deployment "$DEPLOYMENT" "${branch_args[@]}"
-wait_healthy "http://127.0.0.1:$WEBHOOK_PORT/healthz" "${PIDS[2]}" 60
+wait_healthy "http://127.0.0.1:$WEBHOOK_PORT/healthz" "${PIDS[0]}" 60
 
 deadline=$((SECONDS + 60)) # the worker registers with the pool once it has started
 until [[ "$(curl -fs --max-time 2 -X POST -H 'Content-Type: application/json' -d '{}' \
     "$PREFECT_API_URL/work_pools/$POOL/workers/filter" || true)" == '[{'* ]]; do
-    if ! alive "${PIDS[1]}"; then say "the worker exited; see its output above"; exit 1; fi
+    if [[ -n "$WORKER_PID" ]] && ! alive "$WORKER_PID"; then
+        say "the worker exited; see $STATE_DIR/logs/worker.log"
+        exit 1
+    fi
     if ((SECONDS >= deadline)); then say "the worker did not register with pool $POOL within 60 s"; exit 1; fi
     sleep 0.5
 done
 
-say "ready: webhook http://127.0.0.1:$WEBHOOK_PORT/webhooks/github, UI $PREFECT_UI_URL — Ctrl-C stops all"
-# Returns when any of them exits (or on Ctrl-C, through the trap); then everything is stopped.
+say "ready: webhook http://127.0.0.1:$WEBHOOK_PORT/webhooks/github, UI $PREFECT_UI_URL — Ctrl-C stops the receiver"
+# Returns when the receiver exits (or on Ctrl-C, through the trap); then what we started is stopped.
 set +e
 wait -n "${PIDS[@]}"
 status=$?
-say "a process exited (status $status); stopping the others"
+say "the receiver exited (status $status); stopping"
 exit "$status"

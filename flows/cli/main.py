@@ -16,7 +16,8 @@ from flows.errors import ConfigError, DeliveryError
 # Imported lazily so that `deliverypipeline webhook` does not pay for boto3, and a broken
 # optional part names itself instead of breaking every subcommand.
 SUBCOMMAND_MODULES = (
-    "flows.cli.run",  # run: the pipeline
+    "flows.cli.run",  # run: the pipeline, on the control plane
+    "flows.cli.server",  # server start | status | stop: the control plane
     "flows.cli.local",  # local status | down
     "flows.cli.aws",  # aws status | swap
     "flows.cli.webhook",  # webhook

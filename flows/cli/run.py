@@ -1,53 +1,48 @@
-"""`deliverypipeline run`: run the pipeline flow in this process for one repository and ref.
+"""`deliverypipeline run`: submit a run of the `deliverypipeline/<target>` deployment and follow it.
 
-Without `PREFECT_API_URL` Prefect starts a temporary local server for the run; with it, the
-run shows in that server's UI. The flow-run heartbeat is switched off for in-process runs
-(it costs ~1 s per run and guards only runs executed by a worker).
+The run goes to the one local control plane (started when missing, reused when it answers, left
+running; see `deliverypipeline server`), so it shows in the UI, can be re-run from there, and
+shares the run slot with every other entry point. Its logs stream here; the UI address is printed
+at the start and at the end; the exit code says how it ended (0 completed, 1 failed, 3 crashed,
+4 cancelled, 130 cancelled with Ctrl-C, 2 bad input). Ctrl-C cancels the run itself.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import tomllib
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from flows.config import PipelineConfig
+from flows.config import PipelineConfig, load_config
 
 
-def load_config(path: Path | None) -> PipelineConfig:
-    """A PipelineConfig from a JSON or TOML file (its fields, nested as in the model), or the defaults."""
-    if path is None:
-        return PipelineConfig()
-    text = path.read_text(encoding="utf-8")
-    data: dict[str, Any] = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    return PipelineConfig.model_validate(data)
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line's settings, nested as in PipelineConfig (None: not given)."""
+    return {
+        "application": args.application,
+        "prod_address": args.prod_address,
+        "preprod_address": args.preprod_address,
+        "registry": args.registry,
+        "image_repository": args.image_repository,
+        "environments": args.environments,
+        "local": {"state_dir": args.state_dir.absolute() if args.state_dir is not None else None},
+        "aws": {"region": args.region, "endpoint_url": args.endpoint_url},
+    }
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    """The config file (if any) with the command line's overrides applied."""
-    config = load_config(args.config)
-    updates: dict[str, Any] = {}
-    for field in ("application", "prod_address", "preprod_address", "registry", "image_repository"):
-        value = getattr(args, field)
-        if value is not None:
-            updates[field] = value
-    if updates:
-        config = config.model_copy(update=updates)
-    if args.state_dir is not None:
-        config = config.model_copy(
-            update={"local": config.local.model_copy(update={"state_dir": args.state_dir.absolute()})}
-        )
-    return PipelineConfig.model_validate(config.model_dump())
+    """The config file (if any) with the command line's overrides applied (`flows.config.load_config`)."""
+    return load_config(args.config, config_overrides(args))
 
 
 def add_parser(subparsers: Any) -> None:
     """Register `run` with its options."""
     parser = subparsers.add_parser(
         "run",
-        help="run the delivery pipeline (checkout, test, build, release) in this process",
-        description="Run the pipeline flow for one commit: build, push and release it blue/green.",
+        help="run the delivery pipeline on the local control plane and follow it",
+        description="Submit a run of the deliverypipeline/<target> deployment for one commit (build, push, "
+        "release blue/green) and follow its logs to the end; Ctrl-C cancels the run.",
     )
     parser.add_argument("--repo", default=".", help="repository: a path or a git URL (default: .)")
     parser.add_argument("--ref", default="HEAD", help="commit, branch or tag (default: HEAD)")
@@ -59,32 +54,53 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--registry", help="e.g. 127.0.0.1:5000")
     parser.add_argument("--image-repository", dest="image_repository", help="image name in the registry")
     parser.add_argument("--state-dir", dest="state_dir", type=Path, help="local target's state directory")
+    parser.add_argument(
+        "--environments", nargs=2, metavar=("A", "B"), help="the two environments (aws: EB environment names)"
+    )
+    parser.add_argument("--region", help="aws: the region, e.g. eu-west-1")
+    parser.add_argument("--endpoint-url", dest="endpoint_url", help="aws: an endpoint URL (e.g. a stand-in)")
     parser.add_argument("--require-approval", action="store_true", help="pause for approval before the swap")
     parser.add_argument("--notify-url", dest="notify_url", help="chat webhook told how the release ended")
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the flow; 0 when the release succeeded, 1 when the run failed (the reason is printed)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+def resolve_ref(repo: str, ref: str) -> str:
+    """The commit `ref` names in a local repository (so the run releases exactly it), else `ref`."""
+    if not Path(repo).is_dir() or ref.startswith("-"):
+        return ref
+    done = subprocess.run(
+        ["git", "-C", repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else ref
 
-    from flows.pipeline import pipeline
 
-    config = config_from_args(args)
+def run_parameters(args: argparse.Namespace, config: PipelineConfig) -> dict[str, Any]:
+    """The flow run's parameters: the deployment's defaults are used for what is not given."""
     repo = str(Path(args.repo).absolute()) if Path(args.repo).is_dir() else args.repo
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        state = pipeline(
-            repo=repo,
-            ref=args.ref,
-            target=args.target,
-            config=config,
-            require_approval=args.require_approval,
-            notify_url=args.notify_url,
-            return_state=True,
-        )
-    if state.is_completed():
-        result = state.result()
-        print(json.dumps(result, indent=2))
-        return 0
-    print(f"pipeline {state.name}: {state.message}")
-    return 1
+    parameters: dict[str, Any] = {
+        "repo": repo,
+        "ref": resolve_ref(repo, args.ref),
+        "target": args.target,
+        "require_approval": args.require_approval,
+    }
+    if args.notify_url:
+        parameters["notify_url"] = args.notify_url
+    settings = config.model_dump(mode="json", exclude_defaults=True)
+    if settings:
+        parameters["config"] = settings
+    return parameters
+
+
+def run(args: argparse.Namespace) -> int:
+    """Submit the run and follow it; the exit code says how it ended (see the module docstring)."""
+    config = config_from_args(args)  # bad input fails before anything is started
+    from flows.controlplane.ensure import up
+    from flows.controlplane.follow import Follower, submit
+
+    with up() as (ready, client):
+        flow_run = submit(client, args.target, run_parameters(args, config))
+        return Follower(client, ready.layout, flow_run.id).run()

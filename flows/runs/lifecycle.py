@@ -12,7 +12,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -35,6 +35,7 @@ class Run:
     report: RunReport
     config: PipelineConfig
     notify_url: str | None = None
+    started: float = field(default_factory=time.monotonic)
 
     def ended(self, outcome: str) -> dict[str, Any]:
         """Mark the release done with `outcome`; returns the flow's result (shown in the UI)."""
@@ -50,7 +51,7 @@ class Run:
             "commit": report.commit,
             "outcome": report.outcome,
             "prod": report.prod,
-            "seconds": round(report.total_seconds, 2),
+            "seconds": round(report.total_seconds or time.monotonic() - self.started, 2),
             "steps": {step.name: step.state for step in report.steps},
             "durations": {step.name: round(step.seconds, 2) for step in report.steps},
             "probe": None

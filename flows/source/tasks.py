@@ -21,9 +21,11 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
 
+from flows import steps
 from flows.errors import SourceError
 from flows.image.version import describe
 from flows.keys import short, unit_tests_key
+from flows.runs.record import RECORDED
 from flows.source.junit import JunitError, TestSummary, parse_junit
 
 WORK_DIR_ENV = "DELIVERYPIPELINE_WORK_DIR"
@@ -114,7 +116,7 @@ def check_out(repo: str, ref: str, root: Path) -> Checkout:
     return Checkout(str(directory), repo, ref, commit, tree, info.version, info.build_time)
 
 
-@task(name="checkout", retries=0)
+@task(name=steps.CHECKOUT, retries=0, **RECORDED)
 def checkout(repo: str, ref: str) -> Checkout:
     """Step 1: the commit in a clean work directory; the version comes from `git describe`."""
     logger = get_run_logger()
@@ -129,17 +131,34 @@ def remove_checkout(result: Checkout) -> None:
     Path(f"{result.path}.junit.xml").unlink(missing_ok=True)
 
 
+# The pipeline's unit-test step skips the `docker` tests (engine, servers) and the `slow` ones
+# (process-level: they start servers or processes); `make test` runs both.
+UNIT_TEST_MARKERS = "not docker and not slow"
+
+
+def parallel_args(cores: int | None = None) -> list[str]:
+    """pytest-xdist's options when it is installed and there is more than one core, else none."""
+    import importlib.util
+
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    if cores < 2 or importlib.util.find_spec("xdist") is None:
+        return []
+    return ["-n", str(min(cores, 4)), "--dist", "load"]
+
+
 def pytest_command(junit_path: Path) -> list[str]:
-    """The fast-test command: this interpreter's pytest, without Docker-marked tests."""
+    """The fast-test command: this interpreter's pytest, across the cores, without Docker-marked or
+    slow process-level tests."""
     return [
         sys.executable,
         "-m",
         "pytest",
         "-m",
-        "not docker",
+        UNIT_TEST_MARKERS,
         "-q",
         "-p",
         "no:cacheprovider",
+        *parallel_args(),
         f"--junitxml={junit_path}",
     ]
 
@@ -166,7 +185,7 @@ def publish_summary(summary: TestSummary, version: str) -> None:
     publish_unit_tests(summary, version)
 
 
-@task(name="unit tests", retries=0, cache_key_fn=_unit_tests_cache_key, persist_result=True)
+@task(name=steps.UNIT_TESTS, **RECORDED, retries=0, cache_key_fn=_unit_tests_cache_key, persist_result=True)
 def unit_tests(source: Checkout, deadline_s: float) -> TestSummary:
     """Step 2: the checkout's fast tests; failing tests stop the run (never retried)."""
     logger = get_run_logger()

@@ -23,7 +23,6 @@ import requests
 
 from flows.config import PipelineConfig
 from flows.image.push import image_in_registry
-from flows.keys import concurrency_name
 from flows.release.health import HealthReport, fetch_health
 from tests.support import free_port
 
@@ -195,6 +194,7 @@ def stack(
             "registry": REGISTRY,
             "image_repository": IMAGE_REPOSITORY,
             "deadlines": {"verify": 5, "ready": 60, "poll_interval": 0.5},
+            "analysis": {"window": 2},
             "local": {"state_dir": str(base / "state"), "stop_grace": 1},
         }
     )
@@ -219,7 +219,8 @@ def test_second_commit_reaches_prod_and_the_count_continues(stack: Stack) -> Non
     assert result["version"] == f"v1.0.0-1-g{sha[:7]}" and result["commit"] == sha
     after = stack.calls()
     assert after["version"] == result["version"] == stack.prod_version()
-    assert after["calls"] == before["calls"] + 1  # same store: the count goes on across versions
+    # same store: the count goes on across versions (the probe and the verifications request `/` too)
+    assert after["calls"] > before["calls"]
     assert [h["version"] for h in after["deploy_history"]][:2] == [result["version"], "v1.0.0"]
     assert result["probe"]["requests"] > 0 and result["probe"]["failures"] == 0
     assert fetch_health(stack.preprod_url).version == "v1.0.0"  # the old prod is preprod now
@@ -337,28 +338,55 @@ def test_already_live_version_is_a_quick_success(stack: Stack) -> None:
     state, result = run_flow(stack, stack.good)
     assert state.is_completed(), result
     assert "already live" in result["outcome"]
-    assert result["steps"]["deploy"] == "Skipped" and result["steps"]["swap"] == "Skipped"
+    assert "deploy" not in result["steps"] and "swap" not in result["steps"]
 
 
-def test_a_second_run_waits_for_the_slot_instead_of_failing(stack: Stack) -> None:
-    from prefect.concurrency.sync import concurrency
+def test_a_page_failing_only_in_the_environments_never_reaches_prod(stack: Stack) -> None:
+    served = stack.prod_version()
+    broken = (
+        (stack.repo / "webapp" / "app.py")
+        .read_text()
+        .replace(
+            "            body = service.body(wants_json(_accept(scope)))",
+            '            if os.environ.get("DELIVERY_CONF"):  # the production configuration\n'
+            '                raise RuntimeError("broken on purpose")\n'
+            "            body = service.body(wants_json(_accept(scope)))",
+        )
+    )
+    assert "broken on purpose" in broken
+    if "\nimport os\n" not in broken:
+        broken = broken.replace(
+            "from __future__ import annotations\n", "from __future__ import annotations\n\nimport os\n"
+        )
+    sha = stack.commit("page-fails-in-envs", {"webapp/app.py": broken})
+    state, error = run_flow(stack, sha)
+    assert state.is_failed()
+    assert "user path / (text/html): HTTP 500" in str(error)
+    assert "swap" not in task_runs(state)
+    assert stack.prod_version() == served
+    assert requests.get(stack.prod_url + "/", timeout=5).status_code == 200
+
+
+def test_a_second_release_waits_for_the_target_lock_instead_of_overlapping(stack: Stack) -> None:
+    from flows.release.operations import holder
+    from flows.targets.local.target import LocalTarget
 
     held = threading.Event()
-    release_slot = threading.Event()
+    release_lock = threading.Event()
 
     def hold() -> None:
-        with concurrency(concurrency_name(stack.config.application), occupy=1, strict=True):
+        with LocalTarget(stack.config).lock(holder("manual swap", "test"), 30, print):
             held.set()
-            release_slot.wait(30)
+            release_lock.wait(30)
 
-    holder = threading.Thread(target=hold, daemon=True)
-    holder.start()
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
     assert held.wait(30)
-    timer = threading.Timer(3.0, release_slot.set)
+    timer = threading.Timer(3.0, release_lock.set)
     timer.start()
     started = time.monotonic()
     state, result = run_flow(stack, stack.good)
     waited = time.monotonic() - started
-    holder.join(30)
+    thread.join(30)
     assert state.is_completed(), result
     assert waited >= 3.0

@@ -1,4 +1,4 @@
-"""`deliverypipeline run`: its options and how they become the pipeline's configuration."""
+"""`deliverypipeline run`: its options, how they become the configuration and the run's parameters."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import run as run_cli
+from flows.config import load_config
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -27,7 +28,7 @@ def test_defaults_release_head_of_this_directory_to_local() -> None:
         None,
     )
     assert args.func is run_cli.run
-    assert run_cli.config_from_args(args) == run_cli.load_config(None)
+    assert run_cli.config_from_args(args) == load_config(None)
 
 
 def test_options_override_the_config_file(tmp_path: Path) -> None:
@@ -45,7 +46,37 @@ def test_options_override_the_config_file(tmp_path: Path) -> None:
 def test_toml_config_and_unknown_target(tmp_path: Path) -> None:
     config_file = tmp_path / "pipeline.toml"
     config_file.write_text('registry = "registry.example:5000"\n[aws]\nregion = "us-east-1"\n')
-    config = run_cli.load_config(config_file)
+    config = load_config(config_file)
     assert config.registry == "registry.example:5000" and config.aws.region == "us-east-1"
     with pytest.raises(SystemExit):
         parse("--target", "moon")
+
+
+def test_aws_settings_and_environments_go_through_the_config_loader() -> None:
+    args = parse(
+        "--target",
+        "aws",
+        "--region",
+        "eu-west-1",
+        "--endpoint-url",
+        "http://127.0.0.1:5001",
+        "--environments",
+        "blue",
+        "green",
+    )
+    config = run_cli.config_from_args(args)
+    assert config.aws.region == "eu-west-1" and config.aws.endpoint_url == "http://127.0.0.1:5001"
+    assert config.environments == ("blue", "green")
+
+
+def test_parameters_name_the_resolved_commit_and_only_the_settings_given(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[3]
+    args = parse("--repo", str(root), "--registry", "127.0.0.1:5999")
+    parameters = run_cli.run_parameters(args, run_cli.config_from_args(args))
+    assert parameters["repo"] == str(root) and len(parameters["ref"]) == 40  # HEAD, resolved now
+    assert parameters["config"] == {"registry": "127.0.0.1:5999"}
+    assert (parameters["target"], parameters["require_approval"]) == ("local", False)
+    plain = run_cli.run_parameters(
+        parse("--repo", "https://example.com/a.git", "--ref", "main"), load_config(None)
+    )
+    assert plain["ref"] == "main" and "config" not in plain and "notify_url" not in plain

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from flows.config import AwsSettings
+from flows.targets.aws.settings import AwsSettings
 from flows.image.registry_auth import registry_auth
 from flows.targets.aws.errors import AwsRegistryAuthError
 from tests.flows.targets.aws.eb_world import NOWHERE, _session, aws_config

@@ -29,7 +29,8 @@ import pytest
 import requests
 from botocore.stub import Stubber
 
-from flows.config import AwsSettings, Deadlines, PipelineConfig
+from flows.config import Deadlines, PipelineConfig
+from flows.targets.aws.settings import AwsSettings
 from flows.image import registry_auth as registry_module
 from flows.image import tasks as image_steps
 from flows.image.build import BuiltImage

@@ -1,0 +1,146 @@
+"""Lead time of `make demo` for a new commit: the control-plane path against the old in-process one.
+
+Each round commits a change in a scratch clone and releases it with the command under test on a
+private local target (free ports, temp state), timing the whole command (wall) and each step
+(the run report's durations, from the streamed `Finished` log lines). "after" is this checkout's
+`deliverypipeline run` (persistent control plane, warm); "before" is the previous commit's
+(`--before REF`, default HEAD: in-process flow on Prefect's temporary server). Runs alternate,
+medians are printed side by side. Target: after ≤ 30 s wall.
+
+    .venv/bin/python bench/lead_time_bench.py --rounds 3 [--before HEAD]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STEP = re.compile(r"(\d\d:\d\d:\d\d)\s+\w+\s+(?P<step>[a-z ]+)-[0-9a-f]+: ")
+TARGET_S = 30.0
+
+
+def free_port() -> int:
+    """A port nothing listens on at 127.0.0.1 now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def git(repo: Path, *args: str) -> None:
+    """Run git quietly in `repo`."""
+    identity = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    subprocess.run(["git", "-C", str(repo), *identity, *args], check=True, capture_output=True)
+
+
+def clone(ref: str, destination: Path, with_working_tree: bool) -> Path:
+    """`ref` of this repository (plus, for "after", the working tree's changes) committed in a clone."""
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(destination)], check=True)
+    git(destination, "checkout", "-q", ref)
+    if with_working_tree:
+        listed = subprocess.run(
+            ["git", "ls-files", "-m", "-o", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        for relative in filter(None, listed.split("\0")):
+            if (ROOT / relative).is_file():
+                (destination / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / relative, destination / relative)
+    git(destination, "checkout", "-q", "-B", "bench")
+    git(destination, "add", "-A")
+    git(destination, "commit", "-q", "--allow-empty", "-m", "bench base")
+    return destination
+
+
+def release(
+    repo: Path, state: Path, ports: tuple[int, int], env: dict[str, str]
+) -> tuple[float, dict[str, float], int]:
+    """Commit a change and release it; wall seconds, seconds per step, exit code."""
+    (repo / "BENCH").write_text(str(time.time_ns()))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "bench change")
+    args = [
+        sys.executable, "-m", "flows.cli.main", "run", "--repo", ".", "--ref", "HEAD", "--target", "local",
+        "--prod-address", f"127.0.0.1:{ports[0]}", "--preprod-address", f"127.0.0.1:{ports[1]}",
+        "--state-dir", str(state / "target"), "--application", "leadbench", "--image-repository", "leadbench",
+    ]  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(
+        args, cwd=repo, env={**env, "PYTHONPATH": str(repo)}, capture_output=True, text=True
+    )
+    wall = time.monotonic() - started
+    return wall, steps(done.stdout + done.stderr), done.returncode
+
+
+def steps(output: str) -> dict[str, float]:
+    """Seconds per step: from a step's first log line to its last (streamed logs, 1 s resolution)."""
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for match in STEP.finditer(output):
+        h, m, s = (int(part) for part in match.group(1).split(":"))
+        at = h * 3600 + m * 60 + s
+        first.setdefault(match.group("step"), at)
+        last[match.group("step")] = at
+    return {step: float(last[step] - first[step]) for step in first}
+
+
+def main() -> int:
+    """Alternate before/after releases and print the medians."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--before", default="HEAD", help="the commit measured as 'before' (default HEAD)")
+    options = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="lead-time-bench-"))
+    ports = (free_port(), free_port())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(DELIVERY_STATE_DIR=str(work / "plane"), PREFECT_PORT=str(free_port()))
+    env["DELIVERYPIPELINE_WORK_DIR"] = str(work / "checkouts")
+    repos = {
+        "before": clone(options.before, work / "before", with_working_tree=False),
+        "after": clone("HEAD", work / "after", with_working_tree=True),
+    }
+    walls: dict[str, list[float]] = {"before": [], "after": []}
+    per_step: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    try:
+        # a warm-up of each: the control plane started, images' layers cached
+        for name, repo in repos.items():
+            release(repo, work / name, ports, env)
+        for round_number in range(options.rounds):
+            for name, repo in repos.items():
+                wall, seconds, code = release(repo, work / name, ports, env)
+                print(f"round {round_number + 1} {name:<6} {wall:6.1f}s wall, exit {code}", flush=True)
+                walls[name].append(wall)
+                for step, value in seconds.items():
+                    per_step[name].setdefault(step, []).append(value)
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "flows.cli.main", "server", "stop"], cwd=repos["after"], env=env,
+            capture_output=True, check=False,
+        )  # fmt: skip
+    print(f"\n{'median of ' + str(options.rounds):<22}{'before':>10}{'after':>10}")
+    for step in sorted(set(per_step["before"]) | set(per_step["after"])):
+        cells = [
+            statistics.median(per_step[n][step]) if per_step[n].get(step) else float("nan") for n in walls
+        ]
+        print(f"{step:<22}{cells[0]:>9.1f}s{cells[1]:>9.1f}s")
+    before, after = statistics.median(walls["before"]), statistics.median(walls["after"])
+    verdict = "ok" if after <= TARGET_S else "MISSED"
+    print(f"{'wall':<22}{before:>9.1f}s{after:>9.1f}s   target after <= {TARGET_S:.0f}s: {verdict}")
+    return 0 if after <= TARGET_S else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

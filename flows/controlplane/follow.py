@@ -1,0 +1,167 @@
+"""Submit a run of a deployment and follow it to the end: its logs and states, then an exit code.
+
+The run's UI address is printed at the start and at the end. Ctrl-C cancels the run itself
+(Cancelling: the worker stops its process), then waits a bounded time for it to end; a second
+Ctrl-C leaves at once. A run that nobody picks up is reported, never waited for silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from flows.controlplane import decisions
+from flows.controlplane.deployments import deployment_name
+from flows.controlplane.layout import POOL, Layout
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun, Log
+
+Out = Callable[[str], None]
+POLL_S = 1.0
+DRAIN_S = 4.0  # logs shipped after the final state (the run's last batch)
+CANCEL_WAIT_S = 60.0
+UNCLAIMED_NOTICE_S = 30.0
+LOG_PAGE = 200
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def submit(client: SyncPrefectClient, target: str, parameters: dict[str, Any]) -> FlowRun:
+    """A new run of `deliverypipeline/<target>` with `parameters` (the deployment's fill the rest)."""
+    from prefect.exceptions import ObjectNotFound
+
+    from flows.controlplane import ControlPlaneError
+
+    try:
+        deployment = client.read_deployment_by_name(deployment_name(target))
+    except ObjectNotFound as exc:
+        raise ControlPlaneError(
+            f"the deployment {deployment_name(target)} does not exist on the server: run "
+            "`deliverypipeline server start` from the checkout (it deploys prefect.yaml)"
+        ) from exc
+    return client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+
+
+def format_log(log: Log, task_names: dict[UUID, str]) -> str:
+    """One log line as the terminal shows it: time, level, step (task) or `flow`, message."""
+    where = task_names.get(log.task_run_id, "task") if log.task_run_id else "flow"
+    level = logging.getLevelName(log.level)
+    return f"{log.timestamp:%H:%M:%S} {level:<7} {where}: {log.message}"
+
+
+class Follower:
+    """Streams one run's logs and state changes; `run()` returns the exit code."""
+
+    def __init__(self, client: SyncPrefectClient, where: Layout, run_id: UUID, out: Out = _print) -> None:
+        """Follow `run_id` on `client`, printing through `out`."""
+        self.client, self.where, self.run_id, self.out = client, where, run_id, out
+        self.offset = 0
+        self.task_names: dict[UUID, str] = {}
+        self.last_state: str | None = None
+        self.interrupted = False
+
+    def run(self) -> int:
+        """Follow until the run ends; Ctrl-C cancels it (see the module docstring)."""
+        url = self.where.run_url(self.run_id)
+        self.out(f"run {self.run_id}: {url}")
+        started = time.monotonic()
+        unclaimed_said = 0
+        cancel_deadline: float | None = None
+        while True:
+            try:
+                run = self.client.read_flow_run(self.run_id)
+                self._logs()
+                state_type = run.state.type.value if run.state else "SCHEDULED"
+                self._state(run)
+                if state_type in decisions.FINAL_STATES:
+                    self._drain()
+                    return self._end(run, state_type)
+                waiting = time.monotonic() - started
+                if state_type == "SCHEDULED" and waiting >= UNCLAIMED_NOTICE_S * (unclaimed_said + 1):
+                    unclaimed_said += 1
+                    shown = run.state.name if run.state else "Scheduled"
+                    self.out(
+                        f"the run is still {shown} after {waiting:.0f}s: "
+                        f"no worker of pool {POOL} took it; `deliverypipeline server status` shows the "
+                        f"worker, its log is {self.where.logs / 'worker.log'}"
+                    )
+                if cancel_deadline is not None and time.monotonic() > cancel_deadline:
+                    self.out(f"the run did not end within {CANCEL_WAIT_S:.0f}s of the cancel; see {url}")
+                    return decisions.EXIT_INTERRUPTED
+                time.sleep(POLL_S)
+            except KeyboardInterrupt:
+                if self.interrupted:
+                    self.out(f"left while the run is being cancelled; see {url}")
+                    return decisions.EXIT_INTERRUPTED
+                self.interrupted = True
+                cancel_deadline = time.monotonic() + CANCEL_WAIT_S
+                self._cancel()
+
+    def _logs(self) -> int:
+        from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+        from prefect.client.schemas.sorting import LogSort
+
+        shown = 0
+        while True:
+            page = self.client.read_logs(
+                LogFilter(flow_run_id=LogFilterFlowRunId(any_=[self.run_id])),
+                limit=LOG_PAGE,
+                offset=self.offset,
+                sort=LogSort.TIMESTAMP_ASC,
+            )
+            for log in page:
+                if log.task_run_id and log.task_run_id not in self.task_names:
+                    self.task_names[log.task_run_id] = self.client.read_task_run(log.task_run_id).name
+                self.out(format_log(log, self.task_names))
+            self.offset += len(page)
+            shown += len(page)
+            if len(page) < LOG_PAGE:
+                return shown
+
+    def _state(self, run: FlowRun) -> None:
+        name = run.state.name if run.state else "Scheduled"
+        if name == self.last_state:
+            return
+        self.last_state = name
+        message = f": {run.state.message}" if run.state and run.state.message else ""
+        self.out(f"state {name}{message}")
+        if run.state and run.state.type.value == "PAUSED":
+            self.out(
+                f"the run waits for approval: answer in its Resume form at {self.where.run_url(self.run_id)}"
+            )
+
+    def _drain(self) -> None:
+        deadline = time.monotonic() + DRAIN_S
+        quiet = 0
+        while time.monotonic() < deadline and quiet < 2:
+            quiet = quiet + 1 if self._logs() == 0 else 0
+            time.sleep(0.5)
+
+    def _cancel(self) -> None:
+        from prefect.states import Cancelled, Cancelling
+
+        run = self.client.read_flow_run(self.run_id)
+        state_type = run.state.type.value if run.state else "SCHEDULED"
+        if state_type in decisions.FINAL_STATES:
+            return
+        self.out("Ctrl-C: cancelling the run (Ctrl-C again to leave without waiting)")
+        message = "cancelled with Ctrl-C by the command that started it"
+        not_started = state_type == "SCHEDULED"
+        if not_started:
+            self.client.set_flow_run_state(self.run_id, Cancelled(message=message), force=True)
+        else:
+            self.client.set_flow_run_state(self.run_id, Cancelling(message=message))
+
+    def _end(self, run: FlowRun, state_type: str) -> int:
+        name = run.state.name if run.state else state_type
+        message = f": {run.state.message}" if run.state and run.state.message else ""
+        self.out(f"run {run.name} ended {name}{message}")
+        self.out(f"run {self.run_id}: {self.where.run_url(self.run_id)}")
+        return decisions.exit_code(state_type, self.interrupted)

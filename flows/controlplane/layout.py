@@ -1,0 +1,138 @@
+"""Where the control plane lives: state dir, Prefect home, port, URLs, and its children's environment.
+
+Everything comes from the environment: `DELIVERY_STATE_DIR` (default `<checkout>/.state`),
+`PREFECT_PORT` (default 4200) and `PREFECT_API_URL` (unset or pointing at 127.0.0.1:PREFECT_PORT:
+the local server, started when missing; anything else: that server, never started by us).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flows.errors import ConfigError
+
+STATE_DIR_ENV = "DELIVERY_STATE_DIR"
+PORT_ENV = "PREFECT_PORT"
+DEFAULT_PORT = 4200
+HOST = "127.0.0.1"
+POOL = "deliverypipeline"
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+# Our worker asks for work every second (Prefect's default is 10 s: up to 10 s before a run starts).
+WORKER_QUERY_S = "1"
+
+
+def checkout_root(cwd: Path | None = None) -> Path:
+    """The checkout whose prefect.yaml is deployed: the working directory if it holds one, else ours."""
+    here = (cwd or Path.cwd()).resolve()
+    if (here / "prefect.yaml").is_file():
+        return here
+    return Path(__file__).resolve().parents[2]
+
+
+def parse_port(value: str | None) -> int:
+    """`PREFECT_PORT` as a port number; a bad value is a ConfigError saying what is allowed."""
+    if value is None or value == "":
+        return DEFAULT_PORT
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{PORT_ENV}={value!r} is not a port number: set it to 1..65535 (default 4200)")
+    return port
+
+
+def is_local_api(api_url: str, port: int) -> bool:
+    """Whether `api_url` names the local control plane's server (127.0.0.1 or localhost on `port`)."""
+    parts = urlsplit(api_url)
+    try:
+        url_port = parts.port
+    except ValueError:
+        return False
+    return parts.hostname in LOCAL_HOSTS and url_port == port
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One control plane's places and addresses."""
+
+    root: Path  # the checkout deployed (prefect.yaml, flows/pipeline.py)
+    state_dir: Path
+    port: int
+    api_url: str
+    external: bool  # PREFECT_API_URL names a server we neither start nor stop
+    ui_url: str
+
+    @property
+    def home(self) -> Path:
+        """PREFECT_HOME of the server, the worker and the clients (SQLite at home/prefect.db)."""
+        return self.state_dir / "prefect"
+
+    @property
+    def logs(self) -> Path:
+        """Where the server and the worker write their output."""
+        return self.state_dir / "logs"
+
+    @property
+    def records(self) -> Path:
+        """Where the pids of the server and the worker we started are recorded."""
+        return self.state_dir / "controlplane"
+
+    @property
+    def database(self) -> Path:
+        """The server's SQLite database."""
+        return self.home / "prefect.db"
+
+    def run_url(self, run_id: object) -> str:
+        """The UI address of one flow run."""
+        return f"{self.ui_url}/runs/flow-run/{run_id}"
+
+    def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment of every child (server, worker, deploy, flow runs): this control plane,
+        telemetry and analytics off, never a temporary server."""
+        env = dict(os.environ if base is None else base)
+        env.update(
+            PREFECT_HOME=str(self.home),
+            PREFECT_API_URL=self.api_url,
+            PREFECT_UI_URL=self.ui_url,
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false",
+            PREFECT_SERVER_EPHEMERAL_ENABLED="false",
+            DO_NOT_TRACK="1",
+            PREFECT_WORKER_QUERY_SECONDS=WORKER_QUERY_S,
+            PREFECT_CLI_PROMPT="false",
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        )
+        return env
+
+
+def layout(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Layout:
+    """The control plane the environment describes (see the module docstring)."""
+    env = os.environ if environ is None else environ
+    root = checkout_root(cwd)
+    state_dir = Path(env.get(STATE_DIR_ENV) or root / ".state").absolute()
+    port = parse_port(env.get(PORT_ENV))
+    local_api = f"http://{HOST}:{port}/api"
+    api_url = (env.get("PREFECT_API_URL") or "").rstrip("/")
+    external = bool(api_url) and not is_local_api(api_url, port)
+    if not api_url or not external:
+        api_url = local_api
+    elif not urlsplit(api_url).scheme.startswith("http"):
+        raise ConfigError(
+            f"PREFECT_API_URL={api_url!r} is not an http(s) URL: set it like http://host:4200/api, "
+            "or unset it to use the local control plane"
+        )
+    ui_url = (env.get("PREFECT_UI_URL") or "").rstrip("/") if external else ""
+    if not ui_url:
+        ui_url = api_url.removesuffix("/api")
+    return Layout(root, state_dir, port, api_url, external, ui_url)
+
+
+def prefect_executable() -> str:
+    """The `prefect` command of this interpreter's environment."""
+    return str(Path(sys.executable).parent / "prefect")

@@ -1,0 +1,147 @@
+"""The control plane for real: started from nothing, reused, a killed run Crashed and recovered from.
+
+Each test module run gets its own state dir, PREFECT_HOME and free port, and a private local
+target (free ports, temp state, its own application name); everything is stopped by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.servers import committed_copy
+from tests.support import free_port
+
+pytestmark = pytest.mark.docker
+CLI = [sys.executable, "-m", "flows.cli.main"]
+RUN_URL = re.compile(r"run ([0-9a-f-]{36}): (http://127\.0\.0\.1:\d+/runs/flow-run/[0-9a-f-]{36})")
+
+
+class Plane:
+    """A control plane under a temp state dir, and the commands run against it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.api = f"http://127.0.0.1:{self.port}/api"
+        self.repo = committed_copy(tmp / "repo")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        self.env.update(
+            DELIVERY_STATE_DIR=str(tmp / "state"),
+            PREFECT_PORT=str(self.port),
+            DELIVERYPIPELINE_WORK_DIR=str(tmp / "work"),
+            PYTHONPATH=str(self.repo),
+        )
+        self.target = [
+            "--prod-address", f"127.0.0.1:{free_port()}",
+            "--preprod-address", f"127.0.0.1:{free_port()}",
+            "--state-dir", str(tmp / "target"),
+            "--application", f"cp-test-{os.getpid()}",
+            "--image-repository", f"deliverypipeline-test-cp-{os.getpid()}",
+        ]  # fmt: skip
+
+    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run the CLI in the committed copy (what `make demo` runs), capturing its output."""
+        return subprocess.run(
+            [*CLI, *args], cwd=self.repo, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+
+    def demo(self) -> subprocess.CompletedProcess[str]:
+        """`make demo`'s command, on the private target."""
+        return self.cli("run", "--repo", ".", "--ref", "HEAD", "--target", "local", *self.target)
+
+    def state(self, run_id: str) -> str:
+        """A run's state type."""
+        return str(httpx.get(f"{self.api}/flow_runs/{run_id}", timeout=10).json()["state_type"])
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory, docker_client: object) -> Iterator[Plane]:
+    """One control plane for the module, stopped (and its pids checked) at the end."""
+    tmp = tmp_path_factory.mktemp("controlplane")
+    plane = Plane(tmp)
+    try:
+        yield plane
+    finally:
+        plane.cli("server", "stop", timeout=120)
+        for record in (tmp / "state" / "controlplane").glob("*.json"):
+            pid = re.search(r'"pid": (\d+)', record.read_text())
+            if pid:
+                with __import__("contextlib").suppress(ProcessLookupError):
+                    os.killpg(int(pid.group(1)), signal.SIGKILL)
+
+
+def test_started_from_nothing_then_reused(plane: Plane) -> None:
+    first = plane.cli("server", "start")
+    assert first.returncode == 0, first.stderr
+    assert "started server" in first.stderr and "started worker" in first.stderr
+    again = plane.cli("server", "start")
+    assert again.returncode == 0 and "started" not in again.stderr, again.stderr
+    status = plane.cli("server", "status")
+    assert (
+        status.returncode == 0 and "answering" in status.stdout and "deliverypipeline/local" in status.stdout
+    )
+
+
+def test_demo_path_twice_streams_logs_and_prints_an_address_that_answers(plane: Plane) -> None:
+    for attempt in range(2):
+        done = plane.demo()
+        assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+        assert "started server" not in done.stderr  # the server is reused
+        addresses = RUN_URL.findall(done.stdout)
+        assert len(addresses) == 2 and addresses[0] == addresses[-1], done.stdout[-2000:]
+        run_id, url = addresses[0]
+        assert "unit tests" in done.stdout and "ended Completed" in done.stdout
+        page = httpx.get(url, headers={"Accept": "text/html"}, timeout=10)  # as a browser asks
+        assert page.status_code == 200 and "<html" in page.text.lower()  # the UI's page of the run
+        assert plane.state(run_id) == "COMPLETED", attempt
+
+
+def test_a_run_killed_mid_deploy_is_crashed_and_the_next_one_proceeds(plane: Plane, tmp_path: Path) -> None:
+    (plane.repo / "CHANGE").write_text(str(time.time()))  # a new commit: the release really deploys
+    subprocess.run(["git", "-C", str(plane.repo), "add", "-A"], check=True)
+    identity = ["-c", "user.name=t", "-c", "user.email=t@localhost"]
+    subprocess.run(["git", "-C", str(plane.repo), *identity, "commit", "-qm", "change"], check=True)
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        first = subprocess.Popen(
+            [*CLI, "run", "--repo", ".", "--target", "local", *plane.target],
+            cwd=plane.repo, env=plane.env, stdout=out, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while "deploying" not in log.read_text():
+            assert first.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        run_id = RUN_URL.findall(log.read_text())[0][0]
+        pid = httpx.get(f"{plane.api}/flow_runs/{run_id}", timeout=10).json()["infrastructure_pid"]
+        os.kill(int(pid), signal.SIGKILL)
+        killed = time.monotonic()
+        assert first.wait(timeout=120) == 3, log.read_text()[-3000:]  # the exit code of a crash
+        assert plane.state(run_id) == "CRASHED"
+    finally:
+        if first.poll() is None:
+            first.kill()
+    done = plane.demo()
+    recovered = time.monotonic() - killed
+    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+    slot = re.search(r"(\d\d:\d\d:\d\d) \S+\s+flow: waiting for the run slot", done.stdout)
+    checkout = re.search(r"(\d\d:\d\d:\d\d) \S+\s+checkout", done.stdout)
+    if slot and checkout:
+        waited = _seconds(checkout.group(1)) - _seconds(slot.group(1))
+        assert waited <= 30, f"the next run waited {waited}s for the run slot"
+    print(f"crash to next run completed: {recovered:.1f}s")
+
+
+def _seconds(clock: str) -> int:
+    hours, minutes, seconds = (int(part) for part in clock.split(":"))
+    return hours * 3600 + minutes * 60 + seconds
