@@ -85,8 +85,7 @@ def pipeline(
                     verify_prod(where, source.version, config)
                     analyse_traffic(where, after, config, watch)
                 except Exception as rejected:
-                    swap_back(where, after, rejected, config)
-                    raise
+                    raise swap_back(where, after, rejected, config) from rejected
         return run.ended(f"{source.version} is live on prod ({after.prod.name})")
 
 

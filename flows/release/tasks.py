@@ -220,9 +220,15 @@ def analyse_traffic(target: Target, after: Roles, config: PipelineConfig, watch:
 
 
 @task(name=steps.SWAP_BACK, **LIVE)
-def swap_back(target: Target, after: Roles, rejected: BaseException, config: PipelineConfig) -> None:
-    """The new prod was rejected: the previous prod (still on the previous version) takes prod again."""
-    raise operations.swap_back(target, after, rejected, config, _log)
+def swap_back(
+    target: Target, after: Roles, rejected: BaseException, config: PipelineConfig
+) -> operations.SwappedBack:
+    """The new prod was rejected: the previous prod (still on the previous version) takes prod again.
+
+    Returns the error that ends the run (the flow raises it), so this step shows Completed when
+    the swap back worked, and Failed only when it did not.
+    """
+    return operations.swap_back(target, after, rejected, config, _log)
 
 
 def _row(step: str, share: int, verdict: Verdict, watch: ProdWatch) -> AnalysisRow:

@@ -35,13 +35,17 @@ class Run:
     report: RunReport
     config: PipelineConfig
     notify_url: str | None = None
-    started: float = field(default_factory=time.monotonic)
+    returned: dict[str, Any] = field(default_factory=dict)
 
     def ended(self, outcome: str) -> dict[str, Any]:
-        """Mark the release done with `outcome`; returns the flow's result (shown in the UI)."""
+        """Mark the release done with `outcome`; returns the flow's result (shown in the UI).
+
+        The dict is completed when the run ends (who is prod now, the total time).
+        """
         self.report.ok = True
         self.report.outcome = outcome
-        return self.result()
+        self.returned.update(self.result())
+        return self.returned
 
     def result(self) -> dict[str, Any]:
         """The flow run's result: version, outcome, prod, per-step states and durations."""
@@ -51,7 +55,7 @@ class Run:
             "commit": report.commit,
             "outcome": report.outcome,
             "prod": report.prod,
-            "seconds": round(report.total_seconds or time.monotonic() - self.started, 2),
+            "seconds": round(report.total_seconds, 2),
             "steps": {step.name: step.state for step in report.steps},
             "durations": {step.name: round(step.seconds, 2) for step in report.steps},
             "probe": None
@@ -137,6 +141,8 @@ def _finish(run: Run, target: str) -> None:
     if report.probe is not None and report.probe.violation and report.ok:
         report.ok = False
         report.outcome = f"{report.outcome}, but zero downtime was VIOLATED"
+    if run.returned:
+        run.returned.update(run.result())
     publish_run(report)
     if run.notify_url:
         _notify(run.notify_url, report)

@@ -31,6 +31,7 @@ def test_refuses_to_start_without_a_webhook_secret(tmp_path: Path) -> None:
     assert not (tmp_path / "state").exists()  # nothing was started or created
 
 
+@pytest.mark.slow  # starts processes and waits on them
 def test_refuses_a_port_already_in_use(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

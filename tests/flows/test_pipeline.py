@@ -30,6 +30,10 @@ from flows.source.tasks import Checkout
 from flows.targets.base import LockHolder
 from tests.flows.fakes import FakeTarget, http_check_of, paths_check_of
 
+pytestmark = (
+    pytest.mark.slow
+)  # one Prefect test server and a dozen flow runs: in `make unit`, not the pipeline step
+
 MAIN = Path(__file__).resolve().parents[2]
 NEW = "v2"
 

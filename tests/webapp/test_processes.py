@@ -17,6 +17,10 @@ from webapp.state import CALLS
 from webapp.stores.leveldb import LevelDBStore
 from webapp.stores.sqlite import SQLiteStore
 
+pytestmark = (
+    pytest.mark.slow
+)  # several processes and kill -9 under load: in `make unit`, not the pipeline step
+
 CLIENTS_PER_SERVER = 8
 REQUESTS_PER_CLIENT = 60
 

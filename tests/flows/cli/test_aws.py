@@ -1,4 +1,4 @@
-"""`deliverypipeline aws`: configuration loading and the manual swap (EB stubbed)."""
+"""`deliverypipeline aws`: configuration loading, and the manual swap under the S3 release lock (stubbed)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ import pytest
 
 from flows.cli import aws as cli
 from flows.cli.main import CliError, main
+from flows.config import Deadlines
+from flows.errors import ReleaseError
 from flows.targets.aws import target as target_module
 from tests.flows.targets.aws.eb_world import (
     APPLICATION,
+    BUCKET,
     NODE_1,
     NODE_2,
     PREPROD,
@@ -22,6 +25,7 @@ from tests.flows.targets.aws.eb_world import (
     PROD_CNAME,
     REGION,
     EbWorld,
+    aws_config,
 )
 
 
@@ -91,10 +95,15 @@ def test_missing_config_file_is_a_cli_error(tmp_path: Path) -> None:
 
 def test_manual_swap_prints_before_and_after_and_waits_for_ready() -> None:
     world = EbWorld()
-    world.describe()
-    world.swap(NODE_1, NODE_2)
+    world.describe()  # before
+    world.lock_taken()
+    world.describe()  # the roles
+    world.describe()  # both Ready: swappable
+    world.swap(NODE_2, NODE_1)  # preprod's environment to prod, as a release swaps
     world.describe(node_1={"status": "Updating"}, node_2={"status": "Updating"})
     world.describe(node_1={"status": "Ready"}, node_2={"status": "Ready"})
+    world.lock_released()
+    world.describe()  # after
     out = io.StringIO()
 
     assert cli.swap_by_hand(world.target(), out, clock=world.clock) == 0
@@ -103,30 +112,87 @@ def test_manual_swap_prints_before_and_after_and_waits_for_ready() -> None:
     text = out.getvalue()
     before, after = text.split("after:")
     assert f"prod     {NODE_1}" in before and f"prod     {NODE_2}" in after
-    assert world.clock.time == world.config.deadlines.poll_interval
+    assert "holding the aws target's lock: manual swap (run cli" in before
+    assert world.clock.time == world.config.deadlines.poll_s  # waited once for the swap to settle
+    # under the S3 release lock: taken before the first look at the roles, removed before "after"
+    assert world.operations() == [
+        "DescribeEnvironments",
+        "PutObject",
+        "DescribeEnvironments",
+        "DescribeEnvironments",
+        "SwapEnvironmentCNAMEs",
+        "DescribeEnvironments",
+        "DescribeEnvironments",
+        "DeleteObject",
+        "DescribeEnvironments",
+    ]
     world.done()
 
 
-def test_manual_swap_refuses_when_an_environment_is_busy() -> None:
+def test_manual_swap_waits_for_a_busy_environment_then_swaps() -> None:
     world = EbWorld()
-    world.describe(node_2={"status": "Updating"})
-    with pytest.raises(CliError, match="not swapping"):
+    world.describe(node_2={"status": "Updating"})  # before
+    world.lock_taken()
+    world.describe()  # the roles
+    world.describe()  # still Updating: EB would refuse the swap
+    world.describe(node_2={"status": "Ready"})
+    world.swap(NODE_2, NODE_1)
+    world.describe()
+    world.lock_released()
+    world.describe()
+    out = io.StringIO()
+
+    assert cli.swap_by_hand(world.target(), out, clock=world.clock) == 0
+
+    assert world.behind(PROD_CNAME) == NODE_2
+    assert "waiting for both environments to be swappable (Ready)" in out.getvalue()
+    assert world.clock.time == world.config.deadlines.poll_s
+    assert world.failed_calls == [("GetObject", "NoSuchKey")]  # the lock was free; EB refused nothing
+    world.done()
+
+
+def test_manual_swap_of_an_environment_that_stays_busy_fails_naming_its_state() -> None:
+    world = EbWorld(aws_config(deadlines=Deadlines(swap=30, poll_interval=10)))
+    world.describe(node_2={"status": "Updating"})  # before
+    world.lock_taken()
+    world.describe()  # the roles
+    for _ in range(4):  # looks at 0, 10, 20 and 30 s
+        world.describe()
+    world.lock_released()
+
+    with pytest.raises(ReleaseError, match="waited 30s before the swap") as failure:
         cli.swap_by_hand(world.target(), io.StringIO(), clock=world.clock)
+
+    assert f"preprod is {NODE_2} at {PREPROD_CNAME}: version v0, status Updating" in str(failure.value)
+    assert "SwapEnvironmentCNAMEs" not in world.operations()
+    assert world.operations()[-1] == "DeleteObject"  # the lock is released all the same
+    assert world.clock.time == 30
     assert world.behind(PROD_CNAME) == NODE_1
     world.done()
 
 
 def test_manual_swap_refused_by_eb_leaves_prod(monkeypatch: pytest.MonkeyPatch) -> None:
     world = EbWorld()
-    world.describe()
-    world.swap_refused(NODE_1, NODE_2, "InsufficientPrivilegesException", "not authorized")
+    world.describe()  # before
+    world.lock_taken()
+    world.describe()  # the roles
+    world.describe()  # both Ready
+    world.swap_refused(NODE_2, NODE_1, "InsufficientPrivilegesException", "not authorized")
+    world.lock_released()
     monkeypatch.setattr(cli, "ElasticBeanstalkTarget", lambda config: world.target())
 
     with pytest.raises(CliError, match="prod is unchanged"):
-        cli.run_swap(parse("swap", "--environments", NODE_1, NODE_2, "--no-wait"))
+        cli.run_swap(parse("swap", "--environments", NODE_1, NODE_2))
 
     assert world.behind(PROD_CNAME) == NODE_1
+    assert world.failed_calls[-1] == ("SwapEnvironmentCNAMEs", "InsufficientPrivilegesException")
+    assert world.operations()[-1] == "DeleteObject"  # the lock is released after the refusal
     world.done()
+
+
+def test_manual_swap_no_longer_takes_no_wait() -> None:
+    with pytest.raises(SystemExit):
+        parse("swap", "--no-wait")
 
 
 def through_main(world: EbWorld, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
@@ -158,15 +224,22 @@ def test_swap_through_the_entry_point_moves_prod_to_the_other_environment(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = EbWorld()
-    world.describe()
-    world.swap(NODE_1, NODE_2)
-    world.describe()  # both Ready again at the first look
+    world.describe()  # before
+    world.storage_location()  # no aws.bucket given: the lock lives in EB's own bucket
+    world.lock_taken()
+    world.describe()  # the roles
+    world.describe()  # both Ready
+    world.swap(NODE_2, NODE_1)
+    world.describe()  # both Ready again at the first look (the real clock never sleeps here)
+    world.lock_released()
+    world.describe()  # after
 
     assert through_main(world, monkeypatch, "swap") == 0
 
     assert world.behind(PROD_CNAME) == NODE_2 and world.behind(PREPROD_CNAME) == NODE_1
     after = capsys.readouterr().out.split("after:")[1]
     assert f"prod     {NODE_2}" in after and f"preprod  {NODE_1}" in after
+    assert "DeleteObject" in world.operations()
     world.done()
 
 
@@ -174,8 +247,13 @@ def test_refused_swap_through_the_entry_point_exits_2_with_the_aws_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = EbWorld()
-    world.describe()
-    world.swap_refused(NODE_1, NODE_2, "InsufficientPrivilegesException", "not authorized to swap")
+    world.describe()  # before
+    world.storage_location()
+    world.lock_taken()
+    world.describe()  # the roles
+    world.describe()  # both Ready
+    world.swap_refused(NODE_2, NODE_1, "InsufficientPrivilegesException", "not authorized to swap")
+    world.lock_released()
 
     assert through_main(world, monkeypatch, "swap") == 2
 
@@ -183,5 +261,28 @@ def test_refused_swap_through_the_entry_point_exits_2_with_the_aws_error(
     assert error.startswith("deliverypipeline: ")
     assert "InsufficientPrivilegesException" in error and "not authorized to swap" in error
     assert "prod is unchanged" in error and "Traceback" not in error
+    assert len(error.splitlines()) == 1
     assert world.behind(PROD_CNAME) == NODE_1
+    world.done()
+
+
+def test_a_busy_swap_through_the_entry_point_exits_2_naming_the_state(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "pipeline.toml"
+    config.write_text(f'[aws]\nbucket = "{BUCKET}"\n[deadlines]\nswap = 0\n')
+    world = EbWorld()
+    world.describe(node_1={"status": "Updating"})  # before
+    world.lock_taken()
+    world.describe()  # the roles
+    world.describe()  # the one look a zero swap deadline allows
+    world.lock_released()
+
+    assert through_main(world, monkeypatch, "swap", "--config", str(config)) == 2
+
+    error = capsys.readouterr().err
+    assert error.startswith("deliverypipeline: waited 0s before the swap for both environments")
+    assert f"prod is {NODE_1} at {PROD_CNAME}: version v1, status Updating" in error
+    assert len(error.splitlines()) == 1 and "Traceback" not in error
+    assert "SwapEnvironmentCNAMEs" not in world.operations() and world.behind(PROD_CNAME) == NODE_1
     world.done()

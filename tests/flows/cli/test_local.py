@@ -59,8 +59,10 @@ def test_a_json_config(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_config_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(CliError, match="cannot read config"):
-        cli.load_config(parse("local", "status", "--config", str(tmp_path / "none.toml")))
+    path = tmp_path / "none.toml"
+    with pytest.raises(CliError, match="cannot read the configuration") as failure:
+        cli.load_config(parse("local", "status", "--config", str(path)))
+    assert str(path) in str(failure.value)
 
 
 def test_down_takes_purge() -> None:
@@ -154,7 +156,7 @@ def test_down_prints_what_it_removed(
     assert fake.locks[1][0].operation == "down --purge"
 
 
-def test_swap_exchanges_the_addresses_and_says_who_serves_prod(
+def test_swap_exchanges_the_addresses_under_the_lock_and_says_who_serves_prod(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.flows.fakes import FakeTarget
@@ -164,20 +166,47 @@ def test_swap_exchanges_the_addresses_and_says_who_serves_prod(
     args = parse("local", "swap")
     assert args.func(args) == 0
     assert fake.serving("127.0.0.1:8080").version == "v1"
-    out = capsys.readouterr().out
-    assert "before: prod is node-1" in out and "version v2" in out
-    assert "after:  prod is node-2" in out
+    assert fake.serving("127.0.0.1:8080").name == "node-2"
+    assert fake.calls == [("lock", "manual swap"), ("swap", "node-2", "node-1"), ("unlock", "manual swap")]
+    assert [(who.operation, who.run, who.pid) for who in fake.held_by] == [
+        ("manual swap", "cli", os.getpid())
+    ]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == "before: prod was node-1 at 127.0.0.1:8080: version v2, status Ready, health Green"
+    assert lines[-1] == "after:  prod is node-2 at 127.0.0.1:8080: version v1, status Ready, health Green"
+    assert any(line.startswith("holding the fake target's lock: manual swap (run cli") for line in lines)
 
 
-def test_swap_without_an_environment_on_an_address_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_swap_on_a_locked_target_is_a_one_line_error_and_nothing_moves(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli.main import main
+    from tests.flows.fakes import FakeTarget
+
+    fake = FakeTarget.pair()
+    fake.lock_holder = LockHolder("release v9", "run-9", 99, "host", "2026-12-01T00:00:00+00:00")
+    monkeypatch.setattr(cli, "_target", lambda args: fake)
+    assert main(["local", "swap"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("deliverypipeline: the target is locked by release v9 (run run-9")
+    assert len(error.splitlines()) == 1
+    assert fake.calls == [] and fake.serving("127.0.0.1:8080").name == "node-1"
+
+
+def test_swap_without_an_environment_on_an_address_is_a_user_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from dataclasses import replace
 
+    from flows.cli.main import main
     from tests.flows.fakes import FakeTarget
 
     fake = FakeTarget.pair()
     fake.envs["node-2"] = replace(fake.envs["node-2"], address="")
     monkeypatch.setattr(cli, "_target", lambda args: fake)
-    args = parse("local", "swap")
-    with pytest.raises(CliError, match="no environment holds the address"):
-        args.func(args)
+    assert main(["local", "swap"]) == 2  # printed as one line by the entry point, no traceback
+    error = capsys.readouterr().err
+    assert error.startswith("deliverypipeline: no environment holds the address '127.0.0.1:8081'")
+    assert len(error.splitlines()) == 1
     assert fake.serving("127.0.0.1:8080").name == "node-1"
+    assert fake.calls == [("lock", "manual swap"), ("unlock", "manual swap")]  # found under the lock

@@ -29,6 +29,7 @@ def test_a_state_dir_that_cannot_be_written_says_how_to_give_another(tmp_path: P
         server.check_state_dir(where)
 
 
+@pytest.mark.slow  # starts processes and waits on them
 def test_a_port_held_by_another_program_is_refused_with_what_to_do(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -42,6 +43,7 @@ def test_a_port_held_by_another_program_is_refused_with_what_to_do(tmp_path: Pat
     assert not (tmp_path / "controlplane" / "server.json").exists()  # nothing was started
 
 
+@pytest.mark.slow  # starts processes and waits on them
 def test_an_api_url_that_does_not_answer_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server, "EXTERNAL_WAIT_S", 0.2)
     url = f"http://127.0.0.1:{free_port()}/api"

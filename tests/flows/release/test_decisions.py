@@ -1,10 +1,12 @@
-"""The pure release decisions: roles by address, readiness, already live, what to swap."""
+"""The pure release decisions: roles by address, readiness, already live, what to swap, consistent answers."""
 
 from __future__ import annotations
 
 import pytest
 
 from flows.release.decisions import (
+    Agreement,
+    Consistency,
     DecisionError,
     Readiness,
     Roles,
@@ -13,9 +15,12 @@ from flows.release.decisions import (
     describe,
     holds_address,
     pick_by_address,
+    preprod_already_on,
+    prod_serving,
     readiness,
     settled,
     swap_pair,
+    swappable,
 )
 from flows.targets.base import GREEN, GREY, LAUNCHING, MISSING, READY, RED, UPDATING, YELLOW, Environment
 
@@ -160,3 +165,89 @@ def test_prod_on_the_version_but_unhealthy_is_not_already_live() -> None:
     roles = Roles(prod=prod, preprod=preprod)
     assert not already_live(roles, "v2")
     assert already_live(roles, "v2", accepted_health=["Green", "Red"])
+
+
+# --- swappable, prod serving, preprod already on ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "result"),
+    [
+        (READY, True),
+        (MISSING, True),  # a local environment with nothing deployed yet can take an address
+        (UPDATING, False),
+        (LAUNCHING, False),
+        ("Terminating", False),
+        ("Terminated", False),  # settled, but EB swaps only Ready environments
+    ],
+)
+def test_swappable(status: str, result: bool) -> None:
+    assert swappable(env("e", PREPROD, status=status)) is result
+
+
+def test_prod_is_serving_only_when_ready_with_a_version() -> None:
+    preprod = env("node-2", PREPROD)
+    assert prod_serving(Roles(prod=env("node-1", PROD, "v1"), preprod=preprod))
+    assert not prod_serving(
+        Roles(prod=env("node-1", PROD, None, status=MISSING, health=GREY), preprod=preprod)
+    )
+    assert not prod_serving(Roles(prod=env("node-1", PROD, "v1", status=UPDATING), preprod=preprod))
+
+
+def test_preprod_already_on_the_version_only_when_ready_and_healthy() -> None:
+    prod = env("node-1", PROD, "v1")
+    assert preprod_already_on(Roles(prod=prod, preprod=env("node-2", PREPROD, "v2")), "v2", [GREEN])
+    assert not preprod_already_on(Roles(prod=prod, preprod=env("node-2", PREPROD, "v1")), "v2", [GREEN])
+    red = Roles(prod=prod, preprod=env("node-2", PREPROD, "v2", health=RED))
+    assert not preprod_already_on(red, "v2", [GREEN])
+    assert preprod_already_on(red, "v2", [GREEN, RED])
+    updating = Roles(prod=prod, preprod=env("node-2", PREPROD, "v2", status=UPDATING))
+    assert not preprod_already_on(updating, "v2", [GREEN])
+
+
+# --- consistent answers --------------------------------------------------------------------------
+
+
+def test_old_answers_before_the_first_new_one_are_tolerated() -> None:
+    tally = Consistency("v2", required=2)
+    assert tally.add("v1", True, "HTTP 200, version v1") is Agreement.PENDING
+    assert tally.add(None, False, "no answer") is Agreement.PENDING
+    assert tally.add("v1", True, "HTTP 200, version v1") is Agreement.PENDING
+    assert not tally.first_seen and tally.agreed == 0 and tally.reason == ""
+
+
+def test_n_agreeing_answers_after_the_first_new_one_pass() -> None:
+    tally = Consistency("v2", required=3)
+    assert tally.add("v1", True, "old") is Agreement.PENDING
+    assert tally.add("v2", True, "first") is Agreement.PENDING  # the first new answer
+    assert tally.first_seen and tally.agreed == 0
+    assert tally.add("v2", True, "1") is Agreement.PENDING
+    assert tally.add("v2", True, "2") is Agreement.PENDING
+    assert tally.add("v2", True, "3") is Agreement.PASSED
+    assert tally.agreed == 3
+
+
+def test_an_old_version_after_the_first_new_one_fails() -> None:
+    tally = Consistency("v2", required=5)
+    tally.add("v2", True, "first")
+    assert tally.add("v1", True, "HTTP 200, version v1") is Agreement.FAILED
+    assert tally.reason == (
+        "after v2 answered, an answer showed v1 (HTTP 200, version v1): "
+        "two versions, or a failing one, behind one address"
+    )
+
+
+def test_a_failed_answer_after_the_first_new_one_fails_even_with_the_version() -> None:
+    tally = Consistency("v2", required=5)
+    tally.add("v2", True, "first")
+    assert tally.add("v2", False, "HTTP 500") is Agreement.FAILED
+    failing = Consistency("v2", required=5)
+    failing.add("v2", True, "first")
+    assert failing.add(None, False, "timed out after 5s") is Agreement.FAILED
+    assert "showed no version (timed out after 5s)" in failing.reason
+
+
+def test_one_required_answer_passes_at_the_second_new_answer() -> None:
+    tally = Consistency("v2", required=1)
+    assert tally.add("v2", True, "first") is Agreement.PENDING
+    assert tally.add("v2", True, "second") is Agreement.PASSED

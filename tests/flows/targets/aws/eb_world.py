@@ -320,6 +320,32 @@ class EbWorld:
             {"Bucket": BUCKET, "Key": self.bundle_key(version)},
         )
 
+    # -- queued S3 answers of the release lock -------------------------------------------------
+
+    def lock_key(self) -> str:
+        """Where the target keeps the application's release lock."""
+        return f"deliverypipeline/locks/{self.config.application}.json"
+
+    def lock_taken(self, bucket: str = BUCKET, etag: str = '"e-lock"') -> None:
+        """Queue a free release lock being taken: GetObject finds none, the conditional PutObject wins."""
+        where = {"Bucket": bucket, "Key": self.lock_key()}
+        self.s3.add_client_error(
+            "get_object", "NoSuchKey", "The specified key does not exist.", 404, expected_params=where
+        )
+        self.s3.add_response(
+            "put_object",
+            {"ETag": etag},
+            {**where, "Body": ANY, "ContentType": "application/json", "IfNoneMatch": "*"},
+        )
+
+    def lock_released(self, bucket: str = BUCKET, etag: str = '"e-lock"') -> None:
+        """Queue the release lock being removed, only if still ours (DeleteObject with IfMatch)."""
+        self.s3.add_response("delete_object", {}, {"Bucket": bucket, "Key": self.lock_key(), "IfMatch": etag})
+
+    def storage_location(self, bucket: str = BUCKET) -> None:
+        """Queue CreateStorageLocation's answer: EB's own bucket (used when aws.bucket is unset)."""
+        self.eb.add_response("create_storage_location", {"S3Bucket": bucket}, {})
+
 
 def dockerrun(version: str) -> dict[str, Any]:
     """The rendered Dockerrun.aws.json (v1, single container) of a version."""

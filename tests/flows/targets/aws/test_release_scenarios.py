@@ -1,18 +1,25 @@
 """Whole releases on Elastic Beanstalk, EB answered by `Stubber`: each asserts what happened to prod.
 
-The steps are the pipeline's own (`flows.release.operations`) on `ElasticBeanstalkTarget`; EB's answers
-are queued in the order a release asks, the HTTP side is `EbWorld.check`, and time is a fake
-clock. After each scenario: which environment answers at the prod CNAME, what it serves,
+The steps are the pipeline's own (`flows.release.operations`, in the flow's order) on
+`ElasticBeanstalkTarget`; EB's answers are queued in the order a release asks (the swap first
+waits until both environments are Ready, so a describe answer precedes each swap), the HTTP side
+is `EbWorld.check`, and time is a fake clock. The target's lock, preflight and traffic are
+tested in their own modules. After each scenario: which environment answers at the prod CNAME, what it serves,
 which calls were made, and that no queued answer was left unused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from flows.config import Deadlines
+from flows.errors import ReleaseError
 from flows.release import operations as release
 from flows.release.decisions import Roles
+from flows.release.health import PathAnswer, PathCheck
+from flows.release.settings import UserPath
 from flows.targets.aws.errors import AwsSwapError
 from flows.targets.aws.facts import render_bundle
 from tests.flows.targets.aws.eb_world import (
@@ -53,23 +60,44 @@ def queue_deploy_to_node_2(world: EbWorld, version: str) -> None:
     world.describe(node_2={"status": "Ready", "health": "Green", "version": version})
 
 
+def paths_check(world: EbWorld) -> PathCheck:
+    """The user paths as clients reach them now: each answers what `/health` would (502 when broken)."""
+
+    def check(url: str, paths: Sequence[UserPath]) -> list[PathAnswer]:
+        report = world.check(url)
+        error = report.error if report.status_code is None else None
+        return [PathAnswer(path, report.status_code, 0.01, error) for path in paths]
+
+    return check
+
+
+def queue_swap(world: EbWorld, first: str, second: str) -> None:
+    """Both Ready (swappable) at the first look, the CNAME swap, both settled at the next look."""
+    world.describe()
+    world.swap(first, second)
+    world.describe()
+
+
 def run_release(world: EbWorld, version: str) -> Roles:
-    """The pipeline's release steps, in order, on the EB target."""
-    target, config = world.target(), world.config
+    """The pipeline's release steps, in the flow's order, on the EB target (swap back on rejection)."""
+    target, config, log, clock = world.target(), world.config, world.log.append, world.clock
+    paths = paths_check(world)
     target.register_version(version, dockerrun(version))
-    roles = release.wait_for_preprod(target, config, log=world.log.append, clock=world.clock)
-    release.deploy_and_wait(
-        target,
-        roles.preprod.name,
-        version,
-        config,
-        log=world.log.append,
-        clock=world.clock,
-        check=world.check,
+    roles = release.wait_for_preprod(target, config, log=log, clock=clock)
+    since = release.deploy(target, roles, version, config, log)
+    release.wait_until_ready(
+        target, roles.preprod.name, version, config, since=since, log=log, clock=clock, check=world.check
     )
-    return release.swap_and_verify(
-        target, roles, version, config, log=world.log.append, clock=world.clock, check=world.check
-    )
+    preprod_url = target.url(config.preprod_address)
+    release.require(release.verify(preprod_url, version, config, clock, world.check, paths), "preprod")
+    after = release.swap(target, roles, config, log, clock)
+    try:
+        prod_url = target.url(config.prod_address)
+        verified = release.verify(prod_url, version, config, clock, world.check, paths)
+        release.require(verified, "prod", release.ProdRejected)
+    except Exception as rejected:
+        raise release.swap_back(target, after, rejected, config, log, clock) from rejected
+    return after
 
 
 DEPLOY_CALLS = [
@@ -93,8 +121,8 @@ def test_happy_path_puts_the_new_version_behind_the_prod_cname() -> None:
     world = EbWorld()
     queue_registration(world, "v2")
     queue_deploy_to_node_2(world, "v2")
-    world.swap(NODE_2, NODE_1)
-    world.describe()  # the swap settled
+    world.describe()  # the preprod URL looked up
+    queue_swap(world, NODE_2, NODE_1)
     world.describe()  # the prod URL looked up
 
     after = run_release(world, "v2")
@@ -105,9 +133,11 @@ def test_happy_path_puts_the_new_version_behind_the_prod_cname() -> None:
     assert world.operations() == [
         *REGISTER_CALLS,
         *DEPLOY_CALLS,
+        "DescribeEnvironments",  # the preprod URL
+        "DescribeEnvironments",  # both Ready: swappable
         "SwapEnvironmentCNAMEs",
-        "DescribeEnvironments",
-        "DescribeEnvironments",
+        "DescribeEnvironments",  # settled, node-2 on the prod CNAME
+        "DescribeEnvironments",  # the prod URL
     ]
     assert any(PULLED in line for line in world.log)  # EB's events were streamed into the log
     world.done()
@@ -118,9 +148,9 @@ def test_busy_preprod_is_waited_for_then_released() -> None:
     queue_registration(world, "v2")
     world.describe(node_2={"status": "Updating", "health": "Grey"})  # someone else's update
     queue_deploy_to_node_2(world, "v2")
-    world.swap(NODE_2, NODE_1)
-    world.describe()
-    world.describe()
+    world.describe()  # the preprod URL
+    queue_swap(world, NODE_2, NODE_1)
+    world.describe()  # the prod URL
 
     after = run_release(world, "v2")
 
@@ -128,7 +158,7 @@ def test_busy_preprod_is_waited_for_then_released() -> None:
     assert world.behind(PROD_CNAME) == NODE_2 and world.check(f"http://{PROD_CNAME}").version == "v2"
     assert any("preprod is busy" in line for line in world.log)
     assert world.operations().count("UpdateEnvironment") == 1
-    assert world.clock.time >= world.config.deadlines.poll_interval  # it did wait
+    assert world.clock.time >= world.config.deadlines.poll_s  # it did wait
     world.done()
 
 
@@ -204,9 +234,9 @@ def test_existing_version_is_reused_and_released() -> None:
     world.stored_bundle("v2", render_bundle(dockerrun("v2")))  # with this very bundle
     world.version_answer("v2", "Processed")
     queue_deploy_to_node_2(world, "v2")
-    world.swap(NODE_2, NODE_1)
-    world.describe()
-    world.describe()
+    world.describe()  # the preprod URL
+    queue_swap(world, NODE_2, NODE_1)
+    world.describe()  # the prod URL
 
     after = run_release(world, "v2")
 
@@ -228,16 +258,16 @@ def test_prod_failing_verification_is_swapped_back() -> None:
     world.dns_lag = True  # clients keep reaching the old environment at the prod CNAME
     queue_registration(world, "v2")
     queue_deploy_to_node_2(world, "v2")
-    world.swap(NODE_2, NODE_1)
-    world.describe()
+    world.describe()  # the preprod URL: preprod serves v2, the release goes on
+    queue_swap(world, NODE_2, NODE_1)
     world.describe()  # the prod URL looked up
-    world.swap(NODE_1, NODE_2)  # the swap back
-    world.describe()
+    queue_swap(world, NODE_1, NODE_2)  # the swap back, once both are Ready
 
     with pytest.raises(release.SwappedBack, match="swapped back") as failure:
         run_release(world, "v2")
 
-    assert NODE_1 in str(failure.value)
+    assert f"swapped back: prod is {NODE_1}" in str(failure.value)
+    assert "prod does not serve v2 to users: last answer:" in str(failure.value)  # why, with what was seen
     assert world.behind(PROD_CNAME) == NODE_1 and world.serving[NODE_1] == "v1"
     assert world.behind(PREPROD_CNAME) == NODE_2
     swaps = [params for name, params in world.calls if name == "SwapEnvironmentCNAMEs"]
@@ -253,6 +283,8 @@ def test_refused_swap_surfaces_the_aws_error_and_prod_is_unchanged() -> None:
     world = EbWorld()
     queue_registration(world, "v2")
     queue_deploy_to_node_2(world, "v2")
+    world.describe()  # the preprod URL
+    world.describe()  # both Ready: EB refuses anyway (another operation began meanwhile)
     message = (
         "Environment named deliverypipeline-node-1 is in an invalid state for this operation. Must be Ready."
     )
@@ -267,4 +299,43 @@ def test_refused_swap_surfaces_the_aws_error_and_prod_is_unchanged() -> None:
     assert world.failed_calls == [("SwapEnvironmentCNAMEs", "InvalidParameterValue")]
     assert world.behind(PROD_CNAME) == NODE_1 and world.check(f"http://{PROD_CNAME}").version == "v1"
     assert world.operations()[-1] == "DescribeEnvironments"  # nothing after the refused swap
+    world.done()
+
+
+def test_the_swap_waits_until_both_environments_are_ready() -> None:
+    world = EbWorld()
+    queue_registration(world, "v2")
+    queue_deploy_to_node_2(world, "v2")
+    world.describe()  # the preprod URL
+    world.describe(node_1={"status": "Updating"})  # prod busy (a configuration change): EB would refuse
+    world.describe(node_1={"status": "Ready"})
+    world.swap(NODE_2, NODE_1)
+    world.describe()
+    world.describe()  # the prod URL
+
+    after = run_release(world, "v2")
+
+    assert after.prod.name == NODE_2 and world.behind(PROD_CNAME) == NODE_2
+    assert any("waiting for both environments to be swappable" in line for line in world.log)
+    assert world.failed_calls == []  # never asked EB to swap a busy environment
+    swap_at = world.operations().index("SwapEnvironmentCNAMEs")
+    assert world.operations()[swap_at - 2 : swap_at] == ["DescribeEnvironments", "DescribeEnvironments"]
+    world.done()
+
+
+def test_an_environment_never_ready_for_the_swap_fails_naming_it_and_prod_is_unchanged() -> None:
+    world = EbWorld(aws_config(deadlines=Deadlines(swap=30, poll_interval=10)))
+    queue_registration(world, "v2")
+    queue_deploy_to_node_2(world, "v2")
+    world.describe()  # the preprod URL
+    for _ in range(4):  # looks at 0, 10, 20 and 30 s: prod still Updating
+        world.describe(node_1={"status": "Updating", "health": "Grey"})
+
+    with pytest.raises(ReleaseError, match="waited 30s before the swap") as failure:
+        run_release(world, "v2")
+
+    assert f"prod is {NODE_1} at {PROD_CNAME}: version v1, status Updating" in str(failure.value)
+    assert "swap by hand" in str(failure.value)
+    assert "SwapEnvironmentCNAMEs" not in world.operations()
+    assert world.behind(PROD_CNAME) == NODE_1 and world.check(f"http://{PROD_CNAME}").version == "v1"
     world.done()
