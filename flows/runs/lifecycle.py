@@ -1,17 +1,15 @@
 """Everything around the steps of one run: its record, its report and notification.
 
 `release_run` wraps the flow body: it makes the step hooks record into this run's report, and
-when the body ends (returned, failed or interrupted)
-removes the checkout, notes who serves prod now, publishes the `release-report` artifact,
-tells the chat hook, and fails a run whose zero-downtime probe saw a failed request.
+when the body ends (returned, failed or interrupted) removes the checkout, notes who serves
+prod now, publishes the `release-report` artifact, tells the chat hook, and fails a run whose
+zero-downtime probe saw a failed request.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -65,10 +63,10 @@ class Run:
 
 
 class release_run:
-    """Record the run for the block; report and notify when it ends.
+    """Record the run for the block; when it ends, report and notify, and fail a probe violation.
 
-    Never swallows what ended the block (its `__exit__` returns None), so a type checker knows
-    a flow body returning inside it always returns.
+    Never swallows what ended the block (`__exit__` returns None), so a type checker knows a
+    flow body returning inside it always returns.
     """
 
     def __init__(
@@ -80,52 +78,39 @@ class release_run:
         pushed_ref: str | None,
         notify_url: str | None,
     ) -> None:
-        """The run of `ref` of `repo` onto `target`."""
-        self._context = _release_run(config, target, repo, ref, pushed_ref, notify_url)
+        """The run of `ref` of `repo` onto `target` (`pushed_ref`: the branch a push named)."""
+        shown_ref = f"{ref} (pushed to {pushed_ref})" if pushed_ref else ref
+        report = RunReport(application=config.application, target=target, repo=repo, ref=shown_ref)
+        self.run = Run(report, config, notify_url)
+        self.target = target
+        self._recording = recording(report)
+        self._started = 0.0
 
     def __enter__(self) -> Run:
-        """Start recording."""
-        return self._context.__enter__()
+        """Start recording the steps."""
+        self._started = time.monotonic()
+        self._recording.__enter__()
+        return self.run
 
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
-        """Report and notify; what ended the block propagates."""
-        self._context.__exit__(kind, value, tb)
-
-
-@contextmanager
-def _release_run(
-    config: PipelineConfig,
-    target: str,
-    repo: str,
-    ref: str,
-    pushed_ref: str | None,
-    notify_url: str | None,
-) -> Iterator[Run]:
-    logger = get_run_logger()
-    shown_ref = f"{ref} (pushed to {pushed_ref})" if pushed_ref else ref
-    report = RunReport(application=config.application, target=target, repo=repo, ref=shown_ref)
-    run = Run(report, config, notify_url)
-    started = time.monotonic()
-    try:
-        with recording(report):
-            yield run
-    except BaseException as exc:
-        report.ok = False
-        report.outcome = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        report.total_seconds = time.monotonic() - started
-        _finish(run, target)
-        logger.info("%s (%.1fs)", report.outcome, report.total_seconds)
-    probe = report.probe
-    if probe is not None and probe.violation:
-        raise ZeroDowntimeViolation(
-            f"{report.version} is live and verified, but {probe.failures} of {probe.requests} probe "
-            f"requests to prod failed ({probe.swap_failures} during the swap); see the zero-downtime "
-            "artifact and the proxy's log"
-        )
+        """Report and notify; what ended the block propagates; a probe violation fails the run."""
+        report = self.run.report
+        self._recording.__exit__(kind, value, tb)
+        if value is not None:
+            report.ok = False
+            report.outcome = f"{type(value).__name__}: {value}"
+        report.total_seconds = time.monotonic() - self._started
+        _finish(self.run, self.target)
+        get_run_logger().info("%s (%.1fs)", report.outcome, report.total_seconds)
+        probe = report.probe
+        if value is None and probe is not None and probe.violation:
+            raise ZeroDowntimeViolation(
+                f"{report.version} is live and verified, but {probe.failures} of {probe.requests} probe "
+                f"requests to prod failed ({probe.swap_failures} during the swap); see the zero-downtime "
+                "artifact and the proxy's log"
+            )
 
 
 def _finish(run: Run, target: str) -> None:
