@@ -18,6 +18,7 @@ import sys
 from typing import Any, Literal
 
 from prefect import flow
+from prefect.client.schemas.objects import State
 
 from flows.config import PipelineConfig, for_target
 from flows.image.tasks import build_image, push, smoke_test
@@ -52,11 +53,12 @@ def pipeline(
     require_approval: bool = False,
     notify_url: str | None = None,
     pushed_ref: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State[Any]:
     """Ship `ref` of `repo` to `target` with a blue/green swap; one release per target at a time.
 
     `pushed_ref` is the git ref a webhook push named (e.g. `refs/heads/main`); it is recorded in
-    the run report, while `ref` (the pushed commit) is what is released.
+    the run report, while `ref` (the pushed commit) is what is released. A pushed run whose
+    branch has a newer push by the time it holds the target ends Cancelled "superseded by <sha>".
     """
     config = for_target(config, target)
     with release_run(config, target, repo, ref, pushed_ref, notify_url) as run:
@@ -67,6 +69,8 @@ def pipeline(
         smoke_test(built, source.version, config.deadlines.smoke_test)
         pushed = push(built, config)
         with lock_target(where, source.version, config):
+            if superseded := run.superseded():  # a newer push of this branch releases instead
+                return superseded
             release_bundle(where, source.path, pushed.ref, source.version)
             roles = pick_preprod(where, config)
             if already_live(roles, source.version, config.accepted_health):

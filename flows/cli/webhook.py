@@ -74,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     if "/" not in args.deployment:
         raise CliError(f"--deployment {args.deployment!r} must be FLOW/DEPLOYMENT, e.g. {DEFAULT_DEPLOYMENT}")
 
+    import logging
+
     import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
 
     from flows.webhook.app import create_app
     from flows.webhook.trigger import PrefectTrigger

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from prefect import get_run_logger
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 
 from flows.config import PipelineConfig
@@ -33,6 +34,7 @@ class Run:
     report: RunReport
     config: PipelineConfig
     notify_url: str | None = None
+    pushed_ref: str | None = None
     returned: dict[str, Any] = field(default_factory=dict)
 
     def ended(self, outcome: str) -> dict[str, Any]:
@@ -44,6 +46,27 @@ class Run:
         self.report.outcome = outcome
         self.returned.update(self.result())
         return self.returned
+
+    def superseded(self) -> State[Any] | None:
+        """A Cancelled "superseded by <sha>" state when a newer push of this run's branch exists.
+
+        Only runs a webhook push started (with `pushed_ref`) can be superseded; a run started by
+        hand for a ref (a rollback) never is. The flow returns the state: the run ends Cancelled.
+        """
+        run_id = flow_run.id
+        if not self.pushed_ref or run_id is None:
+            return None
+        from prefect.client.orchestration import get_client
+
+        from flows.webhook.supersede import superseded_state
+
+        with get_client(sync_client=True) as client:
+            state = superseded_state(client, run_id)
+        if state is not None:
+            self.report.outcome = f"{state.message}: not released"
+            self.report.ok = True
+            get_run_logger().info("%s; not releasing %s", state.message, self.report.version)
+        return state
 
     def result(self) -> dict[str, Any]:
         """The flow run's result: version, outcome, prod, per-step states and durations."""
@@ -81,7 +104,7 @@ class release_run:
         """The run of `ref` of `repo` onto `target` (`pushed_ref`: the branch a push named)."""
         shown_ref = f"{ref} (pushed to {pushed_ref})" if pushed_ref else ref
         report = RunReport(application=config.application, target=target, repo=repo, ref=shown_ref)
-        self.run = Run(report, config, notify_url)
+        self.run = Run(report, config, notify_url, pushed_ref)
         self.target = target
         self._recording = recording(report)
         self._started = 0.0

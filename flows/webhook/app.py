@@ -1,15 +1,18 @@
 """The receiver's HTTP side: `POST /webhooks/github` (Starlette), plus `GET /healthz`.
 
 Order of checks, cheapest and safest first: body size (413), signature over the raw bytes (401),
-event type (`ping` 200, others 202 ignored), payload (400 malformed, 202 ignored with a reason),
-then the one side effect, creating the flow run (202 naming it, 503 when Prefect cannot).
-Nothing is parsed before the signature holds.
+content type (415 unless JSON or GitHub's form encoding), event type (`ping` 200, others 202
+ignored), payload (400 malformed, 202 ignored with a reason), then the one side effect, creating
+the flow run (202 naming it, 503 when Prefect cannot). Nothing is parsed before the signature holds.
+A trigger with a `start`/`close` lifecycle (the Prefect one) is started before the server
+accepts requests and closed when it stops.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,10 +21,10 @@ from starlette.routing import Route
 
 from flows.errors import TriggerError
 from flows.webhook import signature
-from flows.webhook.payload import Ignore, PayloadError, decide
-from flows.webhook.trigger import Trigger, TriggerUnavailable
+from flows.webhook.payload import Ignore, PayloadError, UnsupportedContentType, check_content_type, decide
+from flows.webhook.trigger import Lifecycle, Trigger, TriggerUnavailable
 
-MAX_BODY = 1024 * 1024  # GitHub push payloads of a normal commit are a few KiB
+MAX_BODY = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
 PATH = "/webhooks/github"
 
 _log = logging.getLogger(__name__)
@@ -71,6 +74,11 @@ def create_app(
         if not signature.is_valid(secret, body, request.headers.get("x-hub-signature-256")):
             _log.warning("delivery %r: missing or wrong X-Hub-Signature-256, refused", delivery)
             return _answer(401, {"error": "missing or wrong X-Hub-Signature-256 (sha256 HMAC of the body)"})
+        content_type = request.headers.get("content-type")
+        try:
+            check_content_type(content_type)
+        except UnsupportedContentType as exc:
+            return _answer(415, {"error": str(exc)})
         event = request.headers.get("x-github-event")
         if event is None:
             return _answer(400, {"error": "missing X-GitHub-Event header"})
@@ -79,7 +87,7 @@ def create_app(
         if event != "push":
             return _answer(202, {"status": "ignored", "reason": f"event {event!r} is not a push"})
         try:
-            decision = decide(body, delivery, release_branches)
+            decision = decide(body, delivery, release_branches, content_type)
         except PayloadError as exc:
             return _answer(400, {"error": str(exc)})
         if isinstance(decision, Ignore):
@@ -112,6 +120,17 @@ def create_app(
     async def healthz(request: Request) -> JSONResponse:
         return _answer(200, {"status": "ok"})
 
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if isinstance(trigger, Lifecycle):
+            await trigger.start()
+        try:
+            yield
+        finally:
+            if isinstance(trigger, Lifecycle):
+                await trigger.close()
+
     return Starlette(
-        routes=[Route(PATH, github, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
+        routes=[Route(PATH, github, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])],
+        lifespan=lifespan,
     )

@@ -1,7 +1,9 @@
 """Parsing a GitHub `push` payload and deciding whether it starts a release.
 
 Pure: bytes and headers in, a `Deploy` or an `Ignore` out (or `PayloadError` for a malformed
-request). Only validated values leave this module: a 40-hex commit, a branch name, a repository
+request, `UnsupportedContentType` for a body that is neither of GitHub's two content types:
+`application/json`, or `application/x-www-form-urlencoded` with the JSON in a `payload=` field,
+GitHub's default). Only validated values leave this module: a 40-hex commit, a branch name, a repository
 URL of a known shape and a delivery id, so nothing arbitrary from the payload reaches the pipeline.
 """
 
@@ -12,6 +14,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from flows.errors import TriggerError
 
@@ -27,10 +30,66 @@ REPOSITORY_PARAMETER = "repo"
 REF_PARAMETER = "ref"
 PUSHED_REF_PARAMETER = "pushed_ref"
 TAG_PREFIX = "refs/tags/"
+BRANCH_TAG_PREFIX = "branch:"  # the flow-run tag naming the pushed branch
+JSON_TYPE = "application/json"
+FORM_TYPE = "application/x-www-form-urlencoded"
+CONTENT_TYPES = (JSON_TYPE, FORM_TYPE)
+FORM_FIELD = "payload"
 
 
 class PayloadError(TriggerError):
     """The request is malformed (bad JSON, a missing or invalid field): the answer is 400."""
+
+
+class UnsupportedContentType(TriggerError):
+    """The body is neither JSON nor GitHub's form encoding: the answer is 415."""
+
+
+def media_type(header: str | None) -> str:
+    """The media type of a `Content-Type` header, lowercase, without parameters (`; charset=...`)."""
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def check_content_type(header: str | None) -> str:
+    """The media type, if it is one of GitHub's two; else `UnsupportedContentType` naming them."""
+    kind = media_type(header)
+    if kind not in CONTENT_TYPES:
+        shown = repr(kind) if kind else "none"
+        raise UnsupportedContentType(
+            f"Content-Type {shown} is not supported; send {JSON_TYPE} or {FORM_TYPE} "
+            '(the webhook\'s "Content type" setting on GitHub)'
+        )
+    return kind
+
+
+def json_bytes(body: bytes, content_type: str | None) -> bytes:
+    """The JSON document of a delivery: the body itself, or the `payload=` field of a form body.
+
+    The signature is checked over `body` as received, before this; GitHub signs the raw bytes
+    of either encoding.
+    """
+    if check_content_type(content_type) == JSON_TYPE:
+        return body
+    try:
+        text = body.decode("ascii")
+        fields = parse_qs(text, keep_blank_values=True, strict_parsing=True, max_num_fields=16)
+    except (UnicodeDecodeError, ValueError):
+        raise PayloadError(
+            f"body is not form-encoded ({FORM_TYPE}) as its Content-Type says; GitHub sends "
+            f"{FORM_FIELD}=<URL-encoded JSON>"
+        ) from None
+    values = fields.get(FORM_FIELD, [])
+    if len(values) != 1:
+        raise PayloadError(
+            f"form-encoded body must carry the push as exactly one {FORM_FIELD}= field "
+            f"(found {len(values)}); GitHub sends payload=<URL-encoded JSON>"
+        )
+    return values[0].encode("utf-8")
+
+
+def branch_tag(branch: str) -> str:
+    """The flow-run tag of a push to `branch` (e.g. `branch:main`), shown in the UI and searched by."""
+    return f"{BRANCH_TAG_PREFIX}{branch}"
 
 
 @dataclass(frozen=True)
@@ -53,7 +112,7 @@ class Deploy:
 
     def tags(self) -> list[str]:
         """Flow-run tags that say in the UI where the run came from."""
-        return ["github-push", f"branch:{self.branch}"]
+        return ["github-push", branch_tag(self.branch)]
 
 
 @dataclass(frozen=True)
@@ -84,7 +143,10 @@ def parse_push(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from None
+        raise PayloadError(
+            f"body is not valid JSON ({exc}); the webhook's content type should be {JSON_TYPE}, "
+            f"or {FORM_TYPE} with the JSON in its {FORM_FIELD}= field"
+        ) from None
     if not isinstance(data, dict):
         raise PayloadError("body is not a JSON object")
     _field(data, "ref", str)
@@ -96,9 +158,14 @@ def parse_push(body: bytes) -> dict[str, Any]:
     return data
 
 
-def decide(body: bytes, delivery: str | None, branches: Collection[str]) -> Deploy | Ignore:
-    """Deploy a push of a new commit to one of `branches`; ignore tags, deletions, other branches."""
-    data = parse_push(body)
+def decide(
+    body: bytes, delivery: str | None, branches: Collection[str], content_type: str | None = JSON_TYPE
+) -> Deploy | Ignore:
+    """Deploy a push of a new commit to one of `branches`; ignore tags, deletions, other branches.
+
+    `body` is the request body as received, in either of GitHub's content types.
+    """
+    data = parse_push(json_bytes(body, content_type))
     key = delivery_id(delivery)
     ref: str = data["ref"]
     after: str = data["after"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from flows.webhook.signature import sign
 
@@ -33,12 +34,21 @@ def encode(payload: Any) -> bytes:
     return json.dumps(payload).encode()
 
 
+def form_encode(payload: Any) -> bytes:
+    """The body bytes as GitHub sends them with the content type application/x-www-form-urlencoded."""
+    return urlencode({"payload": json.dumps(payload)}).encode("ascii")
+
+
 def headers(
-    body: bytes, *, event: str = "push", delivery: str = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    body: bytes,
+    *,
+    event: str = "push",
+    delivery: str = "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    content_type: str = "application/json",
 ) -> dict[str, str]:
     """Headers of a correctly signed delivery of `body`."""
     return {
-        "Content-Type": "application/json",
+        "Content-Type": content_type,
         "X-GitHub-Event": event,
         "X-GitHub-Delivery": delivery,
         "X-Hub-Signature-256": sign(SECRET, body),

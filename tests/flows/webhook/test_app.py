@@ -1,4 +1,5 @@
-"""The receiver over HTTP: forged and malformed requests start nothing; good pushes start one run."""
+"""The receiver over HTTP: forged and malformed requests start nothing; good pushes start one run,
+in either of GitHub's content types."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from flows.webhook.app import PATH, create_app
+from flows.webhook.app import MAX_BODY, PATH, create_app
 from flows.webhook.payload import Deploy
 from flows.webhook.signature import sign
 from flows.webhook.trigger import PrefectTrigger, TriggeredRun, TriggerUnavailable, idempotency_key
-from tests.flows.webhook.payloads import CLONE_URL, SECRET, SHA, encode, headers, push
+from tests.flows.webhook.payloads import CLONE_URL, SECRET, SHA, encode, form_encode, headers, push
 
 CAP = 4096
 
@@ -40,7 +41,7 @@ class RecordingTrigger:
 
 
 class AppClient:
-    """Calls the ASGI app in-process (no server, no port), one event loop per request."""
+    """Calls the ASGI app in-process (no server, no port), one event loop (and app lifespan) per request."""
 
     def __init__(self, app: Starlette) -> None:
         self.app = app
@@ -48,7 +49,10 @@ class AppClient:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         async def call() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
+            async with (
+                self.app.router.lifespan_context(self.app),
+                httpx.AsyncClient(transport=transport, base_url="http://receiver") as client,
+            ):
                 return await client.request(method, path, **kwargs)
 
         return asyncio.run(call())
@@ -88,6 +92,38 @@ def test_signed_push_to_main_starts_one_run_and_names_it(
         {"repo": CLONE_URL, "ref": SHA, "pushed_ref": "refs/heads/main"}
     ]
     assert idempotency_key(trigger.calls[0]) == "github-delivery:72d3162e-cc78-11e3-81ab-4c9367dc0958"
+
+
+def test_form_encoded_push_starts_the_same_run_as_json(client: AppClient, trigger: RecordingTrigger) -> None:
+    body = form_encode(push())
+    answer = client.post(
+        PATH, content=body, headers=headers(body, content_type="application/x-www-form-urlencoded")
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["commit"] == SHA
+    assert [call.parameters() for call in trigger.calls] == [
+        {"repo": CLONE_URL, "ref": SHA, "pushed_ref": "refs/heads/main"}
+    ]
+
+
+def test_json_with_charset_is_json(client: AppClient, trigger: RecordingTrigger) -> None:
+    body = encode(push())
+    answer = client.post(
+        PATH, content=body, headers=headers(body, content_type="Application/JSON; charset=utf-8")
+    )
+    assert answer.status_code == 202, answer.text
+    assert len(trigger.calls) == 1
+
+
+def test_form_encoded_ping_answers_200(client: AppClient, trigger: RecordingTrigger) -> None:
+    body = form_encode({"zen": "Design for failure.", "hook_id": 1})
+    hdrs = headers(body, event="ping", content_type="application/x-www-form-urlencoded")
+    assert client.post(PATH, content=body, headers=hdrs).json() == {"status": "pong"}
+    assert trigger.calls == []
+
+
+def test_default_cap_takes_githubs_largest_payload() -> None:
+    assert MAX_BODY >= 25 * 1000 * 1000
 
 
 def test_ping_answers_200_and_starts_nothing(client: AppClient, trigger: RecordingTrigger) -> None:
@@ -133,6 +169,31 @@ CASES: dict[str, tuple[bytes, dict[str, str], int, str]] = {
     "oversized": (*_signed(OVERSIZED), 413, "larger than"),
     "oversized and unsigned": (OVERSIZED, {"X-GitHub-Event": "push"}, 413, "larger than"),
     "no event header": (*_signed(GOOD, X_GitHub_Event=None), 400, "X-GitHub-Event"),
+    "plain text": (*_signed(GOOD, Content_Type="text/plain"), 415, "application/x-www-form-urlencoded"),
+    "no content type": (*_signed(GOOD, Content_Type=None), 415, "application/json"),
+    "multipart": (*_signed(GOOD, Content_Type="multipart/form-data; boundary=x"), 415, "not supported"),
+    "form without payload field": (
+        *_signed(b"other=1", Content_Type="application/x-www-form-urlencoded"),
+        400,
+        "payload=",
+    ),
+    "form with two payload fields": (
+        *_signed(b"payload=%7B%7D&payload=%7B%7D", Content_Type="application/x-www-form-urlencoded"),
+        400,
+        "exactly one payload=",
+    ),
+    "form with bad JSON": (
+        *_signed(b"payload=%7Bnot", Content_Type="application/x-www-form-urlencoded"),
+        400,
+        "not valid JSON",
+    ),
+    "JSON sent as form": (*_signed(GOOD, Content_Type="application/x-www-form-urlencoded"), 400, "payload="),
+    "form signed over the decoded JSON": (
+        form_encode(push()),
+        {**headers(GOOD, content_type="application/x-www-form-urlencoded")},
+        401,
+        "X-Hub-Signature-256",
+    ),
     "bad JSON": (*_signed(b'{"ref": "refs/heads/main", '), 400, "JSON"),
     "missing fields": (*_signed(encode({"ref": "refs/heads/main"})), 400, "after"),
     "bad sha": (*_signed(encode(push(after="1234abcd"))), 400, "40-character"),
