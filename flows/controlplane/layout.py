@@ -57,6 +57,18 @@ def is_local_api(api_url: str, port: int) -> bool:
     return parts.hostname in LOCAL_HOSTS and url_port == port
 
 
+class BelowStateDir:
+    """A read-only `Layout` attribute naming a path below the layout's state dir."""
+
+    def __init__(self, *parts: str) -> None:
+        """`parts`: the path's parts below the state dir."""
+        self.parts = parts
+
+    def __get__(self, layout: Layout, owner: type[Layout] | None = None) -> Path:
+        """The path below `layout.state_dir`."""
+        return layout.state_dir.joinpath(*self.parts)
+
+
 @dataclass(frozen=True)
 class Layout:
     """One control plane's places and addresses."""
@@ -68,25 +80,14 @@ class Layout:
     external: bool  # PREFECT_API_URL names a server we neither start nor stop
     ui_url: str
 
-    @property
-    def home(self) -> Path:
-        """PREFECT_HOME of the server, the worker and the clients (SQLite at home/prefect.db)."""
-        return self.state_dir / "prefect"
-
-    @property
-    def logs(self) -> Path:
-        """Where the server and the worker write their output."""
-        return self.state_dir / "logs"
-
-    @property
-    def records(self) -> Path:
-        """Where the pids of the server and the worker we started are recorded."""
-        return self.state_dir / "controlplane"
-
-    @property
-    def database(self) -> Path:
-        """The server's SQLite database."""
-        return self.home / "prefect.db"
+    # PREFECT_HOME of the server, the worker and the clients.
+    home = BelowStateDir("prefect")
+    # Where the server and the worker write their output.
+    logs = BelowStateDir("logs")
+    # Where the pids of the server and the worker we started are recorded.
+    records = BelowStateDir("controlplane")
+    # The server's SQLite database, in PREFECT_HOME.
+    database = BelowStateDir("prefect", "prefect.db")
 
     def run_url(self, run_id: object) -> str:
         """The UI address of one flow run."""

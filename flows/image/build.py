@@ -23,14 +23,6 @@ OCI_CREATED = "org.opencontainers.image.created"
 
 
 @dataclass(frozen=True)
-class BuiltImage:
-    """The image a build produced: its reference (repository:tag) and its id."""
-
-    tag: str
-    image_id: str
-
-
-@dataclass(frozen=True)
 class BuildPlan:
     """Everything passed to the engine for one build; pure data, asserted by tests."""
 
@@ -123,6 +115,14 @@ def read_build_stream(chunks: Iterable[Mapping[str, Any]], log: Callable[[str], 
             if line.startswith("Successfully built ") and image_id is None:
                 image_id = line.split()[-1]
     return image_id
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """The image a build produced: its reference (repository:tag) and its id."""
+
+    tag: str
+    image_id: str
 
 
 def build_image(

@@ -27,8 +27,9 @@ def build_release(
     client: Any,
     project_dir: Path,
     repository: str,
-    base_image: str = DEFAULT_BASE_IMAGE,
+    *,
     log: Callable[[str], None] = print,
+    base_image: str = DEFAULT_BASE_IMAGE,
     extra_labels: Mapping[str, str] | None = None,
 ) -> tuple[VersionInfo, BuiltImage]:
     """Wheelhouse, version from git, then the image `<repository>:<version>` of `project_dir`."""
@@ -91,7 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     client = docker.from_env()
     try:
         started = time.monotonic()
-        info, built = build_release(client, args.project.resolve(), args.repository, args.base_image, log)
+        info, built = build_release(
+            client, args.project.resolve(), args.repository, log=log, base_image=args.base_image
+        )
         print(f"built {built.tag} in {time.monotonic() - started:.1f}s ({built.image_id[:19]})")
         if args.smoke:
             result = smoke_test(client, built.tag, info.version, deadline_s=60, log=log)

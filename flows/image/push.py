@@ -82,8 +82,9 @@ def push_image(
     client: Any,
     repository: str,
     tag: str,
-    auth_config: Mapping[str, str] | None = None,
+    *,
     log: Callable[[str], None] = print,
+    auth_config: Mapping[str, str] | None = None,
 ) -> str:
     """Push `<repository>:<tag>` (repository includes the registry host); return its digest."""
     ref = f"{repository}:{tag}"

@@ -265,7 +265,7 @@ def push_to_registry(image: BuiltImage, config: PipelineConfig) -> PushedImage:
     deadline = config.deadlines.push
     digest = within_deadline(
         deadline,
-        lambda: push_image(client, repository, tag, auth, logger.info),
+        lambda: push_image(client, repository, tag, log=logger.info, auth_config=auth),
         lambda: PushTimedOut(
             f"push of {image.tag} did not finish within {deadline:.0f}s (deadlines.push); check that "
             f"the registry answers (`curl {registry_base_url(config.registry)}/v2/`) and the "

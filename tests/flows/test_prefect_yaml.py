@@ -1,5 +1,5 @@
-"""prefect.yaml: both deployments on the process pool, no deployment concurrency limit (the run slot
-queues runs), deployable from a fresh checkout."""
+"""prefect.yaml: both deployments on the process pool, one run at a time each (ENQUEUE), deployable
+from a fresh checkout."""
 
 from __future__ import annotations
 
@@ -27,9 +27,8 @@ def test_local_and_aws_deployments_of_the_pipeline_run_on_the_process_pool() -> 
     for name, deployment in deployments.items():
         assert deployment["entrypoint"] == "flows/pipeline.py:pipeline"
         assert deployment["work_pool"]["name"] == POOL
-        # One run at a time is the pipeline's run slot (15 s lease); a deployment limit would add a
-        # ~30 s re-check to every queued run and outlive a run orphaned with its worker.
-        assert "concurrency_limit" not in deployment
+        # Queued, never overlapping; superseding cancels older waiting runs of a branch.
+        assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
         assert deployment["parameters"]["target"] == name
         assert deployment["parameters"]["ref"] == "HEAD"
 
@@ -65,7 +64,8 @@ def test_deploy_all_from_a_fresh_checkout_against_a_real_server(tmp_path: Path) 
             assert answer.status_code == 200, answer.text
             deployment = answer.json()
             assert deployment["work_pool_name"] == POOL
-            assert deployment["global_concurrency_limit"] is None
+            limit = deployment["global_concurrency_limit"]
+            assert limit is not None and limit["limit"] == 1, limit
             assert deployment["pull_steps"] == [
                 {"prefect.deployments.steps.set_working_directory": {"directory": str(checkout)}}
             ]

@@ -49,6 +49,9 @@ HINTS: dict[str, str] = {
 
 E = TypeVar("E", bound="AwsTargetError")
 
+# boto3 found no credentials, or only part of them: nothing can be asked of AWS.
+MISSING_CREDENTIALS: tuple[type[BotoCoreError], ...] = (NoCredentialsError, PartialCredentialsError)
+
 DEFAULT_HINT = "check the environment in the Elastic Beanstalk console or with `deliverypipeline aws status`"
 
 
@@ -59,8 +62,6 @@ class AwsTargetError(TargetError):
     credentials); `hint` says what to do. The message carries all of them.
     """
 
-    what = "an AWS operation"
-
     def __init__(self, operation: str, code: str, aws_message: str, hint: str) -> None:
         self.operation = operation
         self.code = code
@@ -69,59 +70,86 @@ class AwsTargetError(TargetError):
         said = f"{code}: {aws_message}" if code else aws_message
         super().__init__(f"{self.what} failed ({operation}): {said}; {hint}")
 
+    @property
+    def what(self) -> str:
+        """What the failed operation was doing, from `WHAT`: the message starts with it."""
+        return next(WHAT[kind] for kind in type(self).__mro__ if kind in WHAT)
+
 
 class AwsDescribeError(AwsTargetError):
     """Reading the environments or application versions failed."""
-
-    what = "reading Elastic Beanstalk state"
 
 
 class AwsBundleUploadError(AwsTargetError):
     """Uploading (or reading back) the version's Dockerrun.aws.json in S3 failed."""
 
-    what = "storing the version bundle in S3"
-
 
 class AwsVersionError(AwsTargetError):
     """Registering an application version failed (creation, processing, or its deadline)."""
-
-    what = "registering the application version"
 
 
 class AwsVersionConflict(AwsVersionError):
     """The version label exists already with another bundle: labels are immutable in EB."""
 
-    what = "reusing the existing application version"
-
 
 class AwsDeployError(AwsTargetError):
     """`UpdateEnvironment` was refused: nothing was deployed."""
-
-    what = "deploying the version"
 
 
 class AwsSwapError(AwsTargetError):
     """`SwapEnvironmentCNAMEs` was refused: the CNAMEs stayed where they were."""
 
-    what = "swapping the environment CNAMEs"
-
 
 class AwsEventsError(AwsTargetError):
     """Reading the environment's events failed."""
-
-    what = "reading Elastic Beanstalk events"
 
 
 class AwsRegistryAuthError(AwsTargetError):
     """Getting credentials for the image registry failed."""
 
-    what = "getting registry credentials"
-
 
 class AwsResponseError(AwsTargetError):
     """AWS answered, but not with what the call should have produced."""
 
-    what = "checking AWS's answer"
+
+class AwsLockError(AwsTargetError):
+    """The release lock (an S3 object) could not be taken, kept or read."""
+
+
+class AwsLockHeld(AwsLockError):
+    """Another pipeline run held the release lock past the wait: nothing was changed."""
+
+
+class AwsLockLost(AwsLockError):
+    """Another run replaced or removed this run's lock object while the block ran."""
+
+
+class AwsHealthError(AwsTargetError):
+    """Reading an environment's enhanced health (application metrics) failed."""
+
+
+class AwsCanaryUnsupported(AwsTargetError):
+    """Canary traffic steps are not available on the Elastic Beanstalk target."""
+
+
+# What each kind of failure was doing; a kind not listed says what its nearest listed base says.
+WHAT: dict[type[AwsTargetError], str] = {
+    AwsTargetError: "an AWS operation",
+    AwsDescribeError: "reading Elastic Beanstalk state",
+    AwsBundleUploadError: "storing the version bundle in S3",
+    AwsVersionError: "registering the application version",
+    AwsVersionConflict: "reusing the existing application version",
+    AwsDeployError: "deploying the version",
+    AwsSwapError: "swapping the environment CNAMEs",
+    AwsEventsError: "reading Elastic Beanstalk events",
+    AwsRegistryAuthError: "getting registry credentials",
+    AwsResponseError: "checking AWS's answer",
+    AwsLockError: "taking the release lock",
+    AwsLockHeld: "waiting for the release lock",
+    AwsLockLost: "keeping the release lock",
+    AwsHealthError: "reading enhanced health",
+    AwsCanaryUnsupported: "splitting traffic",
+}
 
 
 def hint_for(code: str, message: str, default: str = DEFAULT_HINT) -> str:
@@ -155,7 +183,7 @@ def translate(error: Exception, kind: type[E], operation: str, hint: str | None 
         specific = hint_for(code, message, default="")
         advice = "; ".join(part for part in (hint, specific) if part) or DEFAULT_HINT
         return kind(operation, code, message, advice)
-    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+    if isinstance(error, MISSING_CREDENTIALS):
         return kind(
             operation,
             "NoCredentials",
@@ -175,33 +203,3 @@ def translate(error: Exception, kind: type[E], operation: str, hint: str | None 
 
 # The failures `translate` knows; callers catch exactly these around a boto3 call.
 AWS_FAILURES: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
-
-
-class AwsLockError(AwsTargetError):
-    """The release lock (an S3 object) could not be taken, kept or read."""
-
-    what = "taking the release lock"
-
-
-class AwsLockHeld(AwsLockError):
-    """Another pipeline run held the release lock past the wait: nothing was changed."""
-
-    what = "waiting for the release lock"
-
-
-class AwsLockLost(AwsLockError):
-    """Another run replaced or removed this run's lock object while the block ran."""
-
-    what = "keeping the release lock"
-
-
-class AwsHealthError(AwsTargetError):
-    """Reading an environment's enhanced health (application metrics) failed."""
-
-    what = "reading enhanced health"
-
-
-class AwsCanaryUnsupported(AwsTargetError):
-    """Canary traffic steps are not available on the Elastic Beanstalk target."""
-
-    what = "splitting traffic"

@@ -100,12 +100,9 @@ class S3ReleaseLock:
                 ContentType="application/json",
                 **condition,
             )
-        except ClientError as exc:
-            if is_conflict(exc):
-                return None
-            raise self._error(exc, "PutObject") from exc
-        except BotoCoreError as exc:
-            raise self._error(exc, "PutObject") from exc
+        except (ClientError, BotoCoreError) as exc:
+            self._unless_conflict(exc, "PutObject")
+            return None
         etag = response.get("ETag")
         if not etag:
             raise AwsLockError("PutObject", "", "S3 answered without an ETag", "re-run the release")
@@ -115,13 +112,16 @@ class S3ReleaseLock:
         """Delete the object only if it still has `etag` (is ours); False if it changed or is gone."""
         try:
             self.s3.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=etag)
-        except ClientError as exc:
-            if is_conflict(exc):
-                return False
-            raise self._error(exc, "DeleteObject") from exc
-        except BotoCoreError as exc:
-            raise self._error(exc, "DeleteObject") from exc
+        except (ClientError, BotoCoreError) as exc:
+            self._unless_conflict(exc, "DeleteObject")
+            return False
         return True
+
+    def _unless_conflict(self, exc: ClientError | BotoCoreError, operation: str) -> None:
+        """Return when `exc` is S3 refusing the call's condition (someone else wrote); else raise it."""
+        if isinstance(exc, ClientError) and is_conflict(exc):
+            return
+        raise self._error(exc, operation) from exc
 
     def _error(self, exc: Exception, operation: str) -> AwsLockError:
         return translate(

@@ -12,18 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-)
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoRegionError
 
 from flows.config import PipelineConfig
 from flows.release.decisions import holds_address
-from flows.targets.aws.errors import hint_for
+from flows.targets.aws.errors import MISSING_CREDENTIALS, hint_for
 from flows.targets.aws.facts import environment_from
 
 if TYPE_CHECKING:
@@ -56,7 +49,7 @@ class Blocked(Exception):
 
 def blocking_problem(error: Exception) -> str | None:
     """The one line for a failure that makes every other check pointless, else None."""
-    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+    if isinstance(error, MISSING_CREDENTIALS):
         return (
             "no AWS credentials found: provide them the standard way (AWS_PROFILE, "
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, `aws sso login`, or the host's instance role)"

@@ -128,29 +128,24 @@ class HAProxy:
         path = self.layout.config_path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(config)
-        try:
-            check = subprocess.run(
-                [self.binary, "-c", "-q", "-f", str(path)], capture_output=True, text=True, timeout=deadline
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ProxyError(f"`{self.binary} -c -f {path}` did not finish within {deadline:.0f}s") from exc
+        check = self._haproxy(
+            ["-c", "-q", "-f", str(path)],
+            deadline,
+            overdue=f"`{self.binary} -c -f {path}` did not finish within {deadline:.0f}s",
+        )
         if check.returncode != 0:
             raise ProxyError(f"HAProxy rejects {path}: {check.stderr.strip() or check.stdout.strip()}")
         with contextlib.suppress(FileNotFoundError):
             self.layout.socket_path.unlink()
-        try:
-            started = subprocess.run(
-                [self.binary, "-f", str(path)],
-                capture_output=True,
-                text=True,
-                timeout=deadline,
-                start_new_session=True,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ProxyError(
+        started = self._haproxy(
+            ["-f", str(path)],
+            deadline,
+            overdue=(
                 f"HAProxy did not daemonize within {deadline:.0f}s with {path}; "
                 "check the config's `daemon` setting and the system log"
-            ) from exc
+            ),
+            detach=True,
+        )
         if started.returncode != 0:
             raise ProxyError(
                 f"HAProxy did not start with {path}: {started.stderr.strip()}; "
@@ -162,6 +157,21 @@ class HAProxy:
                 return
             time.sleep(0.05)
         raise ProxyError(f"HAProxy started but its admin socket {self.layout.socket_path} never answered")
+
+    def _haproxy(
+        self, args: list[str], deadline: float, *, overdue: str, detach: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run HAProxy with `args` (in a session of its own if `detach`); `overdue` if it runs over."""
+        try:
+            return subprocess.run(
+                [self.binary, *args],
+                capture_output=True,
+                text=True,
+                timeout=deadline,
+                start_new_session=detach,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ProxyError(overdue) from exc
 
     def stop(self, deadline: float = 10.0) -> bool:
         """Stop the proxy (finishing its requests in flight); True if one was running."""

@@ -16,7 +16,7 @@ same address fail to bind instead of silently sharing the port with the first.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,10 +180,9 @@ class ServerState:
     serving: bool  # operational state RUNNING (not stopped or in maintenance)
 
 
-def parse_servers_state(text: str) -> dict[str, ServerState]:
-    """Parse `show servers state` into {backend: its `app` server}."""
+def _server_rows(text: str) -> Iterator[dict[str, str]]:
+    """Each server line of `show servers state`, as {column: value} by the `# ` header line."""
     header: list[str] = []
-    servers: dict[str, ServerState] = {}
     for line in text.splitlines():
         if line.startswith("# "):
             header = line[2:].split()
@@ -191,7 +190,13 @@ def parse_servers_state(text: str) -> dict[str, ServerState]:
         fields = line.split()
         if not header or len(fields) != len(header):
             continue
-        row = dict(zip(header, fields, strict=True))
+        yield dict(zip(header, fields, strict=True))
+
+
+def parse_servers_state(text: str) -> dict[str, ServerState]:
+    """Parse `show servers state` into {backend: its `app` server}."""
+    servers: dict[str, ServerState] = {}
+    for row in _server_rows(text):
         if row["srv_name"] != SERVER:
             continue
         servers[row["be_name"]] = ServerState(
@@ -218,16 +223,8 @@ class ServerSlot:
 
 def parse_server_slots(text: str) -> dict[str, ServerSlot]:
     """Parse `show servers state` into {"backend/server": slot} for every server."""
-    header: list[str] = []
     slots: dict[str, ServerSlot] = {}
-    for line in text.splitlines():
-        if line.startswith("# "):
-            header = line[2:].split()
-            continue
-        fields = line.split()
-        if not header or len(fields) != len(header):
-            continue
-        row = dict(zip(header, fields, strict=True))
+    for row in _server_rows(text):
         slot = ServerSlot(
             backend=row["be_name"],
             server=row["srv_name"],

@@ -19,11 +19,27 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from flows.errors import TargetError
 from flows.targets.base import TargetEvent
 from flows.targets.local.plans import PREPROD, PROD, ROLES, Registration
+
+
+class JsonDocument:
+    """A dataclass kept as one JSON object: `to_json` writes it, `json_object` reads one back."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def to_json(self) -> str:
+        """Serialise as indented JSON with sorted keys."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @staticmethod
+    def json_object(text: str) -> dict[str, Any]:
+        """The JSON object `text` holds (empty text: an empty object)."""
+        raw: dict[str, Any] = json.loads(text) if text.strip() else {}
+        return raw
 
 
 @dataclass(frozen=True)
@@ -45,7 +61,7 @@ class UpdateMark:
 
 
 @dataclass
-class LocalState:
+class LocalState(JsonDocument):
     """The whole persisted state of one local target."""
 
     roles: dict[str, str] = field(default_factory=dict)  # role (prod|preprod) -> environment
@@ -54,14 +70,10 @@ class LocalState:
     updating: dict[str, UpdateMark] = field(default_factory=dict)
     releases: list[str] = field(default_factory=list)  # deployed versions, most recent last
 
-    def to_json(self) -> str:
-        """Serialise for `state.json`."""
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
-
     @classmethod
     def from_json(cls, text: str) -> LocalState:
         """Parse `state.json`; unknown keys are ignored so older files still load."""
-        raw: dict[str, Any] = json.loads(text) if text.strip() else {}
+        raw = cls.json_object(text)
         return cls(
             roles={str(k): str(v) for k, v in raw.get("roles", {}).items()},
             current={k: Serving(**v) for k, v in raw.get("current", {}).items()},

@@ -167,6 +167,16 @@ class LocalTarget:
             facts[env] = self.docker.facts(serving.container) if serving else None
         return facts
 
+    def _role_ports(self, state: LocalState, roles: Mapping[str, str]) -> dict[str, int | None]:
+        """Role -> the port the proxy should send it to: its environment's container, if running."""
+        facts = self._serving_facts(state)
+        ports: dict[str, int | None] = {}
+        for role in ROLES:
+            env_facts = facts[roles[role]]
+            running = env_facts is not None and env_facts.state == "running"
+            ports[role] = env_facts.port if running and env_facts is not None else None
+        return ports
+
     def _roles(self, state: LocalState) -> dict[str, str]:
         """Role -> environment: the running proxy's truth when it can tell, else the state file."""
         roles = settle_roles(state.roles, self.environment_names)
@@ -228,12 +238,7 @@ class LocalTarget:
                 return
             state = self.state.read()
             roles = settle_roles(state.roles, self.environment_names)
-            facts = self._serving_facts(state)
-            ports: dict[str, int | None] = {}
-            for role in ROLES:
-                env_facts = facts[roles[role]]
-                healthy = env_facts is not None and env_facts.state == "running"
-                ports[role] = env_facts.port if healthy and env_facts is not None else None
+            ports = self._role_ports(state, roles)
             with self.claims.lock():
                 problems = self.address_problems()
                 if problems:
@@ -405,12 +410,7 @@ class LocalTarget:
             state = self.state.read()
             roles = self._roles(state)
             new_roles = swapped(roles)
-            facts = self._serving_facts(state)
-            ports: dict[str, int | None] = {}
-            for role in ROLES:
-                env_facts = facts[new_roles[role]]
-                running = env_facts is not None and env_facts.state == "running"
-                ports[role] = env_facts.port if running and env_facts is not None else None
+            ports = self._role_ports(state, new_roles)
             self._bank(state)
             self.proxy.send(plans.switch_commands(ports))
             with self.state.update() as changed:

@@ -15,13 +15,12 @@ zero: the ledger notices the new pid and re-bases on zero, keeping what was bank
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from flows.targets.base import TrafficCounters
 from flows.targets.local.plans import ServerSlot
+from flows.targets.local.state import JsonDocument
 
 
 @dataclass(frozen=True)
@@ -95,21 +94,17 @@ def owners(slots: Mapping[str, ServerSlot], env_ports: Mapping[str, int | None])
 
 
 @dataclass
-class Ledger:
+class Ledger(JsonDocument):
     """What was banked per environment, and each server's counters at the last bank."""
 
     proxy_pid: int | None = None
     banked: dict[str, Counts] = field(default_factory=dict)  # environment -> counts
     baseline: dict[str, Counts] = field(default_factory=dict)  # "backend/server" -> counts
 
-    def to_json(self) -> str:
-        """Serialise for `traffic.json`."""
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
-
     @classmethod
     def from_json(cls, text: str) -> Ledger:
         """Parse `traffic.json` (empty text: an empty ledger)."""
-        raw: dict[str, Any] = json.loads(text) if text.strip() else {}
+        raw = cls.json_object(text)
         return cls(
             proxy_pid=raw.get("proxy_pid"),
             banked={k: Counts(**v) for k, v in raw.get("banked", {}).items()},
