@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from flows.targets.aws.settings import AwsSettings
 from flows.image.registry_auth import registry_auth
 from flows.targets.aws.errors import AwsRegistryAuthError
+from flows.targets.aws.settings import AwsSettings
 from tests.flows.targets.aws.eb_world import NOWHERE, _session, aws_config
 
 ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"

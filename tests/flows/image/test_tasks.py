@@ -1,4 +1,4 @@
-"""The image tasks' pure parts: which failures are retried, the push deadline, the cache keys; and step decisions.
+"""The image tasks' pure parts: retried failures, the push deadline, cache keys; and step decisions.
 
 No Docker, registry or Prefect server: retry conditions are judged on hand-made states.
 """
@@ -26,8 +26,7 @@ from flows.image.tasks import (
     split_tag,
     within_deadline,
 )
-from flows.release.decisions import Roles
-from flows.release.decisions import preprod_already_on, prod_serving
+from flows.release.decisions import Roles, preprod_already_on, prod_serving
 from flows.targets.base import GREEN, GREY, MISSING, READY, RED, UPDATING, Environment
 
 NO_TASK: Any = None  # the retry conditions look only at the state

@@ -132,6 +132,8 @@ class EbWorld:
         self._params: dict[str, Any] = {}
         # When the next queued event happens (each one 7 s after the last); a test may move it.
         self.event_clock = datetime.now(UTC)
+        # When each environment's enhanced health last refreshed its metrics window (10 s apart).
+        self.health_clock: dict[str, datetime] = {}
         self.clock = FakeClock()
         self.log: list[str] = []
         for client in (self.clients.eb, self.clients.s3):
@@ -319,6 +321,61 @@ class EbWorld:
             {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentLength": len(body)},
             {"Bucket": BUCKET, "Key": self.bundle_key(version)},
         )
+
+    def environment_health(
+        self,
+        environment: str,
+        requests: int,
+        percent_5xx: int = 0,
+        p99_s: float = 0.05,
+        *,
+        new_window: bool = True,
+    ) -> None:
+        """Queue DescribeEnvironmentHealth (All): one enhanced-health metrics window of `environment`.
+
+        `new_window` False repeats the latest window (`RefreshedAt` unchanged: nothing new to count).
+        """
+        refreshed = self.health_clock.get(environment, datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
+        if new_window:
+            refreshed += timedelta(seconds=10)
+        self.health_clock[environment] = refreshed
+        metrics: dict[str, Any] = {"Duration": 10, "RequestCount": requests}
+        if requests:
+            metrics["StatusCodes"] = {
+                "Status2xx": 100 - percent_5xx,
+                "Status3xx": 0,
+                "Status4xx": 0,
+                "Status5xx": percent_5xx,
+            }
+            metrics["Latency"] = {"P999": p99_s * 2, "P99": p99_s, "P95": p99_s / 2, "P50": p99_s / 5}
+        self.eb.add_response(
+            "describe_environment_health",
+            {
+                "EnvironmentName": environment,
+                "HealthStatus": "Ok",
+                "Status": "Ready",
+                "Color": "Green",
+                "Causes": [],
+                "ApplicationMetrics": metrics,
+                "InstancesHealth": {"Ok": 1},
+                "RefreshedAt": refreshed,
+            },
+            {"EnvironmentName": environment, "AttributeNames": ["All"]},
+        )
+
+    # -- queued answers of the preflight -------------------------------------------------------
+
+    def preflight_ok(self) -> None:
+        """Queue a passing preflight: the application, both environments, the bucket in the region."""
+        self.eb.add_response(
+            "describe_applications", {"Applications": [{"ApplicationName": APPLICATION}]}, {}
+        )
+        self.eb.add_response(
+            "describe_environments",
+            {"Environments": [env.description() for env in self.state.values()]},
+            {"ApplicationName": APPLICATION, "IncludeDeleted": False},
+        )
+        self.s3.add_response("head_bucket", {"BucketRegion": REGION}, {"Bucket": BUCKET})
 
     # -- queued S3 answers of the release lock -------------------------------------------------
 
