@@ -60,6 +60,17 @@ class PhaseStats:
 
 
 @dataclass(frozen=True)
+class PathStats:
+    """One user path's requests and failures, and its latency before the swap (old) and after (new)."""
+
+    path: str
+    requests: int
+    failures: int
+    before: PhaseStats
+    after: PhaseStats
+
+
+@dataclass(frozen=True)
 class Bucket:
     """One slice of time in the latency chart."""
 
@@ -83,7 +94,7 @@ class ProbeSummary:
     swap: SwapMark | None
     phases: tuple[PhaseStats, ...]
     failed: tuple[Sample, ...] = field(default_factory=tuple)
-    paths: tuple[PhaseStats, ...] = field(default_factory=tuple)  # per user path (`phase` = the path)
+    paths: tuple[PathStats, ...] = field(default_factory=tuple)  # per user path
 
     @property
     def violation(self) -> bool:
@@ -138,6 +149,19 @@ def phase_stats(phase: str, samples: Sequence[Sample]) -> PhaseStats:
     )
 
 
+def path_stats(path: str, samples: Sequence[Sample], swap: SwapMark | None, margin: float) -> PathStats:
+    """One path's totals, and its figures before the swap (the old version) and after (the new)."""
+    before = [s for s in samples if phase_of(s, swap, margin) == BEFORE]
+    after = [s for s in samples if phase_of(s, swap, margin) == AFTER]
+    return PathStats(
+        path,
+        len(samples),
+        sum(1 for s in samples if not s.ok),
+        phase_stats(BEFORE, before),
+        phase_stats(AFTER, after),
+    )
+
+
 def summarize(
     url: str, samples: Sequence[Sample], swap: SwapMark | None, margin: float = SWAP_MARGIN_S
 ) -> ProbeSummary:
@@ -158,7 +182,7 @@ def summarize(
         swap=swap,
         phases=tuple(phase_stats(phase, grouped[phase]) for phase in PHASES),
         failed=failed,
-        paths=tuple(phase_stats(path, by_path[path]) for path in sorted(by_path) if path),
+        paths=tuple(path_stats(path, by_path[path], swap, margin) for path in sorted(by_path) if path),
     )
 
 

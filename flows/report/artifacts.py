@@ -117,18 +117,27 @@ def render_chart(slices: list[Bucket]) -> list[str]:
 
 
 def render_paths(summary: ProbeSummary) -> list[str]:
-    """Per user path: requests, failures (5xx, no answer, timeout), p50/p99 of the probe's requests."""
+    """Per user path: requests, failures (5xx, no answer, timeout), p50/p99 before (old) and after (new)."""
     if not summary.paths:
         return []
     lines = [
         "",
-        "## Per user path",
+        "## Per user path (probe)",
         "",
-        "| path | requests | failed | p50 | p99 |",
-        "|---|---:|---:|---:|---:|",
+        "| path | requests | failed | p50 old | p50 new | p99 old | p99 new |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for path in summary.paths:
-        cells = (_cell(path.phase), path.requests, path.failures, _ms(path.p50_ms), _ms(path.p99_ms))
+        old, new = path.before, path.after
+        cells = (
+            _cell(path.path),
+            path.requests,
+            path.failures,
+            _ms(old.p50_ms),
+            _ms(new.p50_ms),
+            _ms(old.p99_ms),
+            _ms(new.p99_ms),
+        )
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return lines
 
@@ -156,15 +165,29 @@ def render_analysis(rows: list[AnalysisRow]) -> list[str]:
             _ms(row.old_latency_ms),
         )
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
-    shares = [100.0 * row.server_errors / row.requests if row.requests else 0.0 for row in rows]
-    lines += [
-        "",
-        "```",
-        f"5xx %  {sparkline(shares)}   (per step, max {max(shares):.1f} %)",
-        f"share  {sparkline([float(row.share) for row in rows])}",
-        "```",
-    ]
-    return lines
+    return [*lines, "", *render_analysis_chart(rows)]
+
+
+def render_analysis_chart(rows: list[AnalysisRow], width: int = 40) -> list[str]:
+    """A bar per judged window: its requests (`#` answered, `x` 5xx or no answer), share and verdict."""
+    most = max((row.requests for row in rows), default=0) or 1
+    label = max(len(row.step) for row in rows)
+    chart = ["```"]
+    for row in rows:
+        failed = row.server_errors + row.connection_errors
+        length = max(1, round(width * row.requests / most)) if row.requests else 0
+        bad = min(length, round(length * failed / row.requests)) if row.requests else 0
+        if failed and not bad:
+            bad = 1
+        bar = "#" * (length - bad) + "x" * bad
+        share = 100.0 * failed / row.requests if row.requests else 0.0
+        verdict = row.verdict.split(":", 1)[0].split(" ", 1)[0]
+        chart.append(
+            f"{row.step.ljust(label)}  {row.share:>3} %  {bar.ljust(width)}  {row.requests:>6} req  "
+            f"{share:5.1f} % failed  {verdict}"
+        )
+    chart.append("```")
+    return chart
 
 
 def render_probe(summary: ProbeSummary, slices: list[Bucket]) -> str:
@@ -223,6 +246,7 @@ def render_run(report: RunReport) -> str:
         lines += [f"- {_cell(line)}" for line in report.verifications]
     lines += render_analysis(report.analysis)
     if report.probe is not None:
+        lines += render_paths(report.probe)
         lines += ["", "## Zero downtime", "", probe_verdict(report.probe)]
         for phase in report.probe.phases:
             lines.append(

@@ -367,6 +367,46 @@ def test_a_page_failing_only_in_the_environments_never_reaches_prod(stack: Stack
     assert requests.get(stack.prod_url + "/", timeout=5).status_code == 200
 
 
+def test_a_page_failing_under_real_traffic_is_swapped_back_by_the_analysis(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault the page checks do not see (they are made to pass here) is caught by HAProxy's counters."""
+    from flows.release import tasks as release_steps
+    from flows.release.health import PathAnswer
+
+    served = stack.prod_version()
+    broken = (
+        (stack.repo / "webapp" / "app.py")
+        .read_text()
+        .replace(
+            "            body = service.body(wants_json(_accept(scope)))",
+            '            if os.environ.get("DELIVERY_CONF") == "/app/application.conf":\n'
+            '                raise RuntimeError("broken in the environments")\n'
+            "            body = service.body(wants_json(_accept(scope)))",
+        )
+    )
+    if "\nimport os\n" not in broken:
+        broken = broken.replace(
+            "from __future__ import annotations\n", "from __future__ import annotations\n\nimport os\n"
+        )
+    assert "broken in the environments" in broken
+    sha = stack.commit("page-fails-under-traffic", {"webapp/app.py": broken})
+    monkeypatch.setattr(
+        release_steps, "paths_check", lambda url, paths: [PathAnswer(path, 200, 0.001) for path in paths]
+    )
+    state, error = run_flow(stack, sha)
+    assert state.is_failed()
+    message = str(error)
+    assert "failed the traffic analysis" in message and "5xx share" in message, message
+    assert "swapped back" in message
+    runs = task_runs(state)
+    assert runs["verify prod"].state.is_completed() and runs["swap back"].state.is_completed()
+    assert stack.prod_version() == served
+    assert requests.get(stack.prod_url + "/", timeout=5).status_code == 200
+    report = artifacts(state)["release-report"]
+    assert "## Traffic analysis" in report and "| after the swap | 100 % | FAILED" in report
+
+
 def test_a_second_release_waits_for_the_target_lock_instead_of_overlapping(stack: Stack) -> None:
     from flows.release.operations import holder
     from flows.targets.local.target import LocalTarget

@@ -60,3 +60,32 @@ def test_run_report_has_version_commit_prod_and_step_durations() -> None:
 def test_run_report_escapes_table_pipes() -> None:
     report = RunReport(application="a", target="local", repo="r", ref="x", outcome="failed | badly")
     assert "failed \\| badly" in render_run(report)
+
+
+def test_the_report_shows_the_traffic_analysis_per_step_with_a_chart() -> None:
+    from flows.report.artifacts import AnalysisRow, RunReport, render_run
+
+    report = RunReport(application="app", target="local", repo="/r", ref="HEAD", version="v2", ok=False)
+    report.analysis = [
+        AnalysisRow("canary 10 %", 10, "passed", 300, 0, 0, 3.0, 5.0),
+        AnalysisRow("canary 50 %", 50, "FAILED: 5xx share 8.0 %", 1500, 120, 3, 9.0, 5.0),
+    ]
+    text = render_run(report)
+    assert "| canary 10 % | 10 % | passed | 300 | 0 | 0 | 3.0 ms | 5.0 ms |" in text
+    assert "| canary 50 % | 50 % | FAILED: 5xx share 8.0 % | 1500 | 120 | 3 | 9.0 ms | 5.0 ms |" in text
+    chart = [line for line in text.splitlines() if line.startswith("canary 50 %  ")]
+    assert chart and "xxx" in chart[0] and "8.2 % failed  FAILED" in chart[0]
+
+
+def test_the_probe_artifact_reports_each_user_path_old_against_new() -> None:
+    from flows.release.probe_stats import Sample, SwapMark, summarize
+    from flows.report.artifacts import render_probe
+
+    samples = [
+        Sample(0.1, 0.004, True, "", "/ (text/html)"),
+        Sample(5.0, 0.002, False, "HTTP 500", "/ (text/html)"),
+    ]
+    samples += [Sample(0.2, 0.001, True, "", "/health (application/json)")]
+    text = render_probe(summarize("http://127.0.0.1:8080", samples, SwapMark(2.0, 2.1)), [])
+    assert "| / (text/html) | 2 | 1 | 4.0 ms | - | 4.0 ms | - |" in text
+    assert "| /health (application/json) | 1 | 0 | 1.0 ms | - | 1.0 ms | - |" in text
