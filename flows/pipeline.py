@@ -58,10 +58,13 @@ def pipeline(
 
     `pushed_ref` is the git ref a webhook push named (e.g. `refs/heads/main`); it is recorded in
     the run report, while `ref` (the pushed commit) is what is released. A pushed run whose
-    branch has a newer push by the time it holds the target ends Cancelled "superseded by <sha>".
+    branch has a newer push by the time it starts (it holds the deployment's slot then) ends
+    Cancelled "superseded by <sha>".
     """
     config = for_target(config, target)
     with release_run(config, target, repo, ref, pushed_ref, notify_url) as run:
+        if superseded := run.superseded():  # a newer push of this branch waits: it releases instead
+            return superseded
         where = preflight(target, config)
         source = checkout(repo, ref)
         unit_tests(source, config.deadlines.unit_tests)
@@ -69,8 +72,6 @@ def pipeline(
         smoke_test(built, source.version, config.deadlines.smoke_test)
         pushed = push(built, config)
         with lock_target(where, source.version, config):
-            if superseded := run.superseded():  # a newer push of this branch releases instead
-                return superseded
             release_bundle(where, source.path, pushed.ref, source.version)
             roles = pick_preprod(where, config)
             if already_live(roles, source.version, config.accepted_health):

@@ -41,7 +41,7 @@ Log = Callable[[str], None]
 Progress = Callable[[float], None]  # fraction of the deadline used, 0.0 .. 1.0
 
 FAILING_SEVERITIES = frozenset({"ERROR", "FATAL"})
-AGREEING_INTERVAL_S = 0.2  # between the consistent answers, once the new version answered
+AGREEING_INTERVAL_S = 0.05  # between the consistent answers (each over a new connection)
 
 
 class PreprodBusy(ReleaseError):

@@ -29,7 +29,7 @@ from flows.targets.base import Target, TrafficCounters
 PROBE_THREADS = 8
 PROBE_PAUSE_S = 0.02  # per thread between requests: ~8 x 50 req/s at most, light on 2 cores
 PROBE_MAX_REQUESTS = 100_000
-PROBE_TAIL_S = 1.5  # probing goes on this long after prod verified (past the swap margin)
+PROBE_TAIL_S = 1.5  # after the swap, the probe runs at least this long (past the swap margin)
 PROBE_LEAD_S = 1.5  # with approval, probing starts this long before the swap
 
 
@@ -115,8 +115,10 @@ def watching_prod(
         completed = True
     finally:
         if probe is not None and probe.started:
-            if completed:
-                time.sleep(PROBE_TAIL_S)  # the "after the swap" phase needs requests too
+            swap = probe.swap
+            since_swap = probe.now() - swap.end if swap is not None else 0.0
+            if completed and since_swap < PROBE_TAIL_S:  # the analysis window usually covered it
+                time.sleep(PROBE_TAIL_S - since_swap)  # the "after the swap" phase needs requests too
             summary = probe.stop()
             report = current_report()
             if report is not None:

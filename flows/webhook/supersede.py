@@ -74,28 +74,32 @@ def _same_branch(me: FlowRun, other: FlowRun) -> bool:
     )
 
 
-def newer_runs(me: FlowRun, others: Iterable[FlowRun]) -> list[FlowRun]:
-    """Runs of `me`'s deployment and branch created after `me` that may still release, newest first."""
+def _branch_runs(
+    me: FlowRun, others: Iterable[FlowRun], newer: bool, states: frozenset[str], keep: bool
+) -> list[FlowRun]:
+    """`me`'s deployment and branch: runs created after (`newer`) or before it whose state type is
+    in `states` (`keep`) or not in it, in order of creation."""
     if pushed_ref(me) is None:
         return []
-    newer = [
+    mine = _order(me)
+    chosen = [
         run
         for run in others
-        if _same_branch(me, run) and _order(run) > _order(me) and _state_type(run) not in NOT_RELEASING
+        if _same_branch(me, run)
+        and (_order(run) > mine if newer else _order(run) < mine)
+        and (_state_type(run) in states) == keep
     ]
-    return sorted(newer, key=_order, reverse=True)
+    return sorted(chosen, key=_order)
+
+
+def newer_runs(me: FlowRun, others: Iterable[FlowRun]) -> list[FlowRun]:
+    """Runs of `me`'s deployment and branch created after `me` that may still release, newest first."""
+    return _branch_runs(me, others, newer=True, states=NOT_RELEASING, keep=False)[::-1]
 
 
 def older_waiting(newest: FlowRun, others: Iterable[FlowRun]) -> list[FlowRun]:
     """Runs of `newest`'s deployment and branch created before it that have not started, oldest first."""
-    if pushed_ref(newest) is None:
-        return []
-    older = [
-        run
-        for run in others
-        if _same_branch(newest, run) and _order(run) < _order(newest) and _state_type(run) in NOT_STARTED
-    ]
-    return sorted(older, key=_order)
+    return _branch_runs(newest, others, newer=False, states=NOT_STARTED, keep=True)
 
 
 def branch_filter(run: FlowRun) -> FlowRunFilter:

@@ -119,7 +119,11 @@ def test_serves_server_deployments_worker_and_receiver_until_interrupted(tmp_pat
         ping = httpx.post(
             f"http://127.0.0.1:{webhook_port}/webhooks/github",
             content=body,
-            headers={"X-GitHub-Event": "ping", "X-Hub-Signature-256": sign(b"serve-secret", body)},
+            headers={
+                "X-GitHub-Event": "ping",
+                "X-Hub-Signature-256": sign(b"serve-secret", body),
+                "Content-Type": "application/json",  # as GitHub sends it
+            },
             timeout=10,
         )
         assert ping.status_code == 200

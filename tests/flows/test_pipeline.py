@@ -23,7 +23,7 @@ from flows.image.tasks import PushedImage
 from flows.release import approval as approval_module
 from flows.release import tasks as release_tasks
 from flows.release import watch as watch_module
-from flows.release.probe_stats import ProbeSummary, Sample, summarize
+from flows.release.probe_stats import ProbeSummary, Sample, SwapMark, summarize
 from flows.release.settings import AnalysisSettings, VerificationSettings
 from flows.runs import lifecycle
 from flows.source.tasks import Checkout
@@ -54,6 +54,13 @@ class FakeProbe:
 
     def mark_swap_end(self) -> None:
         self.swaps.append("end")
+
+    @property
+    def swap(self) -> SwapMark | None:
+        return SwapMark(1.0, 1.1) if self.swaps else None
+
+    def now(self) -> float:
+        return 3.0
 
     def samples(self) -> list[Sample]:
         ok = [Sample(0.1 * i, 0.002, True, "", "/health (application/json)") for i in range(20)]
