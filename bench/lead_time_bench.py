@@ -70,8 +70,9 @@ def release(
     (repo / "BENCH").write_text(str(time.time_ns()))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "bench change")
+    entry = "flows.cli.main" if (repo / "flows" / "cli" / "main.py").exists() else "flows.cli"  # older layout
     args = [
-        sys.executable, "-m", "flows.cli.main", "run", "--repo", ".", "--ref", "HEAD", "--target", "local",
+        sys.executable, "-m", entry, "run", "--repo", ".", "--ref", "HEAD", "--target", "local",
         "--prod-address", f"127.0.0.1:{ports[0]}", "--preprod-address", f"127.0.0.1:{ports[1]}",
         "--state-dir", str(state / "target"), "--application", "leadbench", "--image-repository", "leadbench",
     ]  # fmt: skip
@@ -80,6 +81,9 @@ def release(
         args, cwd=repo, env={**env, "PYTHONPATH": str(repo)}, capture_output=True, text=True
     )
     wall = time.monotonic() - started
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-12:])
+        print(f"release in {repo.name} exited {done.returncode}:\n{tail}", file=sys.stderr, flush=True)
     return wall, steps(done.stdout + done.stderr), done.returncode
 
 

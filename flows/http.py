@@ -28,6 +28,9 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict, compare=False)
     error: str | None = None  # "unreachable (...)", "timed out after 5s"
     seconds: float = 0.0
+    # The exception's class name ("ConnectError", "ReadTimeout") when there was no answer: to name
+    # the kind of failure without `error`'s text, which repeats the URL (and any token in it).
+    error_type: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -84,11 +87,21 @@ def request(
         response = sender.request(
             method, url, timeout=timeout, headers=sent_headers, json=json_body, auth=auth
         )
-    except requests.Timeout:
-        return Answer(url, None, error=f"timed out after {timeout:g}s", seconds=time.monotonic() - started)
+    except requests.Timeout as exc:
+        return Answer(
+            url,
+            None,
+            error=f"timed out after {timeout:g}s",
+            seconds=time.monotonic() - started,
+            error_type=type(exc).__name__,
+        )
     except requests.RequestException as exc:
         return Answer(
-            url, None, error=f"unreachable ({type(exc).__name__}: {exc})", seconds=time.monotonic() - started
+            url,
+            None,
+            error=f"unreachable ({type(exc).__name__}: {exc})",
+            seconds=time.monotonic() - started,
+            error_type=type(exc).__name__,
         )
     return Answer(
         url,

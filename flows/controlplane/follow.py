@@ -7,12 +7,14 @@ Ctrl-C leaves at once. A run that nobody picks up is reported, never waited for 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import time
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
 from flows.controlplane import decisions
 from flows.controlplane.deployments import deployment_name
 from flows.controlplane.layout import POOL, Layout
@@ -31,6 +33,14 @@ LOG_PAGE = 200
 
 def _print(line: str) -> None:
     print(line, flush=True)
+
+
+class _Overdue(Exception):
+    """A bounded wait of the follower ran out (the cancel, the last logs): said, not raised."""
+
+
+def _endless(_: Deadline) -> BaseException:
+    return RuntimeError("a wait without a deadline cannot time out")
 
 
 def submit(client: SyncPrefectClient, target: str, parameters: dict[str, Any]) -> FlowRun:
@@ -59,9 +69,17 @@ def format_log(log: Log, task_names: dict[UUID, str]) -> str:
 class Follower:
     """Streams one run's logs and state changes; `run()` returns the exit code."""
 
-    def __init__(self, client: SyncPrefectClient, where: Layout, run_id: UUID, out: Out = _print) -> None:
-        """Follow `run_id` on `client`, printing through `out`."""
+    def __init__(
+        self,
+        client: SyncPrefectClient,
+        where: Layout,
+        run_id: UUID,
+        out: Out = _print,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        """Follow `run_id` on `client`, printing through `out`; `clock` times the waits."""
         self.client, self.where, self.run_id, self.out = client, where, run_id, out
+        self.clock = clock
         self.offset = 0
         self.task_names: dict[UUID, str] = {}
         self.last_state: str | None = None
@@ -71,38 +89,44 @@ class Follower:
         """Follow until the run ends; Ctrl-C cancels it (see the module docstring)."""
         url = self.where.run_url(self.run_id)
         self.out(f"run {self.run_id}: {url}")
-        started = time.monotonic()
+        started = self.clock.now()
         unclaimed_said = 0
-        cancel_deadline: float | None = None
-        while True:
-            try:
-                run = self.client.read_flow_run(self.run_id)
-                self._logs()
-                state_type = run.state.type.value if run.state else "SCHEDULED"
-                self._state(run)
-                if state_type in decisions.FINAL_STATES:
-                    self._drain()
-                    return self._end(run, state_type)
-                waiting = time.monotonic() - started
-                if state_type == "SCHEDULED" and waiting >= UNCLAIMED_NOTICE_S * (unclaimed_said + 1):
-                    unclaimed_said += 1
-                    shown = run.state.name if run.state else "Scheduled"
-                    self.out(
-                        f"the run is still {shown} after {waiting:.0f}s: "
-                        f"no worker of pool {POOL} took it; `deliverypipeline server status` shows the "
-                        f"worker, its log is {self.where.logs / 'worker.log'}"
-                    )
-                if cancel_deadline is not None and time.monotonic() > cancel_deadline:
-                    self.out(f"the run did not end within {CANCEL_WAIT_S:.0f}s of the cancel; see {url}")
-                    return decisions.EXIT_INTERRUPTED
-                time.sleep(POLL_S)
-            except KeyboardInterrupt:
-                if self.interrupted:
-                    self.out(f"left while the run is being cancelled; see {url}")
-                    return decisions.EXIT_INTERRUPTED
-                self.interrupted = True
-                cancel_deadline = time.monotonic() + CANCEL_WAIT_S
-                self._cancel()
+
+        def look(_: Deadline) -> int | None:
+            """One look at the run: its new logs and state; its exit code once it ended."""
+            nonlocal unclaimed_said
+            run = self.client.read_flow_run(self.run_id)
+            self._logs()
+            state_type = run.state.type.value if run.state else "SCHEDULED"
+            self._state(run)
+            if state_type in decisions.FINAL_STATES:
+                self._drain()
+                return self._end(run, state_type)
+            waiting = self.clock.now() - started
+            if state_type == "SCHEDULED" and waiting >= UNCLAIMED_NOTICE_S * (unclaimed_said + 1):
+                unclaimed_said += 1
+                shown = run.state.name if run.state else "Scheduled"
+                self.out(
+                    f"the run is still {shown} after {waiting:.0f}s: "
+                    f"no worker of pool {POOL} took it; `deliverypipeline server status` shows the "
+                    f"worker, its log is {self.where.logs / 'worker.log'}"
+                )
+            return None
+
+        try:
+            # The run's own deadline is its end: the flow has no timeout, and a paused run waits
+            # for its approval as long as it takes (a run nobody picks up is said, above).
+            return poll_until(look, math.inf, POLL_S, _endless, clock=self.clock)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self._cancel()
+        try:
+            return poll_until(look, CANCEL_WAIT_S, POLL_S, lambda _: _Overdue(), clock=self.clock)
+        except _Overdue:
+            self.out(f"the run did not end within {CANCEL_WAIT_S:.0f}s of the cancel; see {url}")
+        except KeyboardInterrupt:
+            self.out(f"left while the run is being cancelled; see {url}")
+        return decisions.EXIT_INTERRUPTED
 
     def _logs(self) -> int:
         from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
@@ -138,11 +162,16 @@ class Follower:
             )
 
     def _drain(self) -> None:
-        deadline = time.monotonic() + DRAIN_S
+        """Show the logs shipped after the final state: until two looks in a row find none, or DRAIN_S."""
         quiet = 0
-        while time.monotonic() < deadline and quiet < 2:
+
+        def settled(_: Deadline) -> bool | None:
+            nonlocal quiet
             quiet = quiet + 1 if self._logs() == 0 else 0
-            time.sleep(0.5)
+            return True if quiet >= 2 else None
+
+        with contextlib.suppress(_Overdue):
+            poll_until(settled, DRAIN_S, 0.5, lambda _: _Overdue(), clock=self.clock)
 
     def _cancel(self) -> None:
         from prefect.states import Cancelled, Cancelling

@@ -11,10 +11,11 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
 
 
 def spawn(args: list[str], env: Mapping[str, str], log: Path, cwd: Path | None = None) -> int:
@@ -80,26 +81,32 @@ def _signal(pid: int, signum: signal.Signals) -> None:
             os.kill(pid, signum)
 
 
-def _gone_within(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while True:
+class _StillAlive(Exception):
+    """The process outlived a wait for it to exit."""
+
+
+def _gone_within(pid: int, seconds: float, clock: Clock) -> bool:
+    """Whether `pid` exited (reaped if it is our child) within `seconds`."""
+
+    def gone(_: Deadline) -> bool | None:
         _reap(pid)
-        if not alive(pid):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
+        return None if alive(pid) else True
+
+    try:
+        return poll_until(gone, seconds, 0.1, lambda _: _StillAlive(), clock=clock)
+    except _StillAlive:
+        return False
 
 
-def stop(pid: int, grace_s: float = 10.0) -> bool:
+def stop(pid: int, grace_s: float = 10.0, clock: Clock = SYSTEM_CLOCK) -> bool:
     """SIGTERM to the process group `pid` leads (twice: a worker ignores the first), SIGKILL after
     `grace_s`; whether it had to be killed."""
     for _ in range(2):
         _signal(pid, signal.SIGTERM)
-        if _gone_within(pid, grace_s / 2):
+        if _gone_within(pid, grace_s / 2, clock):
             return False
     _signal(pid, signal.SIGKILL)
-    _gone_within(pid, 5.0)
+    _gone_within(pid, 5.0, clock)
     return True
 
 

@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from flows import http
+from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
 from flows.image.build import DEFAULT_BASE_IMAGE, BuiltImage, build_image
 from flows.image.errors import BuildStepError
 from flows.image.push import push_image
-from flows.image.smoke import http_get, smoke_test
+from flows.image.smoke import smoke_test
 from flows.image.version import VersionInfo, describe
 from flows.image.wheelhouse import ensure_wheelhouse
 
@@ -39,7 +41,9 @@ def build_release(
     return info, built
 
 
-def run_detached(client: Any, image: str, bind: str, name: str, deadline_s: float = 60) -> str:
+def run_detached(
+    client: Any, image: str, bind: str, name: str, deadline_s: float = 60, clock: Clock = SYSTEM_CLOCK
+) -> str:
     """Replace container `name` with one of `image` published on `bind` (host:port); wait for /health."""
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
@@ -56,19 +60,22 @@ def run_detached(client: Any, image: str, bind: str, name: str, deadline_s: floa
     except Exception as exc:
         raise BuildStepError(f"cannot start {image} on {bind} (is the port taken?): {exc}") from exc
     url = f"http://{bind}"
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            if http_get(f"{url}/health", timeout=2)[0] == 200:
-                return url
-        except OSError:
-            pass
+
+    def logs() -> str:
+        return bytes(container.logs(tail=30)).decode("utf-8", "replace")
+
+    def answering(_: Deadline) -> str | None:
+        if http.get(f"{url}/health", timeout=2).status == 200:
+            return url
         container.reload()
         if container.status == "exited":
-            break
-        time.sleep(0.25)
-    logs = bytes(container.logs(tail=30)).decode("utf-8", "replace")
-    raise BuildStepError(f"{image} did not answer {url}/health within {deadline_s:.0f}s:\n{logs}")
+            raise BuildStepError(f"{image} exited before answering {url}/health:\n{logs()}")
+        return None
+
+    def not_answering(_: Deadline) -> BuildStepError:
+        return BuildStepError(f"{image} did not answer {url}/health within {deadline_s:.0f}s:\n{logs()}")
+
+    return poll_until(answering, deadline_s, 0.25, not_answering, clock=clock)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,15 +10,12 @@ push that already happened.
 from __future__ import annotations
 
 import base64
-import json
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
-from http.client import HTTPException
 from typing import Any
 
+from flows import http
 from flows.image.errors import PushError, RegistryUnreachable
 
 # What the engine says when it cannot talk to the registry at all (Go net/http errors).
@@ -133,17 +130,34 @@ def _basic(auth: tuple[str, str]) -> str:
 
 
 def _bearer_token(challenge: str, auth: tuple[str, str] | None, timeout: float) -> str | None:
+    """A token for a `Bearer realm=...` challenge (None for another challenge); ValueError if none came."""
     params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
     if not challenge.lower().startswith("bearer") or "realm" not in params:
         return None
     query = urllib.parse.urlencode({k: v for k, v in params.items() if k in ("service", "scope")})
-    request = urllib.request.Request(f"{params['realm']}?{query}")
-    if auth:
-        request.add_header("Authorization", _basic(auth))
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        body = json.loads(response.read())
+    answer = http.get(
+        f"{params['realm']}?{query}",
+        timeout=timeout,
+        headers={"Authorization": _basic(auth)} if auth else None,
+    )
+    if answer.error is not None:
+        raise ValueError(answer.error)
+    if answer.status is None or not 200 <= answer.status < 300:
+        raise ValueError(f"HTTP {answer.status} from {params['realm']}")
+    body = answer.json()
+    if not isinstance(body, dict):
+        raise ValueError(f"no JSON object from {params['realm']}")
     token = body.get("token") or body.get("access_token")
     return str(token) if token else None
+
+
+def _unreachable(registry: str, url: str, answer: http.Answer) -> RegistryUnreachable:
+    return RegistryUnreachable(f"registry {registry} unreachable at {url}: {answer.error}")
+
+
+def _ok(answer: http.Answer) -> bool:
+    """A 2xx status (what urllib did not turn into an HTTPError)."""
+    return answer.status is not None and 200 <= answer.status < 300
 
 
 def image_in_registry(
@@ -164,39 +178,34 @@ def image_in_registry(
     if auth:
         headers["Authorization"] = _basic(auth)
     for _attempt in range(2):  # the second only after a bearer-token challenge
-        request = urllib.request.Request(url, method="HEAD", headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return int(response.status) == 200
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return False
-            challenge = exc.headers.get("WWW-Authenticate", "") if exc.headers else ""
-            if exc.code == 401 and "Bearer" not in headers.get("Authorization", ""):
-                try:
-                    token = _bearer_token(challenge, auth, timeout)
-                except (OSError, HTTPException, ValueError) as token_exc:
-                    raise PushError(f"{registry} gave no token for {repository}: {token_exc}") from exc
-                if token:
-                    headers["Authorization"] = f"Bearer {token}"
-                    continue
-            raise PushError(f"registry {registry} answered HTTP {exc.code} for {url}") from exc
-        except (OSError, HTTPException) as exc:
-            raise RegistryUnreachable(f"registry {registry} unreachable at {url}: {exc}") from exc
+        answer = http.request("HEAD", url, timeout=timeout, headers=headers)
+        if answer.error is not None:
+            raise _unreachable(registry, url, answer)
+        if _ok(answer):
+            return answer.status == 200
+        if answer.status == 404:
+            return False
+        challenge = answer.header("WWW-Authenticate") or ""
+        if answer.status == 401 and "Bearer" not in headers.get("Authorization", ""):
+            try:
+                token = _bearer_token(challenge, auth, timeout)
+            except ValueError as token_exc:
+                raise PushError(f"{registry} gave no token for {repository}: {token_exc}") from token_exc
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+                continue
+        raise PushError(f"registry {registry} answered HTTP {answer.status} for {url}")
     raise PushError(f"registry {registry} refused access to {repository} (HTTP 401 with a token)")
 
 
 def delete_from_registry(registry: str, repository: str, digest: str, *, timeout: float = 10) -> None:
     """Delete a manifest by digest (the registry must allow deletes): test clean-up and retention."""
     url = f"{registry_base_url(registry)}/v2/{repository_path(registry, repository)}/manifests/{digest}"
-    request = urllib.request.Request(url, method="DELETE", headers={"Accept": MANIFEST_TYPES})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout):
-            return
-    except urllib.error.HTTPError as exc:
-        raise PushError(f"{registry} refused deleting {repository}@{digest}: HTTP {exc.code}") from exc
-    except (OSError, HTTPException) as exc:
-        raise RegistryUnreachable(f"registry {registry} unreachable at {url}: {exc}") from exc
+    answer = http.request("DELETE", url, timeout=timeout, headers={"Accept": MANIFEST_TYPES})
+    if answer.error is not None:
+        raise _unreachable(registry, url, answer)
+    if not _ok(answer):
+        raise PushError(f"{registry} refused deleting {repository}@{digest}: HTTP {answer.status}")
 
 
 def manifest_digest(registry: str, repository: str, tag: str, *, timeout: float = 10) -> str | None:
@@ -206,16 +215,14 @@ def manifest_digest(registry: str, repository: str, tag: str, *, timeout: float 
     RegistryUnreachable when the registry does not answer, PushError on another refusal.
     """
     url = f"{registry_base_url(registry)}/v2/{repository_path(registry, repository)}/manifests/{tag}"
-    request = urllib.request.Request(url, method="HEAD", headers={"Accept": MANIFEST_TYPES})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            digest = response.headers.get("Docker-Content-Digest")
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise PushError(f"registry {registry} answered HTTP {exc.code} for {url}") from exc
-    except (OSError, HTTPException) as exc:
-        raise RegistryUnreachable(f"registry {registry} unreachable at {url}: {exc}") from exc
+    answer = http.request("HEAD", url, timeout=timeout, headers={"Accept": MANIFEST_TYPES})
+    if answer.error is not None:
+        raise _unreachable(registry, url, answer)
+    if answer.status == 404:
+        return None
+    if not _ok(answer):
+        raise PushError(f"registry {registry} answered HTTP {answer.status} for {url}")
+    digest = answer.header("Docker-Content-Digest")
     if not digest:
         raise PushError(f"registry {registry} gave no Docker-Content-Digest for {repository}:{tag}")
     return str(digest)

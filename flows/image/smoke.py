@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.client import HTTPException
 from typing import Any
 
+from flows import http
+from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
 from flows.image.errors import SmokeTestFailed
 
 CONTAINER_PORT = "8080/tcp"
@@ -57,16 +55,6 @@ def reported_version(payload: Any) -> str | None:
     return None
 
 
-def http_get(url: str, timeout: float, accept: str = "*/*") -> tuple[int, bytes]:
-    """GET `url`; (status, body) for any HTTP answer, OSError/HTTPException if none."""
-    request = urllib.request.Request(url, headers={"Accept": accept})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status), bytes(response.read())
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), bytes(exc.read() or b"")
-
-
 def _log_tail(container: Any, lines: int = LOG_TAIL) -> str:
     try:
         return bytes(container.logs(tail=lines)).decode("utf-8", "replace").rstrip()
@@ -86,22 +74,33 @@ def _raise_if_stopped(container: Any, image: str) -> None:
         raise _fail(container, image, f"the container stopped (exit code {code}) before /health answered")
 
 
-def _wait_healthy(container: Any, image: str, base_url: str, deadline: float) -> None:
-    last_problem = "no answer yet"
-    while True:
+def _wait_healthy(container: Any, image: str, base_url: str, seconds: float, clock: Clock) -> None:
+    """Wait up to `seconds` for `/health` to answer 200; fail at once if the container stops."""
+    last_problem = ["no answer yet"]
+
+    def healthy(deadline: Deadline) -> bool | None:
         container.reload()
         _raise_if_stopped(container, image)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _fail(container, image, f"/health did not answer 200 within the deadline ({last_problem})")
-        try:
-            status, _body = http_get(f"{base_url}/health", timeout=max(0.2, min(2.0, remaining)))
-            if status == 200:
-                return
-            last_problem = f"last answer: HTTP {status}"
-        except (OSError, HTTPException) as exc:
-            last_problem = f"last error: {exc}"
-        time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+        remaining = deadline.seconds - deadline.elapsed
+        answer = http.get(f"{base_url}/health", timeout=max(0.2, min(2.0, remaining)))
+        if answer.status == 200:
+            return True
+        last_problem[0] = (
+            f"last error: {answer.error}" if answer.error else f"last answer: HTTP {answer.status}"
+        )
+        return None
+
+    def overdue(_: Deadline) -> SmokeTestFailed:
+        return _fail(container, image, f"/health did not answer 200 within the deadline ({last_problem[0]})")
+
+    started = clock.now()
+    poll_until(
+        healthy,
+        seconds,
+        lambda: min(0.25, max(0.0, seconds - (clock.now() - started))),
+        overdue,
+        clock=clock,
+    )
 
 
 def smoke_test(
@@ -112,9 +111,10 @@ def smoke_test(
     *,
     labels: Mapping[str, str] | None = None,
     log: Callable[[str], None] = print,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> SmokeResult:
     """Run `image`, check `/health` and the version on `/`, and always remove the container."""
-    started = time.monotonic()
+    started = clock.now()
     deadline = started + deadline_s
     name = f"deliverypipeline-smoke-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     container = None
@@ -135,14 +135,14 @@ def smoke_test(
             raise _fail(container, image, f"the engine published no host port for {CONTAINER_PORT}")
         base_url = f"http://127.0.0.1:{port}"
         log(f"smoke test: {image} as {name} on {base_url}")
-        _wait_healthy(container, image, base_url, deadline)
-        healthy_after = time.monotonic() - started
-        try:
-            status, body = http_get(
-                f"{base_url}/", timeout=max(1.0, deadline - time.monotonic()), accept="application/json"
-            )
-        except (OSError, HTTPException) as exc:
-            raise _fail(container, image, f"GET / failed after /health passed: {exc}") from exc
+        _wait_healthy(container, image, base_url, deadline - clock.now(), clock)
+        healthy_after = clock.now() - started
+        answer = http.get(
+            f"{base_url}/", timeout=max(1.0, deadline - clock.now()), headers={"Accept": "application/json"}
+        )
+        if answer.error is not None:
+            raise _fail(container, image, f"GET / failed after /health passed: {answer.error}")
+        status, body = answer.status, answer.body
         if status != 200:
             raise _fail(container, image, f"GET / answered HTTP {status}: {body[:300]!r}")
         try:

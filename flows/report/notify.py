@@ -12,8 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
-import requests
-
+from flows import http
 from flows.errors import NotifyError
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -67,15 +66,13 @@ def redact(url: str) -> str:
 
 def send(url: str, message: dict[str, Any], timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
     """POST `message` as JSON to `url`; raise `NotifyError` unless the hook answers 2xx in time."""
-    try:
-        response = requests.post(url, json=message, timeout=timeout_s)
-    except requests.RequestException as exc:
-        # The exception text repeats the URL (and its token): name only the kind of failure.
-        raise NotifyError(f"notification hook {redact(url)} unreachable: {type(exc).__name__}") from None
-    if not 200 <= response.status_code < 300:
-        raise NotifyError(
-            f"notification hook {redact(url)} answered {response.status_code}: {response.text[:200]}"
-        )
+    answer = http.request("POST", url, json_body=message, timeout=timeout_s)
+    if answer.status is None:
+        # The error text repeats the URL (and its token): name only the kind of failure.
+        raise NotifyError(f"notification hook {redact(url)} unreachable: {answer.error_type}")
+    if not 200 <= answer.status < 300:
+        text = answer.body.decode("utf-8", "replace")
+        raise NotifyError(f"notification hook {redact(url)} answered {answer.status}: {text[:200]}")
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[Any]:

@@ -89,7 +89,7 @@ def test_a_200_json_answer(server: Server) -> None:
     assert answer.json() == {"version": "v7"}
     assert answer.header("content-type") == "application/json"  # by case-insensitive name
     assert answer.header("X-Absent") is None
-    assert 0 < answer.seconds < 5
+    assert 0 < answer.seconds < 5 and answer.error_type is None
     assert answer.summary().startswith(f"{server.url}/json: HTTP 200 in ")
 
 
@@ -111,6 +111,7 @@ def test_a_closed_port_is_an_error_not_an_exception() -> None:
     answer = http.get(url, timeout=1)
     assert not answer.answered and answer.status is None and answer.server_error
     assert answer.error is not None and answer.error.startswith("unreachable (ConnectionError: ")
+    assert answer.error_type == "ConnectionError"  # the kind alone, without the URL
     assert answer.summary() == f"{url}: {answer.error}"
     assert answer.json() is None
 
@@ -119,6 +120,7 @@ def test_a_slow_server_times_out_with_the_timeout_named(server: Server) -> None:
     answer = http.get(f"{server.url}/slow", timeout=TIMEOUT_S)
     assert answer.status is None and answer.server_error
     assert answer.error == f"timed out after {TIMEOUT_S:g}s"
+    assert answer.error_type == "ReadTimeout"
     assert TIMEOUT_S <= answer.seconds < 3
 
 

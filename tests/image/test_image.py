@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 
+from flows import http
 from flows.image.build import BuiltImage
-from flows.image.smoke import http_get, published_port
+from flows.image.smoke import published_port
 from flows.image.version import VersionInfo
 from tests.image.support import build_repo_image, labels_for_test, remove_image, repository_for_test
 
 pytestmark = pytest.mark.docker
 Run = Callable[..., Any]
+JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +60,9 @@ def _wait_for_health(container: Any, deadline_s: float = 60) -> dict[str, Any]:
     url = f"{_base_url(container)}/health"
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
-        try:
-            status, body = http_get(url, timeout=2)
-            if status == 200:
-                return dict(json.loads(body))
-        except OSError:
-            pass
+        answer = http.get(url, timeout=2)
+        if answer.status == 200:
+            return dict(json.loads(answer.body))
         container.reload()
         if container.status == "exited":
             break
@@ -88,8 +87,8 @@ def test_image_serves_health_and_the_built_version(run: Run, release: tuple[Vers
     assert health["revision"] == info.revision
     assert health["build_time"] == info.build_time
 
-    first = json.loads(http_get(f"{_base_url(container)}/", timeout=5, accept="application/json")[1])
-    second = json.loads(http_get(f"{_base_url(container)}/", timeout=5, accept="application/json")[1])
+    first = json.loads(http.get(f"{_base_url(container)}/", timeout=5, headers=JSON).body)
+    second = json.loads(http.get(f"{_base_url(container)}/", timeout=5, headers=JSON).body)
     assert first["version"] == info.version
     assert second["calls"] == first["calls"] + 1  # the default store (LevelDB in /app/data) is writable
 
@@ -124,8 +123,7 @@ def test_config_file_mounted_like_elastic_beanstalk(run: Run, tmp_path: Path) ->
         volumes={str(conf): {"bind": "/app/application.conf", "mode": "ro"}},
     )
     _wait_for_health(container)
-    status, _body = http_get(f"{_base_url(container)}/", timeout=5, accept="application/json")
-    assert status == 200
+    assert http.get(f"{_base_url(container)}/", timeout=5, headers=JSON).status == 200
     exit_code, _output = container.exec_run(["test", "-s", "/app/data/delivery.sqlite3"])
     assert exit_code == 0, "the configured SQLite store was not used"
 

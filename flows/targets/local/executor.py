@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,13 +59,18 @@ class PruneError(LocalTargetError):
     """An image could not be removed from the engine or the registry (logged, never fatal)."""
 
 
+class _StillRunning(Exception):
+    """The proxy had not exited by the end of its soft stop (it is then terminated)."""
+
+
 class HAProxy:
     """A HAProxy host process driven through its pid file and admin socket."""
 
-    def __init__(self, layout: ProxyLayout, binary: str = HAPROXY) -> None:
-        """`layout` says where its configuration, socket and pid file live."""
+    def __init__(self, layout: ProxyLayout, binary: str = HAPROXY, clock: Clock = SYSTEM_CLOCK) -> None:
+        """`layout` says where its configuration, socket and pid file live; `clock` times the waits."""
         self.layout = layout
         self.binary = binary
+        self.clock = clock
 
     def pid(self) -> int | None:
         """The running proxy's process id, None when it is not running."""
@@ -151,12 +155,16 @@ class HAProxy:
                 f"HAProxy did not start with {path}: {started.stderr.strip()}; "
                 "is another process listening on the prod or preprod address?"
             )
-        end = time.monotonic() + deadline
-        while time.monotonic() < end:
-            if self.running():
-                return
-            time.sleep(0.05)
-        raise ProxyError(f"HAProxy started but its admin socket {self.layout.socket_path} never answered")
+        poll_until(
+            lambda _: True if self.running() else None,
+            deadline,
+            0.05,
+            lambda waited: ProxyError(
+                f"HAProxy started but its admin socket {self.layout.socket_path} never answered "
+                f"within {waited.seconds:.0f}s"
+            ),
+            clock=self.clock,
+        )
 
     def _haproxy(
         self, args: list[str], deadline: float, *, overdue: str, detach: bool = False
@@ -179,9 +187,14 @@ class HAProxy:
         if pid is None:
             return False
         os.kill(pid, signal.SIGUSR1)  # soft stop: close listeners, finish open requests
-        end = time.monotonic() + deadline
-        while time.monotonic() < end and pid_alive(pid):
-            time.sleep(0.05)
+        with contextlib.suppress(_StillRunning):
+            poll_until(
+                lambda _: None if pid_alive(pid) else True,
+                deadline,
+                0.05,
+                lambda _: _StillRunning(),
+                clock=self.clock,
+            )
         if pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
         for leftover in (self.layout.pid_path, self.layout.socket_path):
@@ -221,9 +234,10 @@ def pullable(image: str) -> bool:
 class Docker:
     """The containers of the local target, through the Docker SDK."""
 
-    def __init__(self, client: Any) -> None:
-        """`client` is a `docker.DockerClient`."""
+    def __init__(self, client: Any, clock: Clock = SYSTEM_CLOCK) -> None:
+        """`client` is a `docker.DockerClient`; `clock` times the waits."""
         self.client = client
+        self.clock = clock
 
     def facts(self, name: str) -> ContainerFacts | None:
         """A container's current facts, None if it does not exist."""
@@ -266,23 +280,27 @@ class Docker:
         """Wait until Docker reports the container healthy; raise with its last probe output otherwise."""
         import docker.errors
 
-        end = time.monotonic() + deadline
-        while True:
+        last: list[Any] = []  # the container as last seen, for the timeout's message
+
+        def look(_: Deadline) -> ContainerFacts | None:
             try:
                 container = self.client.containers.get(name)
             except docker.errors.NotFound:
                 raise ContainerError(f"container {name} vanished while starting") from None
+            last[:] = [container]
             facts = _facts(container)
             if facts.state == "running" and facts.health in ("healthy", None):
                 return facts
             if facts.state in ("exited", "dead") or facts.health == "unhealthy":
                 raise ContainerError(f"container {name} failed to start: {self._why(container)}")
-            if time.monotonic() >= end:
-                raise ContainerError(
-                    f"container {name} not healthy after {deadline:.0f}s (deadline 'ready'): "
-                    f"{self._why(container)}"
-                )
-            time.sleep(poll)
+            return None
+
+        def too_late(_: Deadline) -> ContainerError:
+            return ContainerError(
+                f"container {name} not healthy after {deadline:.0f}s (deadline 'ready'): {self._why(last[0])}"
+            )
+
+        return poll_until(look, deadline, poll, too_late, clock=self.clock)
 
     @staticmethod
     def _why(container: Any) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
 from flows.errors import TargetError
 from flows.targets.base import TargetEvent
 from flows.targets.local.plans import PREPROD, PROD, ROLES, Registration
@@ -132,25 +132,31 @@ class LockTimeout(TargetError):
 
 
 @contextmanager
-def file_lock(path: Path, deadline: float = LOCK_DEADLINE_S) -> Iterator[None]:
+def file_lock(path: Path, deadline: float = LOCK_DEADLINE_S, clock: Clock = SYSTEM_CLOCK) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created if needed) for the block.
 
-    Waits for other holders up to `deadline` seconds, then raises `LockTimeout`.
+    Waits for other holders up to `deadline` seconds (on `clock`), then raises `LockTimeout`.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as lock:
-        end = time.monotonic() + deadline
-        while True:
+
+        def taken(_: Deadline) -> bool | None:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
             except BlockingIOError:
-                if time.monotonic() >= end:
-                    raise LockTimeout(
-                        f"another process held {path} for over {deadline:.0f}s; look for a hung "
-                        f"`deliverypipeline` or pipeline process (`fuser -v {path}`) and stop it"
-                    ) from None
-                time.sleep(LOCK_POLL_S)
+                return None
+            return True
+
+        poll_until(
+            taken,
+            deadline,
+            LOCK_POLL_S,
+            lambda _: LockTimeout(
+                f"another process held {path} for over {deadline:.0f}s; look for a hung "
+                f"`deliverypipeline` or pipeline process (`fuser -v {path}`) and stop it"
+            ),
+            clock=clock,
+        )
         try:
             yield
         finally:

@@ -22,6 +22,7 @@ from flows.targets.local.state import (
     settle_roles,
     swapped,
 )
+from tests.flows.fakes import FakeClock
 
 ENVS = ("node-1", "node-2")
 
@@ -118,3 +119,11 @@ def test_a_lock_held_elsewhere_fails_at_its_deadline_and_is_free_after(tmp_path:
         pass
     with file_lock(path, deadline=0.2):  # released: taken at once
         pass
+
+
+def test_a_lock_wait_runs_on_the_given_clock(tmp_path: Path) -> None:
+    path = tmp_path / "ops.lock"
+    clock = FakeClock()
+    with file_lock(path), pytest.raises(LockTimeout, match="for over 120s"), file_lock(path, clock=clock):
+        pass
+    assert 120 <= clock.time < 120.1  # the whole default deadline, without waiting for it

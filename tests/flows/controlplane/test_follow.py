@@ -1,0 +1,95 @@
+"""`Follower`: following a run to its end, and Ctrl-C, on a fake client and the fake clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from uuid import uuid4
+
+from flows.controlplane import decisions
+from flows.controlplane.follow import CANCEL_WAIT_S, Follower
+from tests.flows.fakes import FakeClock
+
+
+def _state(kind: str) -> Any:
+    return SimpleNamespace(type=SimpleNamespace(value=kind), name=kind.title(), message=None)
+
+
+@dataclass
+class FakeClient:
+    """A run that goes through `states` (one per look; the last one stays), without logs."""
+
+    states: list[str]
+    set_states: list[str] = field(default_factory=list)
+
+    def read_flow_run(self, run_id: object) -> Any:
+        kind = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return SimpleNamespace(state=_state(kind), name="brave-run")
+
+    def read_logs(self, *args: object, **kwargs: object) -> list[Any]:
+        return []
+
+    def set_flow_run_state(self, run_id: object, state: Any, force: bool = False) -> None:
+        self.set_states.append(state.type.value)
+
+
+class InterruptedClock(FakeClock):
+    """The fake clock, with Ctrl-C pressed during the sleeps numbered in `interrupt_at`."""
+
+    def __init__(self, *interrupt_at: int) -> None:
+        super().__init__()
+        self.interrupt_at, self.sleeps = set(interrupt_at), 0
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        if self.sleeps in self.interrupt_at:
+            raise KeyboardInterrupt
+        super().sleep(seconds)
+
+
+WHERE: Any = SimpleNamespace(run_url=lambda run_id: f"http://ui/runs/{run_id}", logs=Path("/logs"))
+
+
+def _follow(client: FakeClient, clock: FakeClock) -> tuple[int, list[str]]:
+    said: list[str] = []
+    code = Follower(client, WHERE, uuid4(), said.append, clock=clock).run()  # type: ignore[arg-type]
+    return code, said
+
+
+def test_a_run_is_followed_to_its_end_and_its_exit_code() -> None:
+    clock = FakeClock()
+    code, said = _follow(FakeClient(["SCHEDULED", "RUNNING", "COMPLETED"]), clock)
+    assert code == decisions.EXIT_COMPLETED
+    assert [line for line in said if line.startswith("state ")] == [
+        "state Scheduled",
+        "state Running",
+        "state Completed",
+    ]
+    assert "run brave-run ended Completed" in said
+    assert clock.time == 2 + 0.5  # two polls, then the drain's second quiet look
+
+
+def test_a_run_nobody_takes_is_said_every_30s_and_followed_without_deadline() -> None:
+    clock = FakeClock()
+    code, said = _follow(FakeClient(["SCHEDULED"] * 100 + ["FAILED"]), clock)
+    assert code == decisions.EXIT_FAILED
+    assert sum("no worker of pool" in line for line in said) == 3  # at 30, 60 and 90 s
+
+
+def test_ctrl_c_cancels_and_waits_a_bounded_time_for_the_end() -> None:
+    client = FakeClient(["RUNNING"])
+    clock = InterruptedClock(1)
+    code, said = _follow(client, clock)
+    assert code == decisions.EXIT_INTERRUPTED and client.set_states == ["CANCELLING"]
+    assert said[-1].startswith(f"the run did not end within {CANCEL_WAIT_S:.0f}s of the cancel")
+    assert clock.time == CANCEL_WAIT_S
+
+
+def test_a_cancelled_run_ends_interrupted_and_a_second_ctrl_c_leaves_at_once() -> None:
+    client = FakeClient(["RUNNING", "RUNNING", "CANCELLED"])
+    code, _ = _follow(client, InterruptedClock(1))
+    assert code == decisions.EXIT_INTERRUPTED  # cancelled on the user's request
+    code, said = _follow(FakeClient(["RUNNING"]), InterruptedClock(1, 3))
+    assert code == decisions.EXIT_INTERRUPTED and said[-1].startswith("left while the run is being cancelled")
