@@ -108,7 +108,8 @@ def main() -> int:
     parser.add_argument("--before", default="HEAD", help="the commit measured as 'before' (default HEAD)")
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lead-time-bench-"))
-    ports = (free_port(), free_port())
+    # each side its own target: one target per address (the second would be refused, rightly)
+    ports = {name: (free_port(), free_port()) for name in ("before", "after")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(DELIVERY_STATE_DIR=str(work / "plane"), PREFECT_PORT=str(free_port()))
     env["DELIVERYPIPELINE_WORK_DIR"] = str(work / "checkouts")
@@ -121,15 +122,24 @@ def main() -> int:
     try:
         # a warm-up of each: the control plane started, images' layers cached
         for name, repo in repos.items():
-            release(repo, work / name, ports, env)
+            release(repo, work / name, ports[name], env)
         for round_number in range(options.rounds):
             for name, repo in repos.items():
-                wall, seconds, code = release(repo, work / name, ports, env)
+                wall, seconds, code = release(repo, work / name, ports[name], env)
                 print(f"round {round_number + 1} {name:<6} {wall:6.1f}s wall, exit {code}", flush=True)
                 walls[name].append(wall)
                 for step, value in seconds.items():
                     per_step[name].setdefault(step, []).append(value)
     finally:
+        for name, repo in repos.items():  # the two targets' containers and proxies
+            entry = "flows.cli.main" if (repo / "flows" / "cli" / "main.py").exists() else "flows.cli"
+            prod, preprod = (f"127.0.0.1:{port}" for port in ports[name])
+            subprocess.run(
+                [sys.executable, "-m", entry, "local", "down", "--purge",
+                 "--state-dir", str(work / name / "target"), "--application", "leadbench",
+                 "--prod-address", prod, "--preprod-address", preprod],
+                cwd=repo, env={**env, "PYTHONPATH": str(repo)}, capture_output=True, check=False,
+            )  # fmt: skip
         subprocess.run(
             [sys.executable, "-m", "flows.cli.main", "server", "stop"], cwd=repos["after"], env=env,
             capture_output=True, check=False,

@@ -89,7 +89,7 @@ def pipeline(
                 try:
                     verify_prod(where, source.version, config)
                     analyse_traffic(where, after, config, watch)
-                except Exception as rejected:
+                except BaseException as rejected:  # rejected, or interrupted before it was verified
                     raise swap_back(where, after, rejected, config) from rejected
         return run.ended(f"{source.version} is live on prod ({after.prod.name})")
 

@@ -59,7 +59,6 @@ class AnalysisSettings(BaseModel):
     max_connection_errors: int = Field(default=0, ge=0)  # requests without an answer allowed
     max_latency_ratio: float = Field(default=2.0, gt=0)  # against the previous prod, before the swap
     latency_floor_ms: float = Field(default=50.0, ge=0)  # latencies below this are never a failure
-    keep_previous: float = Field(default=600.0, ge=0)  # seconds the previous prod stays on preprod
 
     @property
     def window_s(self) -> float:

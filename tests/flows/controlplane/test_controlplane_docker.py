@@ -71,6 +71,8 @@ def plane(tmp_path_factory: pytest.TempPathFactory, docker_client: object) -> It
     try:
         yield plane
     finally:
+        # the private target's containers and proxy, then the control plane
+        plane.cli("local", "down", "--purge", *plane.target[:-2], timeout=120)
         plane.cli("server", "stop", timeout=120)
         for record in (tmp / "state" / "controlplane").glob("*.json"):
             pid = re.search(r'"pid": (\d+)', record.read_text())
