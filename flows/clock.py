@@ -56,8 +56,8 @@ class Deadline:
 
     @property
     def passed(self) -> bool:
-        """Whether the deadline has passed."""
-        return self.elapsed >= self.seconds
+        """Whether the deadline has passed (to within a nanosecond: sums of float sleeps drift)."""
+        return self.elapsed >= self.seconds - 1e-9
 
     @property
     def fraction(self) -> float:

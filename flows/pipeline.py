@@ -85,12 +85,12 @@ def pipeline(
                 verify_preprod(where, source.version, config)
                 approval(roles, source.version, require_approval, watch)
                 canary(where, roles, config, watch)
-                after = swap(where, roles, config, watch)
                 try:
+                    after = swap(where, roles, config, watch)
                     verify_prod(where, source.version, config)
                     analyse_traffic(where, after, config, watch)
                 except BaseException as rejected:  # rejected, or interrupted before it was verified
-                    raise swap_back(where, after, rejected, config) from rejected
+                    raise swap_back(where, roles, rejected, config) from rejected
         return run.ended(f"{source.version} is live on prod ({after.prod.name})")
 
 

@@ -181,3 +181,8 @@ class Consistency:
             )
             return Agreement.FAILED
         return Agreement.PENDING
+
+
+def swap_happened(before: Roles, now: Roles) -> bool:
+    """Whether the addresses were exchanged since `before`: preprod's environment now holds prod."""
+    return now.prod.name == before.preprod.name

@@ -31,6 +31,7 @@ from flows.release.decisions import (
     preprod_already_on,
     readiness,
     settled,
+    swap_happened,
     swap_pair,
     swappable,
 )
@@ -449,11 +450,19 @@ def shift_traffic(
 def swap(
     target: Target, roles: Roles, config: PipelineConfig, log: Log = _ignore, clock: Clock = SYSTEM_CLOCK
 ) -> Roles:
-    """Exchange the prod and preprod addresses: the one call site of `Target.swap`.
+    """Exchange the prod and preprod addresses: the release's swap, the swap back and the CLI's swap.
 
     Waits (bounded by `deadlines.swap`) until both environments can be swapped (EB: both Ready),
-    swaps, then waits until both settle with preprod's environment on the prod address.
+    swaps, then waits until both settle with the other environment on the prod address. The
+    target is asked afresh (`roles` is what the caller saw, perhaps seconds ago).
     """
+    return _exchange(target, config, log, clock)
+
+
+def _exchange(
+    target: Target, config: PipelineConfig, log: Log, clock: Clock, seen: Roles | None = None
+) -> Roles:
+    """The one call site of `Target.swap`; `seen`: roles just read (they count as the first look)."""
     ready = _wait_roles(
         target,
         config,
@@ -462,33 +471,25 @@ def swap(
         lambda now: swappable(now.prod) and swappable(now.preprod),
         "both environments to be swappable (Ready)",
         "before the swap",
+        first=seen,
     )
     first, second = swap_pair(ready)
     log(f"swapping the addresses of {first} (to prod) and {second} (to preprod)")
     target.swap(first, second)
     after = _wait_roles(
-        target,
-        config,
-        clock,
-        log,
+        target, config, clock, log,
         lambda now: settled(now.prod) and settled(now.preprod) and now.prod.name == first,
-        f"{first} to hold prod and both to settle",
-        "after the swap",
-    )
+        f"{first} to hold prod and both to settle", "after the swap",
+    )  # fmt: skip
     if config.traffic_steps and target.supports_canary:
-        target.set_traffic_share(after.prod.name, 0)
+        target.set_traffic_share(after.prod.name, 0)  # the canary's share is all of prod now
     return after
 
 
 def _wait_roles(
-    target: Target,
-    config: PipelineConfig,
-    clock: Clock,
-    log: Log,
-    done: Callable[[Roles], bool],
-    waiting_for: str,
-    when: str,
-) -> Roles:
+    target: Target, config: PipelineConfig, clock: Clock, log: Log,
+    done: Callable[[Roles], bool], waiting_for: str, when: str, first: Roles | None = None,
+) -> Roles:  # fmt: skip
     seen: list[Roles] = []
 
     def look(_: Deadline) -> Roles | None:
@@ -507,34 +508,46 @@ def _wait_roles(
             "hand with `deliverypipeline <target> swap`"
         )
 
+    if first is not None and done(first):
+        return first
     return poll_until(look, config.deadlines.swap, config.deadlines.poll_s, stuck, clock=clock)
 
 
 def swap_back(
     target: Target,
-    after: Roles,
+    before: Roles,
     failure: BaseException,
     config: PipelineConfig,
     log: Log = _ignore,
     clock: Clock = SYSTEM_CLOCK,
-) -> SwappedBack:
-    """Undo a swap whose new prod was rejected; returns the error that ends the release.
+) -> ReleaseError:
+    """End a release rejected (or interrupted) at or after the swap; returns the error that ends it.
 
-    The previous environment still runs the previous version, so swapping back restores it.
-    Raises `SwapBackFailed` when the swap back itself fails (a person must act then).
+    `before` are the roles before the swap. Any canary share ends; if the addresses were already
+    exchanged, the previous prod (still on the previous version) takes prod again (`SwappedBack`);
+    if not, prod was never touched. Raises `SwapBackFailed` when the swap back fails (a person
+    must act then).
     """
     try:
-        restored = swap(target, after, config, log, clock)
+        if config.traffic_steps and target.supports_canary:
+            target.set_traffic_share(before.preprod.name, 0)
+        now = find_roles(target, config)
+        if not swap_happened(before, now):
+            log(f"the swap had not happened: prod is {describe(now.prod)}, unchanged")
+            return ReleaseError(
+                f"{failure}; the swap had not happened: prod is {describe(now.prod)}, unchanged"
+            )
+        restored = _exchange(target, config, log, clock, seen=now)
     except Exception as exc:
         raise SwapBackFailed(
-            f"the new prod {after.prod.name} was rejected ({failure}) and swapping back failed too: {exc}. "
-            f"Prod is now {describe(after.prod)}: swap by hand with `deliverypipeline <target> swap` "
-            "or release the previous commit"
+            f"the new prod {before.preprod.name} was rejected ({failure}) and swapping back failed too: "
+            f"{exc}. Prod may still be {before.preprod.name}: look with `deliverypipeline <target> status`, "
+            "swap by hand with `deliverypipeline <target> swap` or release the previous commit"
         ) from exc
     log(f"swapped back: prod is {describe(restored.prod)} again")
     return SwappedBack(
         f"{failure}; swapped back: prod is {describe(restored.prod)} again. Look at "
-        f"{after.prod.name}'s logs (`deliverypipeline <target> status`) before re-running"
+        f"{before.preprod.name}'s logs (`deliverypipeline <target> status`) before re-running"
     )
 
 

@@ -22,6 +22,7 @@ from prefect.runtime import flow_run
 
 from flows import steps
 from flows.config import PipelineConfig
+from flows.errors import DeliveryError
 from flows.image.bundle import load_dockerrun_template, render_dockerrun
 from flows.release import operations
 from flows.release.analysis import Verdict
@@ -221,14 +222,14 @@ def analyse_traffic(target: Target, after: Roles, config: PipelineConfig, watch:
 
 @task(name=steps.SWAP_BACK, **LIVE)
 def swap_back(
-    target: Target, after: Roles, rejected: BaseException, config: PipelineConfig
-) -> operations.SwappedBack:
-    """The new prod was rejected: the previous prod (still on the previous version) takes prod again.
+    target: Target, before: Roles, rejected: BaseException, config: PipelineConfig
+) -> DeliveryError:
+    """The new prod was rejected or the run interrupted: the previous prod takes prod again.
 
     Returns the error that ends the run (the flow raises it), so this step shows Completed when
-    the swap back worked, and Failed only when it did not.
+    the swap back worked (or was not needed: the swap had not happened), Failed when it failed.
     """
-    return operations.swap_back(target, after, rejected, config, _log)
+    return operations.swap_back(target, before, rejected, config, _log)
 
 
 def _row(step: str, share: int, verdict: Verdict, watch: ProdWatch) -> AnalysisRow:

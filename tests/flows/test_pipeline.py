@@ -307,3 +307,14 @@ def test_a_failing_canary_returns_to_zero_and_never_swaps(world: World) -> None:
     assert world.target.shares == [("node-2", 10), ("node-2", 0)]
     assert world.prod_version() == "v1"
     assert not any(call[0] == "swap" for call in world.target.calls)
+
+
+def test_a_swap_that_fails_leaves_prod_untouched_and_says_so(world: World) -> None:
+    world.target.fail_swap_after = 0  # the proxy refuses the swap itself
+    state = world.run()
+
+    assert state.is_failed()
+    message = state.message or ""
+    assert "the proxy refused the swap" in message and "the swap had not happened" in message
+    assert world.prod_version() == "v1"
+    assert not any(call[0] == "swap" for call in world.target.calls)

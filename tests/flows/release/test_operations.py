@@ -424,14 +424,14 @@ def test_failed_prod_verification_swaps_back(config: PipelineConfig) -> None:
     target, clock = FakeTarget.pair(), FakeClock()
     roles, _ = deploy_and_wait(target, "v2", config, clock)
     release.require(verify_address(target, PREPROD, "v2", config, clock), "preprod")
-    after = release.swap(target, roles, config, clock=clock)
+    release.swap(target, roles, config, clock=clock)
     prod_check = http_check_of(target, broken_versions=frozenset({"v2"}))
     verification = verify_address(target, PROD, "v2", config, clock, prod_check)
 
     with pytest.raises(release.ProdRejected) as rejected:
         release.require(verification, "prod", release.ProdRejected)
     with pytest.raises(release.SwappedBack, match="swapped back: prod is node-1") as ended:
-        raise release.swap_back(target, after, rejected.value, config, clock=clock)
+        raise release.swap_back(target, roles, rejected.value, config, clock=clock)
 
     assert "prod does not serve v2 to users" in str(ended.value)  # the reason is kept
     assert target.serving(PROD).name == "node-1"
@@ -441,12 +441,24 @@ def test_failed_prod_verification_swaps_back(config: PipelineConfig) -> None:
 
 def test_a_failing_swap_back_says_a_person_must_act(config: PipelineConfig) -> None:
     target, clock = FakeTarget.pair(prod_version="v1", preprod_version="v2"), FakeClock()
-    after = release.swap(target, release.find_roles(target, config), config, clock=clock)
+    before = release.find_roles(target, config)
+    release.swap(target, before, config, clock=clock)
     target.fail_swap_after = 1
     with pytest.raises(release.SwapBackFailed, match="swapping back failed too") as failure:
-        release.swap_back(target, after, release.ProdRejected("prod answered 503"), config, clock=clock)
+        release.swap_back(target, before, release.ProdRejected("prod answered 503"), config, clock=clock)
     assert "prod answered 503" in str(failure.value) and "swap by hand" in str(failure.value)
     assert target.serving(PROD).name == "node-2"  # still the rejected one: a person must act
+
+
+def test_a_rejection_before_the_swap_happened_leaves_prod_and_ends_the_canary() -> None:
+    config = PipelineConfig(traffic_steps=[10])
+    target, clock = FakeTarget.pair(prod_version="v1", preprod_version="v2"), FakeClock()
+    before = release.find_roles(target, config)
+    ended = release.swap_back(target, before, ReleaseError("the swap timed out"), config, clock=clock)
+    assert "the swap had not happened: prod is node-1" in str(ended)
+    assert not isinstance(ended, release.SwappedBack)
+    assert swaps(target) == []  # prod was never touched: nothing to swap back
+    assert target.shares == [("node-2", 0)]  # the canary share ends
 
 
 # --- canary: shift traffic -----------------------------------------------------------------

@@ -96,7 +96,7 @@ def run_release(world: EbWorld, version: str) -> Roles:
         verified = release.verify(prod_url, version, config, clock, world.check, paths)
         release.require(verified, "prod", release.ProdRejected)
     except Exception as rejected:
-        raise release.swap_back(target, after, rejected, config, log, clock) from rejected
+        raise release.swap_back(target, roles, rejected, config, log, clock) from rejected
     return after
 
 
