@@ -48,7 +48,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--ref", default="HEAD", help="commit, branch or tag (default: HEAD)")
     parser.add_argument("--target", default="local", choices=("local", "aws"), help="where to release")
     parser.add_argument("--config", type=Path, help="a PipelineConfig as JSON or TOML")
-    parser.add_argument("--application", help="application name (also names the run slot)")
+    parser.add_argument("--application", help="application name (names its containers and images)")
     parser.add_argument("--prod-address", dest="prod_address", help="e.g. 127.0.0.1:8080")
     parser.add_argument("--preprod-address", dest="preprod_address", help="e.g. 127.0.0.1:8081")
     parser.add_argument("--registry", help="e.g. 127.0.0.1:5000")
@@ -59,7 +59,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--region", help="aws: the region, e.g. eu-west-1")
     parser.add_argument("--endpoint-url", dest="endpoint_url", help="aws: an endpoint URL (e.g. a stand-in)")
-    parser.add_argument("--require-approval", action="store_true", help="pause for approval before the swap")
+    parser.add_argument(
+        "--require-approval",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="pause for a person's approval before the swap (default: the deployment's: local no, aws yes)",
+    )
     parser.add_argument("--notify-url", dest="notify_url", help="chat webhook told how the release ended")
     parser.set_defaults(func=run)
 
@@ -85,8 +90,9 @@ def run_parameters(args: argparse.Namespace, config: PipelineConfig) -> dict[str
         "repo": repo,
         "ref": resolve_ref(repo, args.ref),
         "target": args.target,
-        "require_approval": args.require_approval,
     }
+    if args.require_approval is not None:  # else the deployment's default (aws: approval on)
+        parameters["require_approval"] = args.require_approval
     if args.notify_url:
         parameters["notify_url"] = args.notify_url
     settings = config.model_dump(mode="json", exclude_defaults=True)

@@ -554,9 +554,17 @@ def swap_back(
 def manual_swap(
     target: Target, config: PipelineConfig, run: str = "cli", log: Log = _ignore, clock: Clock = SYSTEM_CLOCK
 ) -> tuple[Roles, Roles]:
-    """The CLI's swap (a manual rollback): under the target's lock, the same swap as the release's."""
+    """The CLI's swap (a manual rollback): under the target's lock, the same swap as the release's.
+
+    Refused when preprod runs nothing (after the first release): prod would answer 503.
+    """
     with locked(target, holder("manual swap", run), config, log):
         before = find_roles(target, config)
+        if before.preprod.version is None:
+            raise ReleaseError(
+                f"not swapping: preprod ({describe(before.preprod)}) runs nothing, so there is no previous "
+                "version to roll back to; swapping would put an empty environment on prod"
+            )
         return before, swap(target, before, config, log, clock)
 
 

@@ -58,6 +58,8 @@ def split_address(address: str) -> tuple[str, int]:
         )
     if host != "127.0.0.1":
         raise PlanError(f"address {address!r}: the local target binds only 127.0.0.1")
+    if not 0 < int(port) < 65536:
+        raise PlanError(f"address {address!r}: the port must be 1..65535; set prod_address/preprod_address")
     return host, int(port)
 
 

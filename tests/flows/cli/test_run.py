@@ -24,7 +24,7 @@ def test_defaults_release_head_of_this_directory_to_local() -> None:
         ".",
         "HEAD",
         "local",
-        False,
+        None,  # the deployment's default decides: aws asks for approval, local does not
         None,
     )
     assert args.func is run_cli.run
@@ -75,7 +75,11 @@ def test_parameters_name_the_resolved_commit_and_only_the_settings_given(tmp_pat
     parameters = run_cli.run_parameters(args, run_cli.config_from_args(args))
     assert parameters["repo"] == str(root) and len(parameters["ref"]) == 40  # HEAD, resolved now
     assert parameters["config"] == {"registry": "127.0.0.1:5999"}
-    assert (parameters["target"], parameters["require_approval"]) == ("local", False)
+    assert parameters["target"] == "local" and "require_approval" not in parameters
+    aws = run_cli.run_parameters(parse("--repo", str(root), "--target", "aws"), load_config(None))
+    assert "require_approval" not in aws  # the aws deployment's approval stays on
+    forced = run_cli.run_parameters(parse("--repo", str(root), "--no-require-approval"), load_config(None))
+    assert forced["require_approval"] is False
     plain = run_cli.run_parameters(
         parse("--repo", "https://example.com/a.git", "--ref", "main"), load_config(None)
     )
