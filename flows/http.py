@@ -87,22 +87,14 @@ def request(
         response = sender.request(
             method, url, timeout=timeout, headers=sent_headers, json=json_body, auth=auth
         )
-    except requests.Timeout as exc:
-        return Answer(
-            url,
-            None,
-            error=f"timed out after {timeout:g}s",
-            seconds=time.monotonic() - started,
-            error_type=type(exc).__name__,
-        )
     except requests.RequestException as exc:
-        return Answer(
-            url,
-            None,
-            error=f"unreachable ({type(exc).__name__}: {exc})",
-            seconds=time.monotonic() - started,
-            error_type=type(exc).__name__,
+        kind = type(exc).__name__
+        said = (
+            f"timed out after {timeout:g}s"
+            if isinstance(exc, requests.Timeout)
+            else f"unreachable ({kind}: {exc})"
         )
+        return Answer(url, None, error=said, seconds=time.monotonic() - started, error_type=kind)
     return Answer(
         url,
         response.status_code,

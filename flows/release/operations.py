@@ -276,13 +276,9 @@ class Verification:
 
 
 def verify(
-    url: str,
-    version: str,
-    config: PipelineConfig,
-    clock: Clock = SYSTEM_CLOCK,
-    check: HealthCheck = fetch_health,
-    paths_check: PathCheck = fetch_paths,
-) -> Verification:
+    url: str, version: str, config: PipelineConfig,
+    clock: Clock = SYSTEM_CLOCK, check: HealthCheck = fetch_health, paths_check: PathCheck = fetch_paths,
+) -> Verification:  # fmt: skip
     """Check that `url` serves `version` consistently and that every user path answers.
 
     Retries until the new version first answers (a CNAME swap reaches DNS caches gradually),
@@ -514,13 +510,9 @@ def _wait_roles(
 
 
 def swap_back(
-    target: Target,
-    before: Roles,
-    failure: BaseException,
-    config: PipelineConfig,
-    log: Log = _ignore,
-    clock: Clock = SYSTEM_CLOCK,
-) -> ReleaseError:
+    target: Target, before: Roles, failure: BaseException, config: PipelineConfig,
+    log: Log = _ignore, clock: Clock = SYSTEM_CLOCK,
+) -> ReleaseError:  # fmt: skip
     """End a release rejected (or interrupted) at or after the swap; returns the error that ends it.
 
     `before` are the roles before the swap. Any canary share ends; if the addresses were already
