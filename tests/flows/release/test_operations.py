@@ -582,6 +582,6 @@ def test_manual_swap_releases_the_lock_when_the_swap_fails(config: PipelineConfi
 
 def test_a_manual_swap_onto_an_empty_preprod_is_refused(config: PipelineConfig) -> None:
     target = FakeTarget.pair(prod_version="v1", preprod_version=None)
-    with pytest.raises(ReleaseError, match="preprod .* runs nothing"):
+    with pytest.raises(ReleaseError, match=r"preprod .* runs nothing"):
         release.manual_swap(target, config, clock=FakeClock())
     assert swaps(target) == [] and target.serving(PROD).version == "v1"

@@ -107,11 +107,15 @@ def test_form_encoded_push_creates_its_run(server: Server) -> None:
 
 
 def _create(api_url: str, deployment_id: str, parameters: dict[str, Any], tags: list[str]) -> str:
-    answer = httpx.post(
-        f"{api_url}/deployments/{deployment_id}/create_flow_run",
-        json={"parameters": parameters, "tags": tags},
-        timeout=10,
-    )
+    for _ in range(20):  # SQLite's server answers 503 "database is locked" while another writer runs
+        answer = httpx.post(
+            f"{api_url}/deployments/{deployment_id}/create_flow_run",
+            json={"parameters": parameters, "tags": tags},
+            timeout=10,
+        )
+        if answer.status_code != 503:
+            break
+        time.sleep(0.5)
     assert answer.status_code == 201, answer.text
     return str(answer.json()["id"])
 

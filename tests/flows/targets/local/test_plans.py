@@ -323,5 +323,5 @@ def test_run_spec_mounts_the_shared_store_the_seed_way() -> None:
 
 
 def test_a_port_out_of_range_is_a_clear_error() -> None:
-    with pytest.raises(plans.PlanError, match="port must be 1..65535"):
+    with pytest.raises(plans.PlanError, match=r"port must be 1\.\.65535"):
         plans.split_address("127.0.0.1:70000")
