@@ -37,13 +37,27 @@ def our_pid(layout: Layout) -> int | None:
     return pid if proc.alive(pid) and is_ours(proc.cmdline(pid), "worker") else None
 
 
-def ensure_worker(layout: Layout, client: SyncPrefectClient, say: Say) -> tuple[int, bool]:
-    """Our worker's pid, starting it (after reconciling a dead one's runs) when it is not running;
-    and whether this call started it."""
+def online_worker(client: SyncPrefectClient) -> str | None:
+    """The name of a worker the server sees polling the pool right now (another checkout's), if any."""
+    try:
+        workers = client.read_workers_for_work_pool(POOL)
+    except Exception:  # no pool yet, or an older server: start our own
+        return None
+    online = [w for w in workers if str(getattr(w.status, "value", w.status)).upper() == "ONLINE"]
+    return online[0].name if online else None
+
+
+def ensure_worker(layout: Layout, client: SyncPrefectClient, say: Say) -> tuple[int | None, bool]:
+    """Our worker's pid, starting it (after reconciling a dead one's runs) when no worker polls the
+    pool; and whether this call started it. One worker per server: a second checkout reusing the
+    server reuses its worker too (two workers would each keep their own cached results)."""
     pid = our_pid(layout)
     if pid is not None:
         return pid, False
     record = proc.read_record(record_path(layout))
+    if record is None and (other := online_worker(client)) is not None:
+        say(f"reusing the worker {other} already polling pool {POOL} on this server")
+        return None, False
     if record is not None:  # a worker of ours was there and is gone: its runs have no one left
         reconcile(client, say)
     args = [
