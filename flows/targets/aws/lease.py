@@ -155,3 +155,11 @@ class WallTime:
     def now(self) -> datetime:
         """The current UTC time as the clock has advanced it."""
         return self.start + timedelta(seconds=self.clock.now() - self.anchor)
+
+
+def still_ours(record: LeaseRecord, now: datetime, skew_s: float) -> bool:
+    """Whether our last successful renewal still covers now, with the clock skew to spare.
+
+    Past that, another run may already have taken the lock over: acting then could overlap it.
+    """
+    return now < as_utc(record.expires) - timedelta(seconds=skew_s)

@@ -250,6 +250,24 @@ class HeldLock:
         self.record, self.etag = record, etag
         return True
 
+    def check(self, action: str) -> None:
+        """Raise `AwsLockLost` before `action` unless the lock is still surely ours.
+
+        Called before every change to the environments, so a run whose lease ran out (renewals
+        failing, a stalled process) stops before it could overlap the run that took over.
+        """
+        reason = self.lost
+        if reason is None and not lease.still_ours(self.record, self.lock.wall.now(), self.lock.skew_s):
+            reason = f"the lease ran out at {lease.iso(self.record.expires)} (renewals failed)"
+        if reason is not None:
+            raise AwsLockLost(
+                self.lock.where,
+                "LockLost",
+                f"not {action}: {reason}",
+                "another run may be acting on the environments: check them with "
+                "`deliverypipeline aws status`, then release again",
+            )
+
     def _lost_reason(self) -> str:
         try:
             now = self.lock.read()

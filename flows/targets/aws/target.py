@@ -43,7 +43,7 @@ from flows.targets.aws.errors import (
 )
 from flows.targets.aws.health_metrics import TrafficTally, window_from
 from flows.targets.aws.lease import WallTime
-from flows.targets.aws.lock import S3ReleaseLock
+from flows.targets.aws.lock import HeldLock, S3ReleaseLock
 from flows.targets.base import Environment, LockHolder, Log, TargetEvent, TrafficCounters
 
 if TYPE_CHECKING:
@@ -133,6 +133,7 @@ class ElasticBeanstalkTarget:
         self._tallies: dict[str, TrafficTally] = {}
         self._causes: dict[str, tuple[str, ...]] = {}
         self._traffic_lock = threading.Lock()
+        self._held: HeldLock | None = None  # the release lock while this target holds it
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -257,8 +258,17 @@ class ElasticBeanstalkTarget:
 
     @contextmanager
     def _holding(self, holder: LockHolder, wait_s: float, log: Log) -> Iterator[None]:
-        with self.release_lock().hold(holder, wait_s, log):
-            yield
+        with self.release_lock().hold(holder, wait_s, log) as held:
+            self._held = held
+            try:
+                yield
+            finally:
+                self._held = None
+
+    def _check_lock(self, action: str) -> None:
+        """Before changing the environments: the release lock, if held, must still be ours."""
+        if self._held is not None:
+            self._held.check(action)
 
     def release_lock(self) -> S3ReleaseLock:
         """The release lock object of this application (in the bundle bucket)."""
@@ -305,6 +315,7 @@ class ElasticBeanstalkTarget:
 
     def deploy(self, environment: str, version: str) -> None:
         """Start deploying a registered version to `environment` (returns while it updates)."""
+        self._check_lock(f"deploying {version} to {environment}")
         response = _call(
             AwsDeployError,
             "UpdateEnvironment",
@@ -329,6 +340,7 @@ class ElasticBeanstalkTarget:
         EB refuses unless both are Ready ("... Must be Ready."); `environments()` reports EB's
         own Status, so the release waits until both are settled before it calls this.
         """
+        self._check_lock(f"swapping the CNAMEs of {first} and {second}")
         response = _call(
             AwsSwapError,
             "SwapEnvironmentCNAMEs",

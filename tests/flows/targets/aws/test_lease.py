@@ -55,3 +55,29 @@ def test_wall_time_follows_the_clock() -> None:
     wall = WallTime(clock, start=T0)
     clock.sleep(90)
     assert wall.now() == T0 + timedelta(seconds=90)
+
+
+def test_a_lease_is_ours_only_until_its_expiry_less_the_skew() -> None:
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    record = lease.new_record(HOLDER, "token", start, 120)
+    assert lease.still_ours(record, start + timedelta(seconds=109), 10)
+    assert not lease.still_ours(record, start + timedelta(seconds=110), 10)
+
+
+def test_a_held_lock_whose_lease_ran_out_refuses_the_next_change() -> None:
+    from types import SimpleNamespace
+
+    import pytest
+
+    from flows.targets.aws.errors import AwsLockLost
+    from flows.targets.aws.lock import HeldLock
+
+    clock = FakeClock()
+    wall = WallTime(clock)
+    record = lease.new_record(HOLDER, "token", wall.now(), 120)
+    fake_lock: object = SimpleNamespace(wall=wall, skew_s=10, where="s3://bucket/locks/app.json")
+    held = HeldLock(fake_lock, record, "etag")  # type: ignore[arg-type]
+    held.check("swapping")  # fresh: ours
+    clock.sleep(115)  # renewals failed meanwhile: another run may take it over soon
+    with pytest.raises(AwsLockLost, match="not swapping: the lease ran out"):
+        held.check("swapping")
