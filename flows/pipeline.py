@@ -1,7 +1,7 @@
 """The delivery pipeline as one Prefect flow: its body is the step table, the task calls in order.
 
 preflight -> checkout -> unit tests -> build image -> smoke test -> push -> lock target ->
-release bundle -> pick preprod -> deploy -> wait until ready -> verify preprod -> [approval] ->
+recover -> release bundle -> pick preprod -> deploy -> wait until ready -> verify preprod -> [approval] ->
 [canary] -> swap -> verify prod -> analyse traffic (-> swap back and fail, if prod is rejected).
 
 Around the steps (`flows.runs`): the run's name, the record of every step, the report artifact
@@ -31,6 +31,7 @@ from flows.release.tasks import (
     lock_target,
     pick_preprod,
     preflight,
+    recover,
     release_bundle,
     swap,
     swap_back,
@@ -71,7 +72,8 @@ def pipeline(
         built = build_image(source, config)
         smoke_test(built, source.version, config.deadlines.smoke_test)
         pushed = push(built, config)
-        with lock_target(where, source.version, config):
+        with lock_target(where, source.version, config) as interrupted:
+            recover(where, interrupted, config)
             release_bundle(where, source.path, pushed.ref, source.version)
             roles = pick_preprod(where, config)
             if already_live(roles, source.version, config.accepted_health):

@@ -12,6 +12,7 @@ BUILD_IMAGE = "build image"
 SMOKE_TEST = "smoke test"
 PUSH = "push"
 LOCK_TARGET = "lock target"
+RECOVER = "recover"
 RELEASE_BUNDLE = "release bundle"
 PICK_PREPROD = "pick preprod"
 DEPLOY = "deploy"
@@ -32,6 +33,7 @@ STEPS = (
     SMOKE_TEST,
     PUSH,
     LOCK_TARGET,
+    RECOVER,
     RELEASE_BUNDLE,
     PICK_PREPROD,
     DEPLOY,

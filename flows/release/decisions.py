@@ -186,3 +186,23 @@ class Consistency:
 def swap_happened(before: Roles, now: Roles) -> bool:
     """Whether the addresses were exchanged since `before`: preprod's environment now holds prod."""
     return now.prod.name == before.preprod.name
+
+
+RELEASE_OPERATION = "release "  # a release's lock holder: `release <version>`
+
+
+def release_operation(version: str) -> str:
+    """The lock holder's operation for a release of `version`."""
+    return f"{RELEASE_OPERATION}{version}"
+
+
+def unfinished_swap(roles: Roles, operation: str) -> bool:
+    """Whether a release that died holding the lock (`operation`) had swapped its version onto prod.
+
+    Then prod runs the interrupted version, never fully verified and analysed, while preprod still
+    runs the previous one: the swap must be undone before anything else.
+    """
+    if not operation.startswith(RELEASE_OPERATION):
+        return False
+    version = operation.removeprefix(RELEASE_OPERATION)
+    return roles.prod.version == version and roles.preprod.version not in (None, version)

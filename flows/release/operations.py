@@ -34,6 +34,7 @@ from flows.release.decisions import (
     swap_happened,
     swap_pair,
     swappable,
+    unfinished_swap,
 )
 from flows.release.health import HealthCheck, PathAnswer, PathCheck, fetch_health, fetch_paths
 from flows.targets.base import Environment, LockHolder, Target, TargetEvent, TrafficCounters
@@ -117,11 +118,37 @@ def holder(operation: str, run: str) -> LockHolder:
 
 
 @contextmanager
-def locked(target: Target, who: LockHolder, config: PipelineConfig, log: Log = _ignore) -> Iterator[None]:
-    """Hold the target's release lock (the safety against overlapping operations) for the block."""
-    with target.lock(who, config.deadlines.target_lock, log):
+def locked(
+    target: Target, who: LockHolder, config: PipelineConfig, log: Log = _ignore
+) -> Iterator[LockHolder | None]:
+    """Hold the target's release lock (the safety against overlapping operations) for the block.
+
+    The block gets the holder that died holding the lock, if one did (see `recover`).
+    """
+    with target.lock(who, config.deadlines.target_lock, log) as interrupted:
         log(f"holding the {target.name} target's lock: {who.describe()}")
-        yield
+        if interrupted is not None:
+            log(f"the previous holder died holding the lock: {interrupted.describe()}")
+        yield interrupted
+
+
+def recover(
+    target: Target, interrupted: LockHolder | None, config: PipelineConfig,
+    log: Log = _ignore, clock: Clock = SYSTEM_CLOCK,
+) -> str:  # fmt: skip
+    """Undo what a release that died holding the lock left half done: a swap never verified.
+
+    Needs no person: the previous version still runs on preprod, so swapping back restores the
+    last verified prod; the new release then goes through every check. Returns what was done.
+    """
+    if interrupted is None:
+        return "the previous holder let go of the lock cleanly: nothing to recover"
+    roles = find_roles(target, config)
+    if not unfinished_swap(roles, interrupted.operation):
+        return f"{interrupted.describe()} died before its swap: prod ({describe(roles.prod)}) was not touched"
+    log(f"{interrupted.describe()} died after its swap: prod runs its unverified version, swapping back")
+    restored = _exchange(target, config, log, clock, seen=roles)
+    return f"swapped back the unverified swap of {interrupted.operation}: prod is {describe(restored.prod)}"
 
 
 def wait_for_preprod(

@@ -8,6 +8,7 @@ themselves. `lock_target` and `watching_prod` hold something for a stretch of th
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -26,13 +27,13 @@ from flows.errors import DeliveryError
 from flows.image.bundle import load_dockerrun_template, render_dockerrun
 from flows.release import operations
 from flows.release.analysis import Verdict
-from flows.release.decisions import Roles, describe
+from flows.release.decisions import Roles, describe, release_operation
 from flows.release.health import HealthCheck, PathCheck, fetch_health, fetch_paths
 from flows.release.operations import Verification
 from flows.release.watch import ProdWatch
 from flows.report.artifacts import AnalysisRow
 from flows.runs.record import RECORDED
-from flows.targets.base import Target
+from flows.targets.base import LockHolder, Target
 from flows.targets.factory import make_target
 
 # The HTTP checks of the verifications. Module attributes, so that tests can answer for a fake
@@ -58,22 +59,35 @@ def preflight(target: str, config: PipelineConfig) -> Target:
 
 
 @task(name=steps.LOCK_TARGET, **LIVE)
-def _take_lock(target: Target, version: str, config: PipelineConfig) -> AbstractContextManager[None]:
+def _take_lock(
+    target: Target, version: str, config: PipelineConfig
+) -> tuple[AbstractContextManager[LockHolder | None], LockHolder | None]:
     """Wait for the target's lock (logging who holds it) and take it; the caller releases it."""
-    who = operations.holder(f"release {version}", str(flow_run.id or "-"))
+    who = operations.holder(release_operation(version), str(flow_run.id or "-"))
     held = operations.locked(target, who, config, _log)
-    held.__enter__()
-    return held
+    interrupted = held.__enter__()
+    return held, interrupted
 
 
 @contextmanager
-def lock_target(target: Target, version: str, config: PipelineConfig) -> Iterator[None]:
-    """Hold the target's exclusive lock for the block: the release and manual swaps never overlap."""
-    held = _take_lock(target, version, config)
+def lock_target(target: Target, version: str, config: PipelineConfig) -> Iterator[LockHolder | None]:
+    """Hold the target's exclusive lock for the block: the release and manual swaps never overlap.
+
+    The block gets the holder that died holding the lock (a release interrupted by a crash), or None.
+    """
+    held, interrupted = _take_lock(target, version, config)
     try:
-        yield
+        yield interrupted
     finally:
-        held.__exit__(None, None, None)
+        held.__exit__(*sys.exc_info())
+
+
+@task(name=steps.RECOVER, **LIVE)
+def recover(target: Target, interrupted: LockHolder | None, config: PipelineConfig) -> str:
+    """After a crash: swap back a swap the interrupted release left unverified (else nothing)."""
+    done = operations.recover(target, interrupted, config, _log)
+    get_run_logger().info(done)
+    return done
 
 
 @task(name=steps.RELEASE_BUNDLE, **LIVE)

@@ -120,11 +120,12 @@ class Target(Protocol):
         """
         ...
 
-    def lock(self, holder: LockHolder, wait_s: float, log: Log) -> AbstractContextManager[None]:
+    def lock(self, holder: LockHolder, wait_s: float, log: Log) -> AbstractContextManager[LockHolder | None]:
         """Hold the target's exclusive release lock for the block; the safety against overlaps.
 
         Waits up to `wait_s`, logging who holds it, then raises `TargetError` naming the holder.
-        A holder that dies frees the lock (the kernel, or an expiring lease).
+        A holder that dies frees the lock (the kernel, or an expiring lease). The block gets the
+        holder that died holding it (its release was interrupted), or None after a clean release.
         """
         ...
 

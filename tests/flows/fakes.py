@@ -48,6 +48,7 @@ class FakeTarget:
     pending: dict[str, tuple[str, int]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # what preflight reports
     lock_holder: LockHolder | None = None  # another holder: `lock` fails naming it
+    interrupted: LockHolder | None = None  # a holder that died holding the lock (the next taker sees it)
     held_by: list[LockHolder] = field(default_factory=list)  # who took the lock, in order
     broken_versions: frozenset[str] = frozenset()  # versions whose user paths answer 500
     requests_per_look: int = 50  # traffic each counter reading adds per environment serving prod
@@ -108,13 +109,14 @@ class FakeTarget:
         return list(self.problems)
 
     @contextmanager
-    def lock(self, holder: LockHolder, wait_s: float, log: Any) -> Iterator[None]:
+    def lock(self, holder: LockHolder, wait_s: float, log: Any) -> Iterator[LockHolder | None]:
         if self.lock_holder is not None:
             raise TargetError(f"the target is locked by {self.lock_holder.describe()}")
         self.held_by.append(holder)
         self.calls.append(("lock", holder.operation))
+        interrupted, self.interrupted = self.interrupted, None
         try:
-            yield
+            yield interrupted
         finally:
             self.calls.append(("unlock", holder.operation))
 

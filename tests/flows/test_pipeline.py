@@ -10,7 +10,7 @@ to prod and how the run ended.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,7 @@ def test_a_good_release_goes_to_prod_through_every_step(world: World) -> None:
     assert list(steps_of(state)) == [
         "preflight",
         "lock target",
+        "recover",
         "release bundle",
         "pick preprod",
         "deploy",
@@ -318,3 +319,26 @@ def test_a_swap_that_fails_leaves_prod_untouched_and_says_so(world: World) -> No
     assert "the proxy refused the swap" in message and "the swap had not happened" in message
     assert world.prod_version() == "v1"
     assert not any(call[0] == "swap" for call in world.target.calls)
+
+
+def test_a_release_killed_after_its_swap_is_swapped_back_then_released_through_every_check(
+    world: World,
+) -> None:
+    # The killed run had put v2 on prod (node-2) and died before verifying it; v1 still on node-1.
+    world.target.swap("node-1", "node-2")
+    world.target.envs["node-2"] = replace(world.target.envs["node-2"], version=NEW)
+    world.target.envs["node-1"] = replace(world.target.envs["node-1"], version="v1")
+    world.target.calls.clear()
+    world.target.interrupted = LockHolder(
+        f"release {NEW}", "run-killed", 999, "host", "2026-12-01T00:00:00+00:00"
+    )
+    state = world.run()
+
+    assert state.is_completed(), state.message
+    assert steps_of(state)["recover"] == "Completed"
+    assert [c for c in world.target.calls if c[0] == "swap"] == [
+        ("swap", "node-1", "node-2"),
+        ("swap", "node-2", "node-1"),
+    ]
+    assert world.prod_version() == NEW  # released again, this time verified and analysed
+    assert "analyse traffic" in steps_of(state)

@@ -158,6 +158,9 @@ class S3ReleaseLock:
                 last["seen"] = stored
                 return None
             record = lease.new_record(holder, token, now, self.lease_s)
+            dead = (
+                stored.record.holder if decision is Verdict.TAKE_OVER and stored and stored.record else None
+            )
             if decision is Verdict.TAKE_OVER and stored is not None:
                 log(f"the lease of {stored.describe(self.lease_s)} has expired: taking the lock over")
                 etag = self.write(record, if_match=stored.etag)
@@ -173,7 +176,9 @@ class S3ReleaseLock:
                 f"took the release lock {self.where} for {holder.describe()} "
                 f"(lease {self.lease_s:g} s, renewed every {self.renew_s:g} s)"
             )
-            return HeldLock(self, record, etag)
+            held = HeldLock(self, record, etag)
+            held.interrupted = dead
+            return held
 
         def timed_out(deadline: Deadline) -> AwsLockHeld:
             seen = last.get("seen")
@@ -229,6 +234,7 @@ class HeldLock:
         self.record = record
         self.etag = etag
         self.lost: str | None = None  # why the lock is no longer ours, once it is not
+        self.interrupted: LockHolder | None = None  # the holder whose expired lease we took over
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

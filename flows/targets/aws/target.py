@@ -246,7 +246,7 @@ class ElasticBeanstalkTarget:
 
     # -- the release lock ----------------------------------------------------------------
 
-    def lock(self, holder: LockHolder, wait_s: float, log: Log) -> AbstractContextManager[None]:
+    def lock(self, holder: LockHolder, wait_s: float, log: Log) -> AbstractContextManager[LockHolder | None]:
         """Hold the application's release lock for the block (shared by every pipeline instance).
 
         The lock is `s3://<bucket>/<bundle_prefix>locks/<application>.json`, taken with a
@@ -257,11 +257,11 @@ class ElasticBeanstalkTarget:
         return self._holding(holder, wait_s, log)
 
     @contextmanager
-    def _holding(self, holder: LockHolder, wait_s: float, log: Log) -> Iterator[None]:
+    def _holding(self, holder: LockHolder, wait_s: float, log: Log) -> Iterator[LockHolder | None]:
         with self.release_lock().hold(holder, wait_s, log) as held:
             self._held = held
             try:
-                yield
+                yield held.interrupted
             finally:
                 self._held = None
 

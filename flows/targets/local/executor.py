@@ -471,8 +471,12 @@ class ReleaseLock:
             return None
 
     @contextlib.contextmanager
-    def held(self, holder: LockHolder, wait_s: float, log: Log) -> Iterator[None]:
-        """Hold the lock for the block, waiting up to `wait_s` and logging every few seconds."""
+    def held(self, holder: LockHolder, wait_s: float, log: Log) -> Iterator[LockHolder | None]:
+        """Hold the lock for the block, waiting up to `wait_s` and logging every few seconds.
+
+        The block gets the holder whose record was still in the file: it died holding the lock
+        (a clean holder empties the file when it lets go).
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -497,9 +501,11 @@ class ReleaseLock:
                 clock=self.clock,
             )
             try:
+                left = os.pread(fd, 1 << 16, 0).decode(errors="replace")
+                interrupted = guards.holder_from_json(left) if left.strip() else None
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, guards.holder_json(holder).encode(), 0)
-                yield
+                yield interrupted
             finally:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, 0)

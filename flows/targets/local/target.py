@@ -449,11 +449,14 @@ class LocalTarget:
             problems.append(str(exc))
         return problems
 
-    def lock(self, holder: LockHolder, wait_s: float, log: Log) -> contextlib.AbstractContextManager[None]:
+    def lock(
+        self, holder: LockHolder, wait_s: float, log: Log
+    ) -> contextlib.AbstractContextManager[LockHolder | None]:
         """Hold `<state_dir>/release.lock` (flock) for the block; the holder's record is in the file.
 
         Waits up to `wait_s` (logging who holds it every few seconds), then raises `LockBusy`
-        naming the holder. The kernel frees it when the holder dies. Not re-entrant.
+        naming the holder. The kernel frees it when the holder dies; the block gets that holder
+        (its release was interrupted) or None. Not re-entrant.
         """
         return self.release_lock.held(holder, wait_s, log)
 

@@ -110,12 +110,15 @@ def test_a_sigkilled_holder_frees_the_lock_at_once(
     holder_process.wait(timeout=10)
     target = make(tmp_path / "state")
     started = time.monotonic()
-    with target.lock(ME, 5.0, print):
+    with target.lock(ME, 5.0, print) as interrupted:
         acquired = time.monotonic() - started
         assert target.release_lock.holder() == ME
     print(f"\nlock acquired {acquired * 1000:.0f} ms after its holder was SIGKILLed")
     assert acquired < 0.5
+    assert interrupted is not None and interrupted.pid == holder_process.pid  # it died holding it
     assert target.release_lock.holder() is None  # the record is cleared on release
+    with target.lock(ME, 1.0, print) as after_clean_release:
+        assert after_clean_release is None  # a clean holder leaves nothing to recover
 
 
 def test_the_short_locks_still_work_while_the_release_lock_is_held(tmp_path: Path) -> None:
