@@ -21,7 +21,6 @@ import httpx
 import pytest
 
 from bench.webhook_bench import (
-    TARGET_P99_S,
     burst,
     commit_of,
     create_deployment,
@@ -37,6 +36,7 @@ from tests.flows.webhook.payloads import form_encode, push
 
 pytestmark = pytest.mark.docker  # needs servers: a real Prefect server and the receiver process
 
+GITHUB_DEADLINE_S = 10.0
 BURST = 20
 
 
@@ -72,7 +72,9 @@ def test_a_burst_of_distinct_pushes_is_accepted_quickly_one_run_each(server: Ser
 
     assert first.errors == [], first.errors
     assert first.accepted == BURST
-    assert first.percentile(99) <= TARGET_P99_S, sorted(first.seconds)
+    # Every answer inside GitHub's 10 s (a later one is a lost release); the p99 ≤ 1 s speed
+    # target is measured by bench/webhook_bench.py against its baseline, not asserted here.
+    assert max(first.seconds) < GITHUB_DEADLINE_S, sorted(first.seconds)
     assert len(set(first.run_ids)) == BURST
     assert again.run_ids == first.run_ids
     assert sorted(r["id"] for r in runs) == sorted(str(run_id) for run_id in first.run_ids)
