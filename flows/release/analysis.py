@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from flows.release.settings import AnalysisSettings
 from flows.targets.base import TrafficCounters
 
+EARLY_MIN_SERVER_ERRORS = 2
+
 
 @dataclass(frozen=True)
 class WindowFigures:
@@ -93,7 +95,10 @@ def judge(
     """
     reasons: list[str] = []
     enough = figures.requests >= thresholds.min_requests
-    if enough and figures.server_error_percent > thresholds.max_server_error_percent:
+    # Decided before the window ends only on more than one 5xx: a single stray one is judged
+    # over the whole window.
+    judged = final or figures.server_errors >= EARLY_MIN_SERVER_ERRORS
+    if enough and judged and figures.server_error_percent > thresholds.max_server_error_percent:
         reasons.append(
             f"5xx share {figures.server_error_percent:.1f} % over {figures.requests} requests "
             f"(at most {thresholds.max_server_error_percent:g} %)"

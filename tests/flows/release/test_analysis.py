@@ -157,3 +157,9 @@ def test_a_quiet_clean_window_passes_as_inconclusive() -> None:
 def test_a_pass_is_never_decided_before_the_window_is_over() -> None:
     verdict = early(figures(10_000))
     assert not verdict.decided and not verdict.passed and verdict.reasons == ()
+
+
+def test_a_single_stray_5xx_is_judged_over_the_whole_window_not_early() -> None:
+    assert not early(figures(50, server_errors=1)).decided  # 2 %, but one error: wait for the end
+    assert not judge(figures(50, server_errors=1), None, SETTINGS, final=True).passed
+    assert judge(figures(200, server_errors=1), None, SETTINGS, final=True).passed  # 0.5 %
