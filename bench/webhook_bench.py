@@ -24,14 +24,12 @@ import contextlib
 import hashlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flows.webhook.signature import sign  # noqa: E402
+from tests.e2e.servers import background, wait_http  # noqa: E402 - the suite's process helpers
+from tests.e2e.servers import prefect_env as isolated_env  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 # `deliverypipeline webhook` run as `python -m` (the code of the console script, however it was generated).
@@ -55,70 +56,6 @@ SECRET = "bench-secret-" + uuid.uuid4().hex
 PUSHED_REF = "refs/heads/main"
 
 
-def free_port() -> int:
-    """A port nothing listens on at 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def isolated_env(home: Path, api_url: str | None, **extra: str) -> dict[str, str]:
-    """This environment without PREFECT_* settings, with its own PREFECT_HOME and API URL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_UI_ENABLED="false",
-        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-    )
-    if api_url:
-        env["PREFECT_API_URL"] = api_url
-    env.update(extra)
-    return env
-
-
-def stop(process: subprocess.Popen[bytes], grace_s: float = 10) -> None:
-    """Stop the process group led by `process` (SIGTERM, then SIGKILL after `grace_s`)."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, deadline_s: float) -> None:
-    """Wait until `url` answers 200; fail with the log's tail if the process exits or time runs out."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"{process.args!r} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-            )
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} not up within {deadline_s:g} s:\n{log.read_text()[-3000:]}")
-
-
-@contextlib.contextmanager
-def background(args: list[str], env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`args` in a process group of its own, output to `log`, stopped (by its pid) on exit."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            args, env=dict(env), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            yield process
-        finally:
-            stop(process)
-
-
 @contextlib.contextmanager
 def prefect_server(home: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`prefect server start` (SQLite under `home`) on a free port: (API URL, its process)."""
@@ -127,8 +64,8 @@ def prefect_server(home: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     api_url = f"http://127.0.0.1:{port}/api"
     args = [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     log = home / "server.log"
-    with background(args, isolated_env(home, None), log) as process:
-        wait_healthy(f"{api_url}/health", process, log, deadline_s=120)
+    with background(args, isolated_env(home, None), log, cwd=ROOT) as process:
+        wait_http(f"{api_url}/health", process, log, deadline_s=120)
         yield api_url, process
 
 
@@ -156,8 +93,8 @@ def receiver(
     ]
     env = isolated_env(home, api_url, DELIVERY_WEBHOOK_SECRET=SECRET)
     log = home / f"webhook-{port}.log"
-    with background(args, env, log) as process:
-        wait_healthy(f"http://127.0.0.1:{port}/healthz", process, log, deadline_s=60)
+    with background(args, env, log, cwd=ROOT) as process:
+        wait_http(f"http://127.0.0.1:{port}/healthz", process, log, deadline_s=60)
         yield f"http://127.0.0.1:{port}/webhooks/github", process
 
 
