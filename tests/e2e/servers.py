@@ -41,6 +41,20 @@ def prefect_env(home: Path, api_url: str | None, **extra: str) -> dict[str, str]
     return env
 
 
+def api_post(url: str, body: dict[str, object], timeout_s: float = 30) -> httpx.Response:
+    """POST to a Prefect API, answering its 503 again as Prefect's own client does.
+
+    A Prefect server on SQLite answers 503 "database is locked" while another writer holds the
+    database (a worker, a deploy); its clients are expected to retry. Returns the first other answer.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = httpx.post(url, json=body, timeout=10)
+        if answer.status_code != 503 or time.monotonic() >= deadline:
+            return answer
+        time.sleep(0.5)
+
+
 def stop(process: subprocess.Popen[bytes], grace_s: float = 10) -> None:
     """Stop a process group: SIGTERM twice (a worker ignores the first), then SIGKILL."""
     if process.poll() is not None:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from flows.webhook.signature import sign
-from tests.e2e.servers import ROOT, prefect_env, stop
+from tests.e2e.servers import ROOT, api_post, prefect_env, stop
 from tests.support import free_port
 
 SERVE = str(ROOT / "scripts" / "serve.sh")
@@ -75,11 +75,7 @@ def _start_a_harmless_run(api: str, tmp_path: Path) -> str:
         "image_repository": f"deliverypipeline-test-serve-{os.getpid()}",
         "local": {"state_dir": str(tmp_path / "target-state")},
     }
-    created = httpx.post(
-        f"{api}/deployments/{deployment['id']}/create_flow_run",
-        json={"parameters": {"config": config}},
-        timeout=10,
-    )
+    created = api_post(f"{api}/deployments/{deployment['id']}/create_flow_run", {"parameters": {"config": config}})
     assert created.status_code == 201, created.text
     run_id: str = created.json()["id"]
     return run_id

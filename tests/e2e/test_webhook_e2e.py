@@ -30,6 +30,7 @@ from flows.webhook.signature import sign
 from tests.e2e.servers import (
     PREFECT,
     VENV_BIN,
+    api_post,
     background,
     committed_copy,
     fresh_checkout,
@@ -310,11 +311,7 @@ def test_rejected_approval_leaves_prod_as_it_was_and_notifies_with_version_and_l
             "require_approval": True,
             "notify_url": hook.url,
         }
-        created = httpx.post(
-            f"{stack.api_url}/deployments/{deployment['id']}/create_flow_run",
-            json={"parameters": parameters},
-            timeout=10,
-        )
+        created = api_post(f"{stack.api_url}/deployments/{deployment['id']}/create_flow_run", {"parameters": parameters})
         assert created.status_code == 201, created.text
         run_id = created.json()["id"]
 

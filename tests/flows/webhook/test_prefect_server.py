@@ -32,6 +32,7 @@ from bench.webhook_bench import (
     wait_superseded,
 )
 from flows.webhook import supersede
+from tests.e2e.servers import api_post
 from tests.flows.webhook.payloads import form_encode, push
 
 pytestmark = pytest.mark.docker  # needs servers: a real Prefect server and the receiver process
@@ -109,15 +110,9 @@ def test_form_encoded_push_creates_its_run(server: Server) -> None:
 
 
 def _create(api_url: str, deployment_id: str, parameters: dict[str, Any], tags: list[str]) -> str:
-    for _ in range(20):  # SQLite's server answers 503 "database is locked" while another writer runs
-        answer = httpx.post(
-            f"{api_url}/deployments/{deployment_id}/create_flow_run",
-            json={"parameters": parameters, "tags": tags},
-            timeout=10,
-        )
-        if answer.status_code != 503:
-            break
-        time.sleep(0.5)
+    answer = api_post(
+        f"{api_url}/deployments/{deployment_id}/create_flow_run", {"parameters": parameters, "tags": tags}
+    )
     assert answer.status_code == 201, answer.text
     return str(answer.json()["id"])
 
