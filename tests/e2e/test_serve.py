@@ -75,7 +75,9 @@ def _start_a_harmless_run(api: str, tmp_path: Path) -> str:
         "image_repository": f"deliverypipeline-test-serve-{os.getpid()}",
         "local": {"state_dir": str(tmp_path / "target-state")},
     }
-    created = api_post(f"{api}/deployments/{deployment['id']}/create_flow_run", {"parameters": {"config": config}})
+    created = api_post(
+        f"{api}/deployments/{deployment['id']}/create_flow_run", {"parameters": {"config": config}}
+    )
     assert created.status_code == 201, created.text
     run_id: str = created.json()["id"]
     return run_id

@@ -311,7 +311,9 @@ def test_rejected_approval_leaves_prod_as_it_was_and_notifies_with_version_and_l
             "require_approval": True,
             "notify_url": hook.url,
         }
-        created = api_post(f"{stack.api_url}/deployments/{deployment['id']}/create_flow_run", {"parameters": parameters})
+        created = api_post(
+            f"{stack.api_url}/deployments/{deployment['id']}/create_flow_run", {"parameters": parameters}
+        )
         assert created.status_code == 201, created.text
         run_id = created.json()["id"]
 
