@@ -11,6 +11,8 @@ from tests.webapp.servers import WebappProcess, run_module
 from webapp.config import ConfigError
 from webapp.server import listen_address
 
+pytestmark = pytest.mark.slow  # starts webapp processes and waits on them
+
 
 def assert_one_clear_line(result_stderr: str, *parts: str) -> None:
     lines = [line for line in result_stderr.splitlines() if line.strip()]

@@ -252,6 +252,7 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow  # waits on the Prefect client's own timeouts and retries
 def test_unreachable_prefect_api_answers_503_quickly() -> None:
     api = f"http://127.0.0.1:{_closed_port()}/api"
     app = create_app(secret=SECRET, trigger=PrefectTrigger("deliverypipeline/local", api, timeout_s=5))
@@ -267,6 +268,7 @@ def test_empty_secret_is_refused() -> None:
         create_app(secret=b"", trigger=RecordingTrigger())
 
 
+@pytest.mark.slow  # waits on the Prefect client's own timeouts and retries
 def test_silent_prefect_api_answers_503_within_the_deadline() -> None:
     with socket.socket() as silent:  # accepts connections (backlog), never answers
         silent.bind(("127.0.0.1", 0))

@@ -84,6 +84,7 @@ def holder_process(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     process.wait(timeout=10)
 
 
+@pytest.mark.slow  # a holder process, waited on
 def test_a_second_holder_waits_then_fails_naming_the_holder(
     tmp_path: Path, holder_process: subprocess.Popen[bytes]
 ) -> None:
@@ -103,6 +104,7 @@ def test_a_second_holder_waits_then_fails_naming_the_holder(
     assert 1.0 <= waited < 3.0
 
 
+@pytest.mark.slow  # a holder process, waited on
 def test_a_sigkilled_holder_frees_the_lock_at_once(
     tmp_path: Path, holder_process: subprocess.Popen[bytes]
 ) -> None:
