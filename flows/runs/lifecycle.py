@@ -8,10 +8,8 @@ zero-downtime probe saw a failed request.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +22,7 @@ from flows.release.decisions import describe
 from flows.release.operations import ZeroDowntimeViolation, find_roles
 from flows.report.artifacts import RunReport, publish_run
 from flows.runs.record import recording
+from flows.source.tasks import release_checkout
 from flows.targets.factory import make_target
 
 
@@ -139,8 +138,7 @@ class release_run:
 def _finish(run: Run, target: str) -> None:
     report = run.report
     if report.workdir is not None:
-        shutil.rmtree(report.workdir, ignore_errors=True)
-        Path(f"{report.workdir}.junit.xml").unlink(missing_ok=True)
+        release_checkout(report.workdir)
     try:
         roles = find_roles(make_target(target, run.config), run.config)
         report.prod, report.preprod = describe(roles.prod), describe(roles.preprod)

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from flows.errors import SourceError
 from flows.image.version import describe
 from flows.keys import short, unit_tests_key
 from flows.runs.record import RECORDED
+from flows.source import workspace
 from flows.source.junit import JunitError, TestSummary, parse_junit
 
 WORK_DIR_ENV = "DELIVERYPIPELINE_WORK_DIR"
@@ -94,26 +94,57 @@ def _resolve_in_clone(clone: Path, ref: str) -> str:
 
 
 def check_out(repo: str, ref: str, root: Path) -> Checkout:
-    """Clone `repo` into a fresh directory under `root` and check out `ref` (detached)."""
+    """Check out `ref` of `repo` (detached) into a work directory under `root`: a kept slot of the
+    repository updated in place (see `flows.source.workspace`), or a fresh clone."""
     for what, value in (("repository", repo), ("ref", ref)):
         if not value or value.startswith("-"):
             # git would read a leading "-" as an option
             raise CheckoutError(f"the {what} {value!r} is not a path, URL or git ref; check the parameter")
     source = str(Path(repo).resolve()) if Path(repo).is_dir() else repo
     commit = resolve_local(source, ref)
-    directory = root / f"{short(commit or 'remote')}-{uuid.uuid4().hex[:8]}"
-    git(None, "clone", "--quiet", "--no-checkout", "--", source, str(directory))
-    if commit is None:
-        commit = _resolve_in_clone(directory, ref)
-    else:
-        try:
-            git(directory, "cat-file", "-e", f"{commit}^{{commit}}")
-        except CheckoutError:  # a commit on no branch of the source: fetch it by id
-            git(directory, "fetch", "--quiet", "origin", commit)
-    git(directory, "checkout", "--quiet", "--detach", commit)
-    info = describe(directory)
-    tree = git(directory, "rev-parse", "HEAD^{tree}")
+    directory = workspace.take(root, source, short(commit or "remote"))
+    try:
+        _update_or_clone(directory, source)
+        if commit is None:
+            commit = _resolve_in_clone(directory, ref)
+        else:
+            try:
+                git(directory, "cat-file", "-e", f"{commit}^{{commit}}")
+            except CheckoutError:  # a commit on no branch of the source: fetch it by id
+                git(directory, "fetch", "--quiet", "origin", commit)
+        git(directory, "checkout", "--quiet", "--force", "--detach", commit)
+        # Untracked files of an earlier run go; compiled modules stay (they are checked against
+        # their source's timestamp, which git leaves alone on the files it did not change).
+        git(directory, "clean", "-ffdxq", "-e", "__pycache__")
+        info = describe(directory)
+        tree = git(directory, "rev-parse", "HEAD^{tree}")
+    except BaseException:
+        workspace.release(directory)
+        raise
     return Checkout(str(directory), repo, ref, commit, tree, info.version, info.build_time)
+
+
+def _update_or_clone(directory: Path, source: str) -> None:
+    """Fetch `source` into the clone at `directory`, or clone it there when it holds no clone of it."""
+    if (directory / ".git").is_dir():
+        try:
+            if git(directory, "remote", "get-url", "origin") == source:
+                git(
+                    directory,
+                    "fetch",
+                    "--quiet",
+                    "--force",
+                    "--prune",
+                    "--prune-tags",
+                    "--tags",
+                    "origin",
+                    "+refs/heads/*:refs/remotes/origin/*",
+                )
+                return
+        except CheckoutError:
+            pass  # a broken clone: made again below
+    shutil.rmtree(directory, ignore_errors=True)
+    git(None, "clone", "--quiet", "--no-checkout", "--", source, str(directory))
 
 
 @task(name=steps.CHECKOUT, retries=0, **RECORDED)
@@ -125,10 +156,10 @@ def checkout(repo: str, ref: str) -> Checkout:
     return result
 
 
-def remove_checkout(result: Checkout) -> None:
-    """Delete a checkout's directory (the flow does it when the run ends)."""
-    shutil.rmtree(result.path, ignore_errors=True)
-    Path(f"{result.path}.junit.xml").unlink(missing_ok=True)
+def release_checkout(path: str) -> None:
+    """The run is done with its checkout (the flow's end): a kept slot is freed, anything else removed."""
+    workspace.release(Path(path))
+    Path(f"{path}.junit.xml").unlink(missing_ok=True)
 
 
 # The pipeline's unit-test step skips the `docker` tests (engine, servers) and the `slow` ones
@@ -166,7 +197,8 @@ def pytest_command(junit_path: Path) -> list[str]:
 def pytest_env() -> dict[str, str]:
     """The environment of the tests: ours, minus what an outer pytest or Prefect run set."""
     env = {k: v for k, v in os.environ.items() if k not in _LEAKY_ENV}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Compiled modules stay in the kept checkout for the next run (see `flows.source.workspace`).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     # A fresh checkout has no .venv: the project's scripts (and their tests) find this
     # interpreter's venv through VENV.
     env.setdefault("VENV", sys.prefix)

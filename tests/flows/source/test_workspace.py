@@ -1,0 +1,142 @@
+"""Kept work directories: slots per repository held by flock, freed at the end, reused in place."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.source import workspace
+from flows.source.tasks import check_out, release_checkout
+from tests.flows.source.test_tasks import git
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "ci@example.invalid")
+    git(path, "config", "user.name", "ci")
+    (path / "kept.py").write_text("KEPT = 1\n")
+    (path / "changed.py").write_text("CHANGED = 1\n")
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "one")
+    return path
+
+
+def test_concurrent_takes_get_different_slots_and_a_released_slot_is_taken_again(tmp_path: Path) -> None:
+    first = workspace.take(tmp_path, "/repo", "a", slots=2)
+    second = workspace.take(tmp_path, "/repo", "b", slots=2)
+    try:
+        assert first != second
+        assert workspace.is_slot(first) and workspace.is_slot(second)
+        assert first.parent == second.parent == tmp_path / workspace.SLOT_DIR
+    finally:
+        workspace.release(second)
+    again = workspace.take(tmp_path, "/repo", "c", slots=2)
+    try:
+        assert again == second
+    finally:
+        workspace.release(again)
+        workspace.release(first)
+
+
+def test_every_slot_busy_gives_a_fresh_directory_that_release_removes(tmp_path: Path) -> None:
+    held = workspace.take(tmp_path, "/repo", "a", slots=1)
+    try:
+        fresh = workspace.take(tmp_path, "/repo", "abc1234", slots=1)
+        assert not workspace.is_slot(fresh)
+        assert fresh.parent == tmp_path and fresh.name.startswith("abc1234-")
+        fresh.mkdir()
+        workspace.release(fresh)
+        assert not fresh.exists()
+    finally:
+        workspace.release(held)
+    assert held.parent.exists()  # a slot's directory is kept (it holds the next run's head start)
+
+
+def test_another_repository_gets_slots_of_its_own(tmp_path: Path) -> None:
+    one = workspace.take(tmp_path, "/repo-one", "a", slots=1)
+    two = workspace.take(tmp_path, "/repo-two", "a", slots=1)
+    try:
+        assert workspace.is_slot(one) and workspace.is_slot(two) and one != two
+    finally:
+        workspace.release(one)
+        workspace.release(two)
+
+
+@pytest.mark.slow  # a holder process
+def test_a_slot_held_by_another_process_is_skipped_until_that_process_dies(tmp_path: Path) -> None:
+    mine = workspace.take(tmp_path, "/repo", "a", slots=1)
+    lock = f"{mine}.lock"
+    workspace.release(mine)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import fcntl,sys,time; f=open({lock!r},'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        assert not workspace.is_slot(workspace.take(tmp_path, "/repo", "a", slots=1))
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        assert holder.stdout is not None
+        holder.stdout.close()
+    taken = workspace.take(tmp_path, "/repo", "a", slots=1)  # the kernel freed the dead holder's lock
+    try:
+        assert taken == mine
+    finally:
+        workspace.release(taken)
+
+
+def test_a_kept_checkout_is_updated_in_place_and_keeps_what_did_not_change(
+    repo: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "work"
+    first = check_out(str(repo), "HEAD", root)
+    kept, changed = Path(first.path) / "kept.py", Path(first.path) / "changed.py"
+    compiled = Path(first.path) / "__pycache__" / "kept.cpython-311.pyc"
+    compiled.parent.mkdir()
+    compiled.write_bytes(b"compiled")
+    (Path(first.path) / "build-output.txt").write_text("left by the last run")
+    kept_mtime = kept.stat().st_mtime_ns
+    release_checkout(first.path)
+
+    (repo / "changed.py").write_text("CHANGED = 2\n")
+    (repo / "added.py").write_text("ADDED = 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "two")
+    git(repo, "tag", "v2")
+    second = check_out(str(repo), "HEAD", root)
+    try:
+        assert second.path == first.path
+        assert second.commit == git(repo, "rev-parse", "HEAD") and second.version == "v2"
+        assert changed.read_text() == "CHANGED = 2\n" and (Path(second.path) / "added.py").exists()
+        assert kept.stat().st_mtime_ns == kept_mtime  # untouched: its compiled module stays valid
+        assert compiled.read_bytes() == b"compiled"
+        assert not (Path(second.path) / "build-output.txt").exists()
+        assert git(Path(second.path), "status", "--porcelain", "--untracked-files=no") == ""
+    finally:
+        release_checkout(second.path)
+
+
+def test_a_slot_holding_another_repositorys_clone_is_cloned_again(repo: Path, tmp_path: Path) -> None:
+    root = tmp_path / "work"
+    slot = workspace.take(root, str(repo.resolve()), "x", slots=1)
+    workspace.release(slot)
+    git(tmp_path, "init", "-q", str(slot))  # a clone of nothing: not this repository's
+    result = check_out(str(repo), "HEAD", root)
+    try:
+        assert result.path == str(slot)
+        assert git(slot, "remote", "get-url", "origin") == str(repo.resolve())
+        assert (slot / "kept.py").read_text() == "KEPT = 1\n"
+    finally:
+        release_checkout(result.path)
