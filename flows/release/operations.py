@@ -396,24 +396,32 @@ def analyse(
     config: PipelineConfig,
     what: str,
     *,
+    since: tuple[TrafficCounters, float] | None = None,
     log: Log = _ignore,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Verdict:
     """Judge the real traffic `environment` serves for one analysis window; fail at the first bad figure.
 
+    The window starts now, or at `since` (a reading of the counters and its time on `clock`, e.g.
+    taken at the swap: the traffic served since then counts, and the window ends that much sooner).
     Raises `AnalysisFailed` with the figures when the window fails; returns the passing verdict.
     """
     settings = config.analysis
-    start = target.traffic(environment)
+    start, started = since if since is not None else (target.traffic(environment), clock.now())
+    already = max(0.0, clock.now() - started)
     last: list[WindowFigures] = []
+    logged = [-1]
 
     def look(deadline: Deadline) -> Verdict | None:
-        figures = window(start, target.traffic(environment), deadline.elapsed)
+        elapsed = already + deadline.elapsed
+        figures = window(start, target.traffic(environment), elapsed)
         last[:] = [figures]
         verdict = judge(figures, previous, settings, final=False)
         if verdict.decided:
             return verdict
-        log(f"{what}: {deadline.elapsed:.0f}s of {deadline.seconds:.0f}s: {figures.summary()}")
+        if int(elapsed) > logged[0]:  # one progress line a second
+            logged[0] = int(elapsed)
+            log(f"{what}: {elapsed:.0f}s of {settings.window_s:.0f}s: {figures.summary()}")
         return None
 
     def window_over(_: Deadline) -> BaseException:
@@ -421,7 +429,7 @@ def analyse(
 
     interval = min(config.deadlines.poll_s, max(settings.window_s / 20, 0.25))
     try:
-        verdict = poll_until(look, settings.window_s, interval, window_over, clock=clock)
+        verdict = poll_until(look, max(settings.window_s - already, 0.0), interval, window_over, clock=clock)
     except _WindowOver:
         verdict = judge(last[0], previous, settings, final=True)
     log(f"{what}: {verdict.summary()}")

@@ -222,10 +222,17 @@ def verify_prod(target: Target, version: str, config: PipelineConfig) -> Verific
 
 @task(name=steps.ANALYSE_TRAFFIC, **LIVE)
 def analyse_traffic(target: Target, after: Roles, config: PipelineConfig, watch: ProdWatch) -> Verdict:
-    """The new prod's real traffic over the analysis window, against thresholds and the previous prod."""
+    """The new prod's real traffic over the analysis window from the swap, against thresholds and the
+    previous prod."""
     try:
         verdict = operations.analyse(
-            target, after.prod.name, watch.previous, config, "the new prod", log=_log
+            target,
+            after.prod.name,
+            watch.previous,
+            config,
+            "the new prod",
+            since=watch.swap_reading,
+            log=_log,
         )
     except operations.AnalysisFailed as failed:
         watch.add_analysis(_row("after the swap", 100, failed.verdict, watch))

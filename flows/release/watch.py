@@ -43,6 +43,9 @@ class ProdWatch:
     prod_reading: TrafficCounters | None
     read_at: float = field(default_factory=time.monotonic)
     previous: WindowFigures | None = None
+    # The new prod's counters just before the swap, and when (time.monotonic): the analysis
+    # window starts at the swap, so every request the new prod serves from then on is judged.
+    swap_reading: tuple[TrafficCounters, float] | None = None
 
     def start_probe(self) -> None:
         """Start probing (after an approval: a person may take longer than the probe's time cap)."""
@@ -62,7 +65,9 @@ class ProdWatch:
         return self.previous
 
     def mark_swap_start(self) -> None:
-        """Record on the probe that the swap starts."""
+        """Record that the swap starts: the new prod's counters, and the mark on the probe."""
+        reading = read_traffic(self.target, self.roles.preprod.name, get_run_logger().info)
+        self.swap_reading = None if reading is None else (reading, time.monotonic())
         if self.probe is not None and self.probe.started:
             self.probe.mark_swap_start()
 

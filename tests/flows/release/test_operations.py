@@ -550,6 +550,19 @@ def test_analyse_fails_broken_prod_early_and_passes_a_good_one() -> None:
     assert verdict.passed and verdict.conclusive and clock.time >= 10
 
 
+def test_analyse_from_a_reading_at_the_swap_counts_since_then_and_ends_that_much_sooner() -> None:
+    config = PipelineConfig(analysis=AnalysisSettings(window=10.0, min_requests=20))
+    target, clock = FakeTarget.pair(prod_version="v2"), FakeClock()
+    at_swap = (target.traffic("node-1"), clock.now())
+    clock.sleep(3.0)  # the swap and the prod verification
+    verdict = release.analyse(target, "node-1", None, config, "the new prod", since=at_swap, clock=clock)
+    assert verdict.passed and verdict.conclusive
+    assert 10 <= clock.time < 10 + 1  # 10 s from the swap, not from the analysis' start
+    assert verdict.figures.seconds >= 10
+    looks = verdict.figures.requests // target.requests_per_look
+    assert verdict.figures.requests == looks * target.requests_per_look and looks >= 2
+
+
 # --- the manual swap ---------------------------------------------------------------------
 
 
