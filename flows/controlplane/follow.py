@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun, Log
 
 Out = Callable[[str], None]
-POLL_S = 1.0
+POLL_S = 0.5
 DRAIN_S = 4.0  # logs shipped after the final state (the run's last batch)
+# Prefect's engine ends every flow run's log with this line: once it is shown, nothing follows.
+LAST_LINE = "Finished in state "
 CANCEL_WAIT_S = 60.0
 UNCLAIMED_NOTICE_S = 30.0
 LOG_PAGE = 200
@@ -84,6 +86,7 @@ class Follower:
         self.task_names: dict[UUID, str] = {}
         self.last_state: str | None = None
         self.interrupted = False
+        self.last_line_seen = False
 
     def run(self) -> int:
         """Follow until the run ends; Ctrl-C cancels it (see the module docstring)."""
@@ -141,6 +144,8 @@ class Follower:
                 sort=LogSort.TIMESTAMP_ASC,
             )
             for log in page:
+                if log.task_run_id is None and log.message.startswith(LAST_LINE):
+                    self.last_line_seen = True
                 if log.task_run_id and log.task_run_id not in self.task_names:
                     self.task_names[log.task_run_id] = self.client.read_task_run(log.task_run_id).name
                 self.out(format_log(log, self.task_names))
@@ -162,13 +167,14 @@ class Follower:
             )
 
     def _drain(self) -> None:
-        """Show the logs shipped after the final state: until two looks in a row find none, or DRAIN_S."""
+        """Show the logs shipped after the final state: up to the engine's last line, else until two
+        looks in a row find none, or DRAIN_S."""
         quiet = 0
 
         def settled(_: Deadline) -> bool | None:
             nonlocal quiet
             quiet = quiet + 1 if self._logs() == 0 else 0
-            return True if quiet >= 2 else None
+            return True if self.last_line_seen or quiet >= 2 else None
 
         with contextlib.suppress(_Overdue):
             poll_until(settled, DRAIN_S, 0.5, lambda _: _Overdue(), clock=self.clock)

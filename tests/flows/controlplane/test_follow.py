@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
 
 from flows.controlplane import decisions
-from flows.controlplane.follow import CANCEL_WAIT_S, Follower
+from flows.controlplane.follow import CANCEL_WAIT_S, POLL_S, Follower
 from tests.flows.fakes import FakeClock
 
 
@@ -19,17 +20,27 @@ def _state(kind: str) -> Any:
 
 @dataclass
 class FakeClient:
-    """A run that goes through `states` (one per look; the last one stays), without logs."""
+    """A run that goes through `states` (one per look; the last one stays); `logs` (flow-level
+    messages) are shipped once the run is in its last state, as Prefect ships the last batch."""
 
     states: list[str]
     set_states: list[str] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
 
     def read_flow_run(self, run_id: object) -> Any:
         kind = self.states.pop(0) if len(self.states) > 1 else self.states[0]
         return SimpleNamespace(state=_state(kind), name="brave-run")
 
     def read_logs(self, *args: object, **kwargs: object) -> list[Any]:
-        return []
+        if len(self.states) > 1:
+            return []
+        shipped, self.logs = self.logs, []
+        return [
+            SimpleNamespace(
+                task_run_id=None, message=message, level=20, timestamp=datetime(2026, 12, 4, tzinfo=UTC)
+            )
+            for message in shipped
+        ]
 
     def set_flow_run_state(self, run_id: object, state: Any, force: bool = False) -> None:
         self.set_states.append(state.type.value)
@@ -68,12 +79,24 @@ def test_a_run_is_followed_to_its_end_and_its_exit_code() -> None:
         "state Completed",
     ]
     assert "run brave-run ended Completed" in said
-    assert clock.time == 2 + 0.5  # two polls, then the drain's second quiet look
+    assert clock.time == 2 * POLL_S + 0.5  # two polls, then the drain's second quiet look
+
+
+def test_the_engines_last_line_ends_the_drain_at_once() -> None:
+    clock = FakeClock()
+    client = FakeClient(["RUNNING", "COMPLETED"], logs=["live on prod", "Finished in state Completed()"])
+    code, said = _follow(client, clock)
+    assert code == decisions.EXIT_COMPLETED
+    assert [line.split(" flow: ")[-1] for line in said if " flow: " in line] == [
+        "live on prod",
+        "Finished in state Completed()",
+    ]
+    assert clock.time == POLL_S  # one poll; no quiet looks after the last line
 
 
 def test_a_run_nobody_takes_is_said_every_30s_and_followed_without_deadline() -> None:
     clock = FakeClock()
-    code, said = _follow(FakeClient(["SCHEDULED"] * 100 + ["FAILED"]), clock)
+    code, said = _follow(FakeClient(["SCHEDULED"] * int(100 / POLL_S) + ["FAILED"]), clock)
     assert code == decisions.EXIT_FAILED
     assert sum("no worker of pool" in line for line in said) == 3  # at 30, 60 and 90 s
 
