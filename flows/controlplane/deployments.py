@@ -1,9 +1,9 @@
 """The work pool and the deployments of prefect.yaml, (re)deployed only when what they come from changed.
 
 A fingerprint of prefect.yaml, the flow's module, the parameter models, the checkout's path and
-Prefect's version is recorded (`<state dir>/controlplane/deployed.json`) with the server and the
-deployment ids it deployed: a warm entry point reads two deployments and moves on; a changed
-fingerprint, another server or a missing deployment runs `prefect --no-prompt deploy --all` once.
+Prefect's version is the deployments' `version` on the server: a warm entry point reads the two
+deployments and moves on; a changed fingerprint, a missing deployment, or deployments made from
+another checkout since (they run that checkout's code) runs `prefect --no-prompt deploy --all` once.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import contextlib
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flows.controlplane import ControlPlaneError
-from flows.controlplane import processes as proc
 from flows.controlplane.layout import POOL, Layout, prefect_executable
 from flows.keys import digest
 
@@ -70,31 +69,22 @@ def ensure_pool(client: SyncPrefectClient) -> bool:
     return True
 
 
-def deployed_ids(client: SyncPrefectClient) -> dict[str, str] | None:
-    """The ids of the deployments on the server, None when one is missing."""
+def deployed_versions(client: SyncPrefectClient) -> dict[str, str | None]:
+    """The `version` of each deployment on the server (None when it is missing or has none)."""
     from prefect.exceptions import ObjectNotFound
 
-    ids = {}
+    versions: dict[str, str | None] = {}
     for name in DEPLOYMENTS:
         try:
-            ids[name] = str(client.read_deployment_by_name(deployment_name(name)).id)
+            versions[name] = client.read_deployment_by_name(deployment_name(name)).version
         except ObjectNotFound:
-            return None
-    return ids
+            versions[name] = None
+    return versions
 
 
-def is_current(record: dict[str, Any] | None, version: str, api_url: str, ids: dict[str, str] | None) -> bool:
-    """Whether the deployments on the server are the ones recorded for this fingerprint (pure)."""
-    if record is None or ids is None:
-        return False
-    return bool(
-        record.get("version") == version and record.get("api_url") == api_url and record.get("ids") == ids
-    )
-
-
-def record_path(layout: Layout) -> Path:
-    """Where what was last deployed is recorded."""
-    return layout.records / "deployed.json"
+def is_current(versions: dict[str, str | None], fingerprint: str) -> bool:
+    """Whether every deployment on the server was made from this fingerprint (pure)."""
+    return all(versions.get(name) == fingerprint for name in DEPLOYMENTS)
 
 
 def ensure_deployments(layout: Layout, client: SyncPrefectClient, say: Say) -> bool:
@@ -102,12 +92,11 @@ def ensure_deployments(layout: Layout, client: SyncPrefectClient, say: Say) -> b
     import prefect
 
     version = fingerprint(layout.root, prefect.__version__)
-    record = proc.read_record(record_path(layout))
-    if is_current(record, version, layout.api_url, deployed_ids(client)):
+    if is_current(deployed_versions(client), version):
         return False
     names = ", ".join(deployment_name(n) for n in DEPLOYMENTS)
     say(f"deploying {names} from {layout.root} (version {version})")
-    args = [prefect_executable(), "--no-prompt", "deploy", "--all"]
+    args = [prefect_executable(), "--no-prompt", "deploy", "--all", "--version", version]
     try:
         done = subprocess.run(
             args,
@@ -131,7 +120,4 @@ def ensure_deployments(layout: Layout, client: SyncPrefectClient, say: Say) -> b
             f"`prefect deploy --all` in {layout.root} failed (exit {done.returncode}): {tail}; "
             "fix prefect.yaml or the flow it names (flows/pipeline.py)"
         )
-    proc.write_record(
-        record_path(layout), {"version": version, "api_url": layout.api_url, "ids": deployed_ids(client)}
-    )
     return True

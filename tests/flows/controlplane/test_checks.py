@@ -59,10 +59,8 @@ def test_deployments_are_redeployed_only_when_what_they_come_from_changed(tmp_pa
     assert deployments.fingerprint(tmp_path, "3.9.2") != first
     (tmp_path / "prefect.yaml").write_text("name: y\n")
     assert deployments.fingerprint(tmp_path, "3.9.1") != first
-    ids = {"local": "1", "aws": "2"}
-    record = {"version": first, "api_url": "http://a/api", "ids": ids}
-    assert deployments.is_current(record, first, "http://a/api", ids)
-    assert not deployments.is_current(record, first, "http://b/api", ids)  # another server
-    assert not deployments.is_current(record, first, "http://a/api", None)  # one is missing
-    assert not deployments.is_current(record, first, "http://a/api", {"local": "3", "aws": "2"})
-    assert not deployments.is_current(None, first, "http://a/api", ids)
+    assert deployments.fingerprint(tmp_path / "another-checkout", "3.9.1") != first
+    assert deployments.is_current({"local": first, "aws": first}, first)
+    assert not deployments.is_current({"local": first, "aws": None}, first)  # one is missing
+    assert not deployments.is_current({"local": first, "aws": "0123"}, first)  # made from elsewhere
+    assert not deployments.is_current({}, first)
