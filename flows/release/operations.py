@@ -136,19 +136,26 @@ def recover(
     target: Target, interrupted: LockHolder | None, config: PipelineConfig,
     log: Log = _ignore, clock: Clock = SYSTEM_CLOCK,
 ) -> str:  # fmt: skip
-    """Undo what a release that died holding the lock left half done: a swap never verified.
+    """Undo what killed operations left: what no environment points at, and a swap never verified.
 
-    Needs no person: the previous version still runs on preprod, so swapping back restores the
-    last verified prod; the new release then goes through every check. Returns what was done.
+    Needs no person: what was left is removed (`Target.reconcile`); when the holder died after its
+    swap, the previous version still runs on preprod, so swapping back restores the last verified
+    prod; the new release then goes through every check. Returns what was done.
     """
+    removed = target.reconcile()
+    for line in removed:
+        log(line)
+    left = f"; {len(removed)} orphan(s) removed" if removed else ""
     if interrupted is None:
-        return "the previous holder let go of the lock cleanly: nothing to recover"
+        return f"the previous holder let go of the lock cleanly: nothing to recover{left}"
     roles = find_roles(target, config)
     if not unfinished_swap(roles, interrupted.operation):
-        return f"{interrupted.describe()} died before its swap: prod ({describe(roles.prod)}) was not touched"
+        untouched = describe(roles.prod)
+        return f"{interrupted.describe()} died before its swap: prod ({untouched}) was not touched{left}"
     log(f"{interrupted.describe()} died after its swap: prod runs its unverified version, swapping back")
     restored = _exchange(target, config, log, clock, seen=roles)
-    return f"swapped back the unverified swap of {interrupted.operation}: prod is {describe(restored.prod)}"
+    prod = describe(restored.prod)
+    return f"swapped back the unverified swap of {interrupted.operation}: prod is {prod}{left}"
 
 
 def wait_for_preprod(

@@ -120,6 +120,11 @@ class Target(Protocol):
         """
         ...
 
+    def reconcile(self) -> list[str]:
+        """Remove what killed operations left that no environment points at (local: orphan
+        containers; EB owns its instances, so nothing there); one line per removal. Called under the lock."""
+        ...
+
     def lock(self, holder: LockHolder, wait_s: float, log: Log) -> AbstractContextManager[LockHolder | None]:
         """Hold the target's exclusive release lock for the block; the safety against overlaps.
 

@@ -56,6 +56,7 @@ class FakeTarget:
     shares: list[tuple[str, int]] = field(default_factory=list)
     canary: bool = True
     fail_swap_after: int | None = None  # swaps allowed before `swap` raises (the swap back fails)
+    orphans: list[str] = field(default_factory=list)  # what killed operations left (`reconcile` removes)
 
     @classmethod
     def pair(cls, prod_version: str | None = "v1", preprod_version: str | None = "v0") -> FakeTarget:
@@ -107,6 +108,12 @@ class FakeTarget:
 
     def preflight(self) -> list[str]:
         return list(self.problems)
+
+    def reconcile(self) -> list[str]:
+        removed, self.orphans = self.orphans, []
+        if removed:
+            self.calls.append(("reconcile", *removed))
+        return [f"removed orphan container {name}" for name in removed]
 
     @contextmanager
     def lock(self, holder: LockHolder, wait_s: float, log: Any) -> Iterator[LockHolder | None]:

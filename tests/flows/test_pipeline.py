@@ -321,6 +321,24 @@ def test_a_swap_that_fails_leaves_prod_untouched_and_says_so(world: World) -> No
     assert not any(call[0] == "swap" for call in world.target.calls)
 
 
+def test_a_rerun_after_a_kill_mid_deploy_removes_the_orphan_even_when_preprod_needs_no_deploy(
+    world: World,
+) -> None:
+    # The killed run had put the new version on preprod, healthy, and died while retiring the old
+    # container: the re-run deploys nothing, but what the killed run left still goes.
+    world.target.envs["node-2"] = replace(world.target.envs["node-2"], version=NEW)
+    world.target.orphans = ["app-node-2-v0"]
+    world.target.interrupted = LockHolder(
+        f"release {NEW}", "run-killed", 999, "host", "2026-12-01T00:00:00+00:00"
+    )
+    state = world.run()
+
+    assert state.is_completed(), state.message
+    assert ("reconcile", "app-node-2-v0") in world.target.calls
+    assert not any(call[0] == "deploy" for call in world.target.calls)
+    assert world.target.orphans == [] and world.prod_version() == NEW
+
+
 def test_a_release_killed_after_its_swap_is_swapped_back_then_released_through_every_check(
     world: World,
 ) -> None:

@@ -178,6 +178,10 @@ class ElasticBeanstalkTarget:
 
         return facts.events_after(_call(AwsEventsError, "DescribeEvents", read_all), since)
 
+    def reconcile(self) -> list[str]:
+        """Nothing to remove: Elastic Beanstalk replaces an environment's instances itself."""
+        return []
+
     def preflight(self) -> list[str]:
         """What would stop a release here, found before anything is built; empty when ready.
 

@@ -385,19 +385,25 @@ class LocalTarget:
         serving = {serving.container for serving in state.current.values()}
         return guards.orphans(self.docker.find(self._labels()), serving, proxied, busy)
 
-    def remove_orphans(self, environment: str) -> list[str]:
-        """Remove this target's orphans (see `orphans`) before deploying into `environment`."""
+    def remove_orphans(self, environment: str | None = None) -> list[str]:
+        """Remove this target's orphans (see `orphans`); `environment`: the one the caller deploys into."""
         removed = []
         for facts in self.orphans(deploying=environment):
             if self.docker.retire(facts.name, grace=1):
                 removed.append(facts.name)
                 self.log.add(
-                    facts.environment or environment,
+                    facts.environment or environment or self.environment_names[0],
                     f"removed orphan container {facts.name} (version {facts.version}): "
                     "no environment pointed at it",
                     "WARN",
                 )
         return removed
+
+    def reconcile(self) -> list[str]:
+        """Remove the containers killed deploys left that no environment points at (see `orphans`)."""
+        return [
+            f"removed orphan container {name}: no environment pointed at it" for name in self.remove_orphans()
+        ]
 
     def swap(self, first: str, second: str) -> None:
         """Exchange the addresses of the two environments with one admin-socket call."""

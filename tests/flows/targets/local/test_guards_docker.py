@@ -188,15 +188,18 @@ DEPLOY = textwrap.dedent(
 )
 
 
-def test_a_deploy_killed_mid_way_leaves_an_orphan_the_next_deploy_removes(
-    made: list[LocalTarget], docker_client: Any, images: dict[str, str], tmp_path: Path
-) -> None:
-    target = new_target(made, docker_client, images, make_config())
-    release(target, "g1")  # node-2 on prod with g1; node-1 on preprod, empty
-    config_file = tmp_path / "config.json"
-    config_file.write_text(target.config.model_dump_json())
+def _killed_mid_deploy(target: LocalTarget, docker_client: Any, config_file: Path, version: str) -> None:
+    """Start deploying `version` to node-1 in another process and SIGKILL it once its container exists."""
     deploy = subprocess.Popen(
-        [sys.executable, "-c", DEPLOY, str(config_file), TEST_LABEL["deliverypipeline.test"], "node-1", "g2"],
+        [
+            sys.executable,
+            "-c",
+            DEPLOY,
+            str(config_file),
+            TEST_LABEL["deliverypipeline.test"],
+            "node-1",
+            version,
+        ],
         cwd=REPO,
     )
     try:
@@ -204,17 +207,33 @@ def test_a_deploy_killed_mid_way_leaves_an_orphan_the_next_deploy_removes(
         def started(_: object) -> bool | None:
             assert deploy.poll() is None, "the deploy ended before it could be killed"
             versions = {c.labels.get("deliverypipeline.version") for c in containers(docker_client, target)}
-            return True if "g2" in versions else None
+            return True if version in versions else None
 
         poll_until(started, 60, 0.1, lambda _: AssertionError("the deploy never created its container"))
     finally:
         deploy.send_signal(signal.SIGKILL)
         deploy.wait(timeout=10)
+
+
+def test_a_deploy_killed_mid_way_leaves_an_orphan_the_next_deploy_removes(
+    made: list[LocalTarget], docker_client: Any, images: dict[str, str], tmp_path: Path
+) -> None:
+    target = new_target(made, docker_client, images, make_config())
+    release(target, "g1")  # node-2 on prod with g1; node-1 on preprod, empty
+    config_file = tmp_path / "config.json"
+    config_file.write_text(target.config.model_dump_json())
+
+    _killed_mid_deploy(target, docker_client, config_file, "g2")
     orphans = target.orphans()
     assert [(o.environment, o.version) for o in orphans] == [("node-1", "g2")]
     assert prod_versions(target, 5) == {"guards"}  # prod untouched
+    # What the next release's `recover` step does first, whether or not it deploys:
+    assert target.reconcile() == [f"removed orphan container {orphans[0].name}: no environment pointed at it"]
+    assert target.orphans() == [] and target.reconcile() == []
 
-    release(target, "g3")  # completes: the orphan goes first
+    _killed_mid_deploy(target, docker_client, config_file, "g2")
+    assert [(o.environment, o.version) for o in target.orphans()] == [("node-1", "g2")]
+    release(target, "g3")  # completes: the deploy removes the orphan first
     left = containers(docker_client, target)
     serving = {env.details["container"] for env in target.environments()}
     print(f"\nafter the recovering deploy: {sorted(c.name for c in left)}")
