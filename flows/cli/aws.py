@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from flows.cli.main import CliError
+from flows.cli.options import config_from_args
 from flows.clock import SYSTEM_CLOCK, Clock
-from flows.config import PipelineConfig, for_target
-from flows.config import load_config as load_pipeline_config
+from flows.config import PipelineConfig
 from flows.release.decisions import holds_address
 from flows.release.operations import manual_swap
 from flows.targets.aws.errors import AwsTargetError
@@ -67,18 +67,6 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preprod-address", help="the preprod CNAME prefix")
     parser.add_argument("--region", help="the AWS region")
     parser.add_argument("--endpoint-url", help="an AWS endpoint to use instead of the real one (tests)")
-
-
-def load_config(args: argparse.Namespace) -> PipelineConfig:
-    """The configuration from `--config` (if any) with the command-line options on top (the one loader)."""
-    overrides: dict[str, Any] = {
-        "application": getattr(args, "application", None),
-        "environments": getattr(args, "environments", None),
-        "prod_address": getattr(args, "prod_address", None),
-        "preprod_address": getattr(args, "preprod_address", None),
-        "aws": {"region": getattr(args, "region", None), "endpoint_url": getattr(args, "endpoint_url", None)},
-    }
-    return for_target(load_pipeline_config(args.config, overrides), "aws")
 
 
 def role_of(environment: Environment, config: PipelineConfig) -> str:
@@ -137,7 +125,7 @@ def run_swap(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, action: Callable[[ElasticBeanstalkTarget], int]) -> int:
-    config = load_config(args)
+    config = config_from_args(args, "aws")
     try:
         return int(action(ElasticBeanstalkTarget(config)))
     except AwsTargetError as exc:

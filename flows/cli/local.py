@@ -13,30 +13,16 @@ overriding it; defaults match PipelineConfig.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from flows.config import PipelineConfig, for_target
-from flows.config import load_config as load_pipeline_config
+from flows.cli.options import config_from_args
 from flows.errors import TargetError
-
-
-def load_config(args: argparse.Namespace) -> PipelineConfig:
-    """The pipeline configuration from `--config` and the command-line overrides (the one loader)."""
-    state_dir = Path(args.state_dir).absolute() if args.state_dir is not None else None
-    overrides = {
-        "application": args.application,
-        "prod_address": args.prod_address,
-        "preprod_address": args.preprod_address,
-        "local": {"state_dir": state_dir},
-    }
-    return load_pipeline_config(Path(args.config) if args.config else None, overrides)
 
 
 def _target(args: argparse.Namespace) -> Any:
     from flows.targets.local.target import LocalTarget
 
-    return LocalTarget(load_config(args))
+    return LocalTarget(config_from_args(args, "local"))
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -85,7 +71,7 @@ def run_swap(args: argparse.Namespace) -> int:
     from flows.release.decisions import describe
     from flows.release.operations import manual_swap
 
-    config = for_target(load_config(args), "local")
+    config = config_from_args(args, "local")
     before, after = manual_swap(_target(args), config, log=print)
     print(f"before: prod was {describe(before.prod)}")
     print(f"after:  prod is {describe(after.prod)}")

@@ -14,26 +14,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from flows.config import PipelineConfig, load_config
-
-
-def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The command line's settings, nested as in PipelineConfig (None: not given)."""
-    return {
-        "application": args.application,
-        "prod_address": args.prod_address,
-        "preprod_address": args.preprod_address,
-        "registry": args.registry,
-        "image_repository": args.image_repository,
-        "environments": args.environments,
-        "local": {"state_dir": args.state_dir.absolute() if args.state_dir is not None else None},
-        "aws": {"region": args.region, "endpoint_url": args.endpoint_url},
-    }
-
-
-def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    """The config file (if any) with the command line's overrides applied (`flows.config.load_config`)."""
-    return load_config(args.config, config_overrides(args))
+from flows.cli.options import config_from_args
+from flows.config import PipelineConfig
 
 
 def add_parser(subparsers: Any) -> None:

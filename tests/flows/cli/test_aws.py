@@ -11,7 +11,8 @@ import pytest
 
 from flows.cli import aws as cli
 from flows.cli.main import CliError, main
-from flows.config import Deadlines
+from flows.cli.options import config_from_args
+from flows.config import Deadlines, PipelineConfig
 from flows.errors import ReleaseError
 from flows.targets.aws import target as target_module
 from tests.flows.targets.aws.eb_world import (
@@ -27,6 +28,11 @@ from tests.flows.targets.aws.eb_world import (
     EbWorld,
     aws_config,
 )
+
+
+def cli_config(args: argparse.Namespace) -> PipelineConfig:
+    """What `aws ...` acts with: the command line's settings on the aws target's defaults."""
+    return config_from_args(args, "aws")
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -51,7 +57,7 @@ def test_toml_config_with_options_on_top(tmp_path: Path) -> None:
     path = tmp_path / "pipeline.toml"
     path.write_text(TOML)
 
-    config = cli.load_config(
+    config = cli_config(
         parse("status", "--config", str(path), "--region", "us-east-1", "--application", "other")
     )
 
@@ -69,7 +75,7 @@ def test_json_config(tmp_path: Path) -> None:
     path.write_text(
         json.dumps({"environments": ["a-node", "b-node"], "aws": {"endpoint_url": "http://127.0.0.1:9"}})
     )
-    config = cli.load_config(parse("swap", "--config", str(path)))
+    config = cli_config(parse("swap", "--config", str(path)))
     assert config.environments == ("a-node", "b-node") and config.aws.endpoint_url == "http://127.0.0.1:9"
 
 
@@ -85,12 +91,12 @@ def test_bad_config_is_a_cli_error(tmp_path: Path, name: str, text: str, message
     path = tmp_path / name
     path.write_text(text)
     with pytest.raises(CliError, match=message):
-        cli.load_config(parse("status", "--config", str(path)))
+        cli_config(parse("status", "--config", str(path)))
 
 
 def test_missing_config_file_is_a_cli_error(tmp_path: Path) -> None:
     with pytest.raises(CliError, match="cannot read"):
-        cli.load_config(parse("status", "--config", str(tmp_path / "absent.toml")))
+        cli_config(parse("status", "--config", str(tmp_path / "absent.toml")))
 
 
 def test_manual_swap_prints_before_and_after_and_waits_for_ready() -> None:

@@ -14,8 +14,15 @@ import pytest
 
 from flows.cli import local as cli
 from flows.cli.main import CliError
+from flows.cli.options import config_from_args
+from flows.config import PipelineConfig
 from flows.targets.base import GREEN, GREY, MISSING, READY, Environment, LockHolder
 from flows.targets.local.status import ContainerFacts
+
+
+def local_config(args: argparse.Namespace) -> PipelineConfig:
+    """What `local ...` acts with: the command line's settings on the local target's defaults."""
+    return config_from_args(args, "local")
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -25,7 +32,7 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_defaults_match_the_pipeline_config() -> None:
-    config = cli.load_config(parse("local", "status"))
+    config = local_config(parse("local", "status"))
     assert (config.application, config.prod_address, config.preprod_address) == (
         "deliverypipeline",
         "127.0.0.1:8080",
@@ -39,7 +46,7 @@ def test_options_override_a_toml_config(tmp_path: Path) -> None:
     file.write_text(
         'application = "shop"\nprod_address = "127.0.0.1:9080"\n[local]\nstate_dir = "/srv/shop"\n'
     )
-    config = cli.load_config(
+    config = local_config(
         parse("local", "down", "--config", str(file), "--preprod-address", "127.0.0.1:9081")
     )
     assert (config.application, config.prod_address, config.preprod_address) == (
@@ -48,20 +55,20 @@ def test_options_override_a_toml_config(tmp_path: Path) -> None:
         "127.0.0.1:9081",
     )
     assert config.local.state_dir == Path("/srv/shop")
-    config = cli.load_config(parse("local", "down", "--config", str(file), "--state-dir", str(tmp_path)))
+    config = local_config(parse("local", "down", "--config", str(file), "--state-dir", str(tmp_path)))
     assert config.local.state_dir == tmp_path
 
 
 def test_a_json_config(tmp_path: Path) -> None:
     file = tmp_path / "pipeline.json"
     file.write_text(json.dumps({"environments": ["blue", "green"]}))
-    assert cli.load_config(parse("local", "status", "--config", str(file))).environments == ("blue", "green")
+    assert local_config(parse("local", "status", "--config", str(file))).environments == ("blue", "green")
 
 
 def test_an_unreadable_config_is_a_user_error(tmp_path: Path) -> None:
     path = tmp_path / "none.toml"
     with pytest.raises(CliError, match="cannot read the configuration") as failure:
-        cli.load_config(parse("local", "status", "--config", str(path)))
+        local_config(parse("local", "status", "--config", str(path)))
     assert str(path) in str(failure.value)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import run as run_cli
+from flows.cli.options import config_from_args
 from flows.config import load_config
 
 
@@ -28,7 +29,7 @@ def test_defaults_release_head_of_this_directory_to_local() -> None:
         None,
     )
     assert args.func is run_cli.run
-    assert run_cli.config_from_args(args) == load_config(None)
+    assert config_from_args(args) == load_config(None)
 
 
 def test_options_override_the_config_file(tmp_path: Path) -> None:
@@ -37,7 +38,7 @@ def test_options_override_the_config_file(tmp_path: Path) -> None:
     args = parse(
         "--config", str(config_file), "--prod-address", "127.0.0.1:9080", "--state-dir", str(tmp_path / "s")
     )
-    config = run_cli.config_from_args(args)
+    config = config_from_args(args)
     assert config.application == "shop" and config.deadlines.ready == 30
     assert config.prod_address == "127.0.0.1:9080"
     assert config.local.state_dir == (tmp_path / "s").absolute()
@@ -64,7 +65,7 @@ def test_aws_settings_and_environments_go_through_the_config_loader() -> None:
         "blue",
         "green",
     )
-    config = run_cli.config_from_args(args)
+    config = config_from_args(args)
     assert config.aws.region == "eu-west-1" and config.aws.endpoint_url == "http://127.0.0.1:5001"
     assert config.environments == ("blue", "green")
 
@@ -72,7 +73,7 @@ def test_aws_settings_and_environments_go_through_the_config_loader() -> None:
 def test_parameters_name_the_resolved_commit_and_only_the_settings_given(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[3]
     args = parse("--repo", str(root), "--registry", "127.0.0.1:5999")
-    parameters = run_cli.run_parameters(args, run_cli.config_from_args(args))
+    parameters = run_cli.run_parameters(args, config_from_args(args))
     assert parameters["repo"] == str(root) and len(parameters["ref"]) == 40  # HEAD, resolved now
     assert parameters["config"] == {"registry": "127.0.0.1:5999"}
     assert parameters["target"] == "local" and "require_approval" not in parameters
