@@ -33,11 +33,6 @@ class Answer:
     error_type: str | None = None
 
     @property
-    def answered(self) -> bool:
-        """Whether an HTTP status came back at all."""
-        return self.status is not None
-
-    @property
     def server_error(self) -> bool:
         """A 5xx answer, or no answer at all: what a user would see as a failure."""
         return self.status is None or self.status >= 500
@@ -102,6 +97,11 @@ def request(
         dict(response.headers),
         seconds=time.monotonic() - started,
     )
+
+
+def session() -> requests.Session:
+    """A keep-alive session to pass to `request` (not shared between threads)."""
+    return requests.Session()
 
 
 def get(url: str, **options: Any) -> Answer:

@@ -68,8 +68,3 @@ def smoke_key(image_id: str, version: str) -> str:
 def push_key(image_ref: str, image_id: str) -> str:
     """A push puts one image (by content id) at one registry reference."""
     return f"push-{digest([image_ref, image_id])}"
-
-
-def concurrency_name(application: str) -> str:
-    """The global concurrency limit allowing one pipeline run per application at a time."""
-    return _NAME_BAD.sub("-", f"deliverypipeline-run-{application}")

@@ -93,8 +93,3 @@ def load_dockerrun_template(path: Path) -> dict[str, Any]:
     except ValueError as exc:
         raise BundleError(f"{file} is not valid JSON: {exc}") from exc
     return validate_template(data)
-
-
-def dockerrun_json(rendered: dict[str, Any]) -> bytes:
-    """The rendered document as the bytes of a Dockerrun.aws.json source bundle."""
-    return (json.dumps(rendered, indent=2) + "\n").encode("utf-8")

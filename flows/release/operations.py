@@ -153,7 +153,7 @@ def recover(
         untouched = describe(roles.prod)
         return f"{interrupted.describe()} died before its swap: prod ({untouched}) was not touched{left}"
     log(f"{interrupted.describe()} died after its swap: prod runs its unverified version, swapping back")
-    restored = _exchange(target, config, log, clock, seen=roles)
+    restored = swap(target, config, log, clock, seen=roles)
     prod = describe(restored.prod)
     return f"swapped back the unverified swap of {interrupted.operation}: prod is {prod}{left}"
 
@@ -486,21 +486,16 @@ def shift_traffic(
 
 
 def swap(
-    target: Target, roles: Roles, config: PipelineConfig, log: Log = _ignore, clock: Clock = SYSTEM_CLOCK
-) -> Roles:
-    """Exchange the prod and preprod addresses: the release's swap, the swap back and the CLI's swap.
+    target: Target, config: PipelineConfig, log: Log = _ignore, clock: Clock = SYSTEM_CLOCK,
+    seen: Roles | None = None,
+) -> Roles:  # fmt: skip
+    """Exchange the prod and preprod addresses: the one call site of `Target.swap`, for the release's
+    swap, the swap back, the recovery and the CLI's swap.
 
     Waits (bounded by `deadlines.swap`) until both environments can be swapped (EB: both Ready),
     swaps, then waits until both settle with the other environment on the prod address. The
-    target is asked afresh (`roles` is what the caller saw, perhaps seconds ago).
+    target is asked afresh; `seen`: roles just read (they count as the first look).
     """
-    return _exchange(target, config, log, clock)
-
-
-def _exchange(
-    target: Target, config: PipelineConfig, log: Log, clock: Clock, seen: Roles | None = None
-) -> Roles:
-    """The one call site of `Target.swap`; `seen`: roles just read (they count as the first look)."""
     ready = _wait_roles(
         target,
         config,
@@ -571,7 +566,7 @@ def swap_back(
             return ReleaseError(
                 f"{failure}; the swap had not happened: prod is {describe(now.prod)}, unchanged"
             )
-        restored = _exchange(target, config, log, clock, seen=now)
+        restored = swap(target, config, log, clock, seen=now)
     except Exception as exc:
         raise SwapBackFailed(
             f"the new prod {before.preprod.name} was rejected ({failure}) and swapping back failed too: "
@@ -599,7 +594,7 @@ def manual_swap(
                 f"not swapping: preprod ({describe(before.preprod)}) runs nothing, so there is no previous "
                 "version to roll back to; swapping would put an empty environment on prod"
             )
-        return before, swap(target, before, config, log, clock)
+        return before, swap(target, config, log, clock)
 
 
 def environment_named(target: Target, name: str) -> Environment:

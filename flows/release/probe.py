@@ -13,8 +13,6 @@ import time
 from collections.abc import Sequence
 from types import TracebackType
 
-import requests
-
 from flows import http
 from flows.release.probe_stats import ProbeSummary, Sample, SwapMark, summarize
 from flows.release.settings import UserPath
@@ -119,7 +117,7 @@ class Probe:
 
     def _run(self, index: int) -> None:
         """One thread: its own keep-alive session, the user paths in turn; a 5xx or no answer fails."""
-        session = requests.Session()
+        session = http.session()
         turn = index
         try:
             while not self._stop.is_set() and self.now() < self.max_seconds and self._budget_left():

@@ -202,7 +202,7 @@ def swap(target: Target, roles: Roles, config: PipelineConfig, watch: ProdWatch)
         get_run_logger().info("the previous prod before the swap: %s", previous.summary())
     watch.mark_swap_start()
     try:
-        after = operations.swap(target, roles, config, _log)
+        after = operations.swap(target, config, _log)
     finally:
         watch.mark_swap_end()
     get_run_logger().info("prod is now %s", describe(after.prod))

@@ -84,7 +84,7 @@ def server() -> Iterator[Server]:
 
 def test_a_200_json_answer(server: Server) -> None:
     answer = http.get(f"{server.url}/json")
-    assert answer.answered and answer.status == 200 and answer.error is None
+    assert answer.status == 200 and answer.error is None
     assert not answer.server_error
     assert answer.json() == {"version": "v7"}
     assert answer.header("content-type") == "application/json"  # by case-insensitive name
@@ -109,7 +109,7 @@ def test_a_4xx_is_an_answer_but_not_a_server_error(server: Server) -> None:
 def test_a_closed_port_is_an_error_not_an_exception() -> None:
     url = f"http://127.0.0.1:{free_port()}/health"
     answer = http.get(url, timeout=1)
-    assert not answer.answered and answer.status is None and answer.server_error
+    assert answer.status is None and answer.server_error
     assert answer.error is not None and answer.error.startswith("unreachable (ConnectionError: ")
     assert answer.error_type == "ConnectionError"  # the kind alone, without the URL
     assert answer.summary() == f"{url}: {answer.error}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flows.keys import (
     build_inputs_hash,
     build_key,
-    concurrency_name,
     digest,
     initial_run_name,
     push_key,
@@ -44,4 +43,3 @@ def test_step_keys_depend_on_their_inputs_only() -> None:
     assert unit_tests_key("tree", "3.11") != unit_tests_key("tree2", "3.11")
     assert smoke_key("sha256:1", "v1") != smoke_key("sha256:2", "v1")
     assert push_key("reg/app:v1", "sha256:1") != push_key("reg2/app:v1", "sha256:1")
-    assert concurrency_name("my app") == "deliverypipeline-run-my-app"

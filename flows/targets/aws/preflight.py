@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoRegionError
 
 from flows.config import PipelineConfig
+from flows.errors import TargetError
 from flows.release.decisions import holds_address
 from flows.targets.aws.errors import MISSING_CREDENTIALS, hint_for
 from flows.targets.aws.facts import environment_from
@@ -38,7 +39,7 @@ CREDENTIAL_CODES = frozenset(
 _GONE = frozenset({"Terminated", "Terminating"})
 
 
-class Blocked(Exception):
+class Blocked(TargetError):
     """A failure that stops every check (no credentials, no endpoint); its one line says why."""
 
     def __init__(self, line: str) -> None:

@@ -222,11 +222,6 @@ class ElasticBeanstalkTarget:
             self._causes[environment] = window.causes
         return tally.counters()
 
-    def health_causes(self, environment: str) -> tuple[str, ...]:
-        """The `Causes` of the environment's health in the latest `traffic` reading (empty: none)."""
-        with self._traffic_lock:
-            return self._causes.get(environment, ())
-
     @property
     def supports_canary(self) -> bool:
         """False: this target moves all of prod's traffic at once (a CNAME swap)."""

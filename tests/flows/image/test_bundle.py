@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from flows.image.bundle import dockerrun_json, load_dockerrun_template, render_dockerrun, split_image_ref
+from flows.image.bundle import load_dockerrun_template, render_dockerrun, split_image_ref
 from flows.image.errors import BundleError
 
 REPO = Path(__file__).parents[3]
@@ -36,7 +35,6 @@ def test_render_fills_name_and_version_and_leaves_the_template_alone() -> None:
     assert rendered["Image"]["Name"] == "127.0.0.1:5000/deliverypipeline:v1.2.0"
     assert rendered["Ports"] == template["Ports"]
     assert template == before
-    assert json.loads(dockerrun_json(rendered)) == rendered
 
 
 def test_render_with_a_whole_reference_placeholder() -> None:

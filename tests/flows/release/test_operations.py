@@ -77,7 +77,7 @@ def test_full_release_moves_new_version_to_prod(config: PipelineConfig) -> None:
     assert roles.preprod.name == "node-2" and ready.version == "v2"
 
     release.require(verify_address(target, PREPROD, "v2", config, clock), "preprod")
-    after = release.swap(target, roles, config, clock=clock)
+    after = release.swap(target, config, clock=clock)
     verified = release.require(
         verify_address(target, PROD, "v2", config, clock), "prod", release.ProdRejected
     )
@@ -365,12 +365,11 @@ def test_require_fails_unverified() -> None:
 
 def test_swap_waits_until_both_environments_are_swappable(config: PipelineConfig) -> None:
     target, clock = FakeTarget.pair(), FakeClock()
-    roles = release.find_roles(target, config)
     target.envs["node-1"] = replace(target.envs["node-1"], status=UPDATING)  # prod busy
     target.pending["node-1"] = ("v1", 2)  # Ready again at the third look
     lines: list[str] = []
 
-    after = release.swap(target, roles, config, lines.append, clock)
+    after = release.swap(target, config, lines.append, clock)
 
     assert swaps(target) == [("swap", "node-2", "node-1")]
     assert after.prod.name == "node-2" and after.prod.address == PROD
@@ -381,11 +380,10 @@ def test_swap_waits_until_both_environments_are_swappable(config: PipelineConfig
 def test_swap_never_swappable_fails_naming_the_state_and_never_swaps() -> None:
     config = PipelineConfig(deadlines=Deadlines(swap=30))
     target, clock = FakeTarget.pair(), FakeClock()
-    roles = release.find_roles(target, config)
     target.envs["node-2"] = replace(target.envs["node-2"], status=UPDATING)
 
     with pytest.raises(ReleaseError, match="waited 30s before the swap") as failure:
-        release.swap(target, roles, config, clock=clock)
+        release.swap(target, config, clock=clock)
 
     assert "preprod is node-2 at 127.0.0.1:8081: version v0, status Updating" in str(failure.value)
     assert swaps(target) == []
@@ -395,7 +393,6 @@ def test_swap_never_swappable_fails_naming_the_state_and_never_swaps() -> None:
 
 def test_swap_waits_until_the_swap_settled(config: PipelineConfig) -> None:
     target, clock = FakeTarget.pair(), FakeClock()
-    roles = release.find_roles(target, config)
     original = target.swap
 
     def swap_then_update(first: str, second: str) -> None:
@@ -405,7 +402,7 @@ def test_swap_waits_until_the_swap_settled(config: PipelineConfig) -> None:
             target.pending[name] = (target.envs[name].version or "", 1)
 
     target.swap = swap_then_update  # type: ignore[method-assign]
-    after = release.swap(target, roles, config, clock=clock)
+    after = release.swap(target, config, clock=clock)
     assert after.prod.name == "node-2" and after.prod.status == READY and after.preprod.status == READY
     assert clock.time == pytest.approx(config.deadlines.poll_s)
 
@@ -413,7 +410,7 @@ def test_swap_waits_until_the_swap_settled(config: PipelineConfig) -> None:
 def test_swap_ends_the_canary_share_on_a_canary_target() -> None:
     config = PipelineConfig(traffic_steps=[10])
     target, clock = FakeTarget.pair(), FakeClock()
-    after = release.swap(target, release.find_roles(target, config), config, clock=clock)
+    after = release.swap(target, config, clock=clock)
     assert target.shares == [(after.prod.name, 0)]
 
 
@@ -424,7 +421,7 @@ def test_failed_prod_verification_swaps_back(config: PipelineConfig) -> None:
     target, clock = FakeTarget.pair(), FakeClock()
     roles, _ = deploy_and_wait(target, "v2", config, clock)
     release.require(verify_address(target, PREPROD, "v2", config, clock), "preprod")
-    release.swap(target, roles, config, clock=clock)
+    release.swap(target, config, clock=clock)
     prod_check = http_check_of(target, broken_versions=frozenset({"v2"}))
     verification = verify_address(target, PROD, "v2", config, clock, prod_check)
 
@@ -442,7 +439,7 @@ def test_failed_prod_verification_swaps_back(config: PipelineConfig) -> None:
 def test_a_failing_swap_back_says_a_person_must_act(config: PipelineConfig) -> None:
     target, clock = FakeTarget.pair(prod_version="v1", preprod_version="v2"), FakeClock()
     before = release.find_roles(target, config)
-    release.swap(target, before, config, clock=clock)
+    release.swap(target, config, clock=clock)
     target.fail_swap_after = 1
     with pytest.raises(release.SwapBackFailed, match="swapping back failed too") as failure:
         release.swap_back(target, before, release.ProdRejected("prod answered 503"), config, clock=clock)

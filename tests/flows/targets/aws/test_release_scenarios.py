@@ -90,7 +90,7 @@ def run_release(world: EbWorld, version: str) -> Roles:
     )
     preprod_url = target.url(config.preprod_address)
     release.require(release.verify(preprod_url, version, config, clock, world.check, paths), "preprod")
-    after = release.swap(target, roles, config, log, clock)
+    after = release.swap(target, config, log, clock)
     try:
         prod_url = target.url(config.prod_address)
         verified = release.verify(prod_url, version, config, clock, world.check, paths)
