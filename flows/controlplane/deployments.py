@@ -1,7 +1,8 @@
 """The work pool and the deployments of prefect.yaml, (re)deployed only when what they come from changed.
 
 A fingerprint of prefect.yaml, the flow's module, the parameter models, the checkout's path and
-Prefect's version is the deployments' `version` on the server: a warm entry point reads the two
+Prefect's version is the deployments' `version` on the server (prefect.yaml takes it from
+`DELIVERYPIPELINE_DEPLOYMENT_VERSION`): a warm entry point reads the two
 deployments and moves on; a changed fingerprint, a missing deployment, or deployments made from
 another checkout since (they run that checkout's code) runs `prefect --no-prompt deploy --all` once.
 """
@@ -25,6 +26,7 @@ Say = Callable[[str], None]
 FLOW = "deliverypipeline"
 DEPLOYMENTS = ("local", "aws")
 DEPLOY_TIMEOUT_S = 300.0
+VERSION_ENV = "DELIVERYPIPELINE_DEPLOYMENT_VERSION"
 # What the deployments are made from: their definitions and the flow's parameter schema.
 SOURCES = (
     "prefect.yaml",
@@ -96,12 +98,12 @@ def ensure_deployments(layout: Layout, client: SyncPrefectClient, say: Say) -> b
         return False
     names = ", ".join(deployment_name(n) for n in DEPLOYMENTS)
     say(f"deploying {names} from {layout.root} (version {version})")
-    args = [prefect_executable(), "--no-prompt", "deploy", "--all", "--version", version]
+    args = [prefect_executable(), "--no-prompt", "deploy", "--all"]
     try:
         done = subprocess.run(
             args,
             cwd=layout.root,
-            env=layout.env(),
+            env={**layout.env(), VERSION_ENV: version},  # prefect.yaml gives it as the deployments' version
             capture_output=True,
             text=True,
             timeout=DEPLOY_TIMEOUT_S,

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from flows.controlplane.deployments import VERSION_ENV
 from tests.e2e.servers import PREFECT, fresh_checkout, prefect_env, prefect_server, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +32,8 @@ def test_local_and_aws_deployments_of_the_pipeline_run_on_the_process_pool() -> 
         assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
         assert deployment["parameters"]["target"] == name
         assert deployment["parameters"]["ref"] == "HEAD"
+        # The control plane's fingerprint: what tells it the server's deployments are its own.
+        assert deployment["version"] == "{{ $" + VERSION_ENV + " }}"
 
 
 def test_parameters_are_those_of_the_pipeline_flow() -> None:
