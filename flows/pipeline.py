@@ -88,7 +88,7 @@ def pipeline(
                 approval(roles, source.version, require_approval, watch)
                 canary(where, roles, config, watch)
                 try:
-                    after = swap(where, roles, config, watch)
+                    after = swap(where, config, watch)
                     verify_prod(where, source.version, config)
                     analyse_traffic(where, after, config, watch)
                 except BaseException as rejected:  # rejected, or interrupted before it was verified

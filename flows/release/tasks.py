@@ -195,7 +195,7 @@ def canary(target: Target, roles: Roles, config: PipelineConfig, watch: ProdWatc
 
 
 @task(name=steps.SWAP, **LIVE)
-def swap(target: Target, roles: Roles, config: PipelineConfig, watch: ProdWatch) -> Roles:
+def swap(target: Target, config: PipelineConfig, watch: ProdWatch) -> Roles:
     """Measure the previous prod, exchange the prod and preprod addresses, wait until both settle."""
     previous = watch.measure_previous()
     if previous is not None:
