@@ -23,6 +23,7 @@ from tests.support import free_port
 
 pytestmark = pytest.mark.docker
 CLI = [sys.executable, "-m", "flows.cli.main"]
+DEPLOY_STEP = re.compile(r"deploy-\w+: deploying ")  # the deploy step has begun (not the deployments')
 RUN_URL = re.compile(r"run ([0-9a-f-]{36}): (http://127\.0\.0\.1:\d+/runs/flow-run/[0-9a-f-]{36})")
 
 
@@ -120,7 +121,7 @@ def test_a_run_killed_mid_deploy_is_crashed_and_the_next_one_proceeds(plane: Pla
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 300
-        while "deploying" not in log.read_text():
+        while not DEPLOY_STEP.search(log.read_text()):
             assert first.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
@@ -133,6 +134,7 @@ def test_a_run_killed_mid_deploy_is_crashed_and_the_next_one_proceeds(plane: Pla
     finally:
         if first.poll() is None:
             first.kill()
+            first.wait(timeout=30)
     done = plane.demo()
     recovered = time.monotonic() - killed
     assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
