@@ -1,13 +1,13 @@
-"""Lead time of `make demo` for a new commit: the control-plane path against the old in-process one.
+"""Lead time of `make demo` for a new commit: this checkout against an earlier commit, both warm.
 
-Each round commits a change in a scratch clone and releases it with the command under test on a
-private local target (free ports, temp state), timing the whole command (wall) and each step
-(the run report's durations, from the streamed `Finished` log lines). "after" is this checkout's
-`deliverypipeline run` (persistent control plane, warm); "before" is the previous commit's
-(`--before REF`, default HEAD: in-process flow on Prefect's temporary server). Runs alternate,
-medians are printed side by side. Target: after ≤ 30 s wall.
+Each round commits a change in a scratch clone and releases it with `deliverypipeline run` (what
+`make demo` runs, without make's own ~1 s: its host check and the status table after) on a private
+local target (free ports, temp state), timing the whole command (wall) and each step (from the
+streamed log lines). "after" is this checkout (with its working tree's changes); "before" is
+`--before REF` (default HEAD). Each side has its own warm control plane, as a checkout's
+`make demo` has. Runs alternate, medians are printed side by side. Target: after <= 30 s wall.
 
-    .venv/bin/python bench/lead_time_bench.py --rounds 3 [--before HEAD]
+    .venv/bin/python bench/lead_time_bench.py --rounds 3 [--before REF]
 """
 
 from __future__ import annotations
@@ -110,9 +110,18 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="lead-time-bench-"))
     # each side its own target: one target per address (the second would be refused, rightly)
     ports = {name: (free_port(), free_port()) for name in ("before", "after")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(DELIVERY_STATE_DIR=str(work / "plane"), PREFECT_PORT=str(free_port()))
-    env["DELIVERYPIPELINE_WORK_DIR"] = str(work / "checkouts")
+    # Each side its own control plane too, as each checkout's `make demo` has when it is warm: one
+    # shared plane would redeploy its deployments from the other checkout before every run.
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    envs = {
+        name: {
+            **base,
+            "DELIVERY_STATE_DIR": str(work / name / "plane"),
+            "PREFECT_PORT": str(free_port()),
+            "DELIVERYPIPELINE_WORK_DIR": str(work / name / "checkouts"),
+        }
+        for name in ("before", "after")
+    }
     repos = {
         "before": clone(options.before, work / "before", with_working_tree=False),
         "after": clone("HEAD", work / "after", with_working_tree=True),
@@ -122,10 +131,10 @@ def main() -> int:
     try:
         # a warm-up of each: the control plane started, images' layers cached
         for name, repo in repos.items():
-            release(repo, work / name, ports[name], env)
+            release(repo, work / name, ports[name], envs[name])
         for round_number in range(options.rounds):
             for name, repo in repos.items():
-                wall, seconds, code = release(repo, work / name, ports[name], env)
+                wall, seconds, code = release(repo, work / name, ports[name], envs[name])
                 print(f"round {round_number + 1} {name:<6} {wall:6.1f}s wall, exit {code}", flush=True)
                 walls[name].append(wall)
                 for step, value in seconds.items():
@@ -138,12 +147,12 @@ def main() -> int:
                 [sys.executable, "-m", entry, "local", "down", "--purge",
                  "--state-dir", str(work / name / "target"), "--application", "leadbench",
                  "--prod-address", prod, "--preprod-address", preprod],
-                cwd=repo, env={**env, "PYTHONPATH": str(repo)}, capture_output=True, check=False,
+                cwd=repo, env={**envs[name], "PYTHONPATH": str(repo)}, capture_output=True, check=False,
             )  # fmt: skip
-        subprocess.run(
-            [sys.executable, "-m", "flows.cli.main", "server", "stop"], cwd=repos["after"], env=env,
-            capture_output=True, check=False,
-        )  # fmt: skip
+            subprocess.run(
+                [sys.executable, "-m", entry, "server", "stop"], cwd=repo,
+                env={**envs[name], "PYTHONPATH": str(repo)}, capture_output=True, check=False,
+            )  # fmt: skip
     print(f"\n{'median of ' + str(options.rounds):<22}{'before':>10}{'after':>10}")
     for step in sorted(set(per_step["before"]) | set(per_step["after"])):
         cells = [
