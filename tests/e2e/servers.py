@@ -25,6 +25,17 @@ VENV_BIN = Path(sys.executable).parent
 PREFECT = str(VENV_BIN / "prefect")
 
 
+# Runs a command with Ctrl-C's signal at its default, as a terminal's foreground job has it: a test
+# run started in the background (`make test &`, some CI runners) ignores SIGINT, its children
+# inherit that, and a shell that starts with SIGINT ignored can never trap it.
+WITH_CTRL_C = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execvp(sys.argv[1], sys.argv[1:])",
+]
+
+
 def prefect_env(home: Path, api_url: str | None, **extra: str) -> dict[str, str]:
     """An environment isolated from ~/.prefect, talking to `api_url`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from flows.webhook.signature import sign
-from tests.e2e.servers import ROOT, api_post, prefect_env, stop
+from tests.e2e.servers import ROOT, WITH_CTRL_C, api_post, prefect_env, stop
 from tests.support import free_port
 
 SERVE = str(ROOT / "scripts" / "serve.sh")
@@ -99,7 +99,11 @@ def test_serves_server_deployments_worker_and_receiver_until_interrupted(tmp_pat
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         serve = subprocess.Popen(
-            ["bash", SERVE], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [*WITH_CTRL_C, "bash", SERVE],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 180
