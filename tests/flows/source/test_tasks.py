@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from flows.source.tasks import CheckoutError, check_out, resolve_local
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
+from tests.flows.source.repos import commit_files, git, new_repo
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "repo"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.email", "ci@example.invalid")
-    git(path, "config", "user.name", "ci")
-    (path / "a.txt").write_text("one\n")
-    git(path, "add", "a.txt")
-    git(path, "commit", "-q", "-m", "one")
+    path = new_repo(tmp_path / "repo", {"a.txt": "one\n"})
     git(path, "tag", "v1.0.0")
-    (path / "a.txt").write_text("two\n")
-    git(path, "commit", "-q", "-am", "two")
+    commit_files(path, {"a.txt": "two\n"}, "two")
     return path
 
 

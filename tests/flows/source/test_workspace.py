@@ -10,21 +10,12 @@ import pytest
 
 from flows.source import workspace
 from flows.source.tasks import check_out, release_checkout
-from tests.flows.source.test_tasks import git
+from tests.flows.source.repos import commit_files, git, new_repo
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "repo"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.email", "ci@example.invalid")
-    git(path, "config", "user.name", "ci")
-    (path / "kept.py").write_text("KEPT = 1\n")
-    (path / "changed.py").write_text("CHANGED = 1\n")
-    git(path, "add", ".")
-    git(path, "commit", "-q", "-m", "one")
-    return path
+    return new_repo(tmp_path / "repo", {"kept.py": "KEPT = 1\n", "changed.py": "CHANGED = 1\n"})
 
 
 def test_concurrent_takes_get_different_slots_and_a_released_slot_is_taken_again(tmp_path: Path) -> None:
@@ -110,10 +101,7 @@ def test_a_kept_checkout_is_updated_in_place_and_keeps_what_did_not_change(
     kept_mtime = kept.stat().st_mtime_ns
     release_checkout(first.path)
 
-    (repo / "changed.py").write_text("CHANGED = 2\n")
-    (repo / "added.py").write_text("ADDED = 1\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "two")
+    commit_files(repo, {"changed.py": "CHANGED = 2\n", "added.py": "ADDED = 1\n"}, "two")
     git(repo, "tag", "v2")
     second = check_out(str(repo), "HEAD", root)
     try:
