@@ -85,7 +85,8 @@ def resolve_local(repo: str, ref: str) -> str | None:
 
 
 def _resolve_in_clone(clone: Path, ref: str) -> str:
-    for candidate in (ref, f"origin/{ref}"):
+    # The remote's branch first: a kept clone's own branches (and HEAD) are those of an earlier run.
+    for candidate in (f"origin/{ref}", ref):
         try:
             return git(clone, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
         except CheckoutError:

@@ -128,3 +128,21 @@ def test_a_slot_holding_another_repositorys_clone_is_cloned_again(repo: Path, tm
         assert (slot / "kept.py").read_text() == "KEPT = 1\n"
     finally:
         release_checkout(result.path)
+
+
+def test_a_kept_clone_of_a_url_releases_the_branchs_newest_commit(repo: Path, tmp_path: Path) -> None:
+    url = repo.resolve().as_uri()  # not a local path: the ref is resolved in the clone
+    first = check_out(url, "main", tmp_path / "work")
+    release_checkout(first.path)
+    commit_files(repo, {"changed.py": "CHANGED = 2\n"}, "two")
+    second = check_out(url, "main", tmp_path / "work")
+    try:
+        assert second.path == first.path
+        assert second.commit == git(repo, "rev-parse", "main") != first.commit
+    finally:
+        release_checkout(second.path)
+    head = check_out(url, "HEAD", tmp_path / "work")  # the remote's HEAD, not the clone's last one
+    try:
+        assert head.commit == second.commit
+    finally:
+        release_checkout(head.path)
