@@ -105,18 +105,15 @@ def check_out(repo: str, ref: str, root: Path) -> Checkout:
     commit = resolve_local(source, ref)
     directory = workspace.take(root, source, short(commit or "remote"))
     try:
-        _update_or_clone(directory, source)
-        if commit is None:
-            commit = _resolve_in_clone(directory, ref)
-        else:
-            try:
-                git(directory, "cat-file", "-e", f"{commit}^{{commit}}")
-            except CheckoutError:  # a commit on no branch of the source: fetch it by id
-                git(directory, "fetch", "--quiet", "origin", commit)
-        git(directory, "checkout", "--quiet", "--force", "--detach", commit)
-        # Untracked files of an earlier run go; compiled modules stay (they are checked against
-        # their source's timestamp, which git leaves alone on the files it did not change).
-        git(directory, "clean", "-ffdxq", "-e", "__pycache__")
+        kept = (directory / ".git").is_dir()
+        try:
+            commit = _check_out_in(directory, source, ref, commit)
+        except CheckoutError:
+            if not kept:
+                raise
+            # A kept clone git cannot use (e.g. a run killed mid-checkout left it locked): start afresh.
+            shutil.rmtree(directory, ignore_errors=True)
+            commit = _check_out_in(directory, source, ref, commit)
         info = describe(directory)
         tree = git(directory, "rev-parse", "HEAD^{tree}")
     except BaseException:
@@ -125,27 +122,26 @@ def check_out(repo: str, ref: str, root: Path) -> Checkout:
     return Checkout(str(directory), repo, ref, commit, tree, info.version, info.build_time)
 
 
-def _update_or_clone(directory: Path, source: str) -> None:
-    """Fetch `source` into the clone at `directory`, or clone it there when it holds no clone of it."""
-    if (directory / ".git").is_dir():
+def _check_out_in(directory: Path, source: str, ref: str, commit: str | None) -> str:
+    """Bring the clone at `directory` (made when missing) to `ref` (detached, clean); the commit."""
+    if (directory / ".git").is_dir() and git(directory, "remote", "get-url", "origin") == source:
+        git(directory, "fetch", "--quiet", "--force", "--prune", "--prune-tags", "--tags", "origin",
+            "+refs/heads/*:refs/remotes/origin/*")  # fmt: skip
+    else:
+        shutil.rmtree(directory, ignore_errors=True)
+        git(None, "clone", "--quiet", "--no-checkout", "--", source, str(directory))
+    if commit is None:
+        commit = _resolve_in_clone(directory, ref)
+    else:
         try:
-            if git(directory, "remote", "get-url", "origin") == source:
-                git(
-                    directory,
-                    "fetch",
-                    "--quiet",
-                    "--force",
-                    "--prune",
-                    "--prune-tags",
-                    "--tags",
-                    "origin",
-                    "+refs/heads/*:refs/remotes/origin/*",
-                )
-                return
-        except CheckoutError:
-            pass  # a broken clone: made again below
-    shutil.rmtree(directory, ignore_errors=True)
-    git(None, "clone", "--quiet", "--no-checkout", "--", source, str(directory))
+            git(directory, "cat-file", "-e", f"{commit}^{{commit}}")
+        except CheckoutError:  # a commit on no branch of the source: fetch it by id
+            git(directory, "fetch", "--quiet", "origin", commit)
+    git(directory, "checkout", "--quiet", "--force", "--detach", commit)
+    # Untracked files of an earlier run go; compiled modules stay (they are checked against
+    # their source's timestamp, which git leaves alone on the files it did not change).
+    git(directory, "clean", "-ffdxq", "-e", "__pycache__")
+    return commit
 
 
 @task(name=steps.CHECKOUT, retries=0, **RECORDED)

@@ -146,3 +146,16 @@ def test_a_kept_clone_of_a_url_releases_the_branchs_newest_commit(repo: Path, tm
         assert head.commit == second.commit
     finally:
         release_checkout(head.path)
+
+
+def test_a_kept_clone_git_cannot_use_is_cloned_afresh(repo: Path, tmp_path: Path) -> None:
+    first = check_out(str(repo), "HEAD", tmp_path / "work")
+    release_checkout(first.path)
+    (Path(first.path) / ".git" / "index.lock").write_text("")  # a git killed mid-checkout
+    commit_files(repo, {"changed.py": "CHANGED = 2\n"}, "two")
+    second = check_out(str(repo), "HEAD", tmp_path / "work")
+    try:
+        assert second.path == first.path and second.commit == git(repo, "rev-parse", "HEAD")
+        assert (Path(second.path) / "changed.py").read_text() == "CHANGED = 2\n"
+    finally:
+        release_checkout(second.path)
