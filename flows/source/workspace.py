@@ -51,11 +51,6 @@ def take(root: Path, source: str, label: str, slots: int = SLOTS) -> Path:
     return root / f"{label}-{uuid.uuid4().hex[:8]}"
 
 
-def is_slot(directory: Path) -> bool:
-    """Whether `directory` is a kept slot (held by this process), not a directory of one run."""
-    return str(directory) in _HELD
-
-
 def release(directory: Path) -> None:
     """The run is done with `directory`: a slot is kept for the next run and freed; anything else removed."""
     fd = _HELD.pop(str(directory), None)

@@ -18,12 +18,17 @@ def repo(tmp_path: Path) -> Path:
     return new_repo(tmp_path / "repo", {"kept.py": "KEPT = 1\n", "changed.py": "CHANGED = 1\n"})
 
 
+def is_slot(directory: Path, root: Path) -> bool:
+    """Whether `directory` is one of the kept slots under `root` (not a run's own directory)."""
+    return directory.parent == root / workspace.SLOT_DIR
+
+
 def test_concurrent_takes_get_different_slots_and_a_released_slot_is_taken_again(tmp_path: Path) -> None:
     first = workspace.take(tmp_path, "/repo", "a", slots=2)
     second = workspace.take(tmp_path, "/repo", "b", slots=2)
     try:
         assert first != second
-        assert workspace.is_slot(first) and workspace.is_slot(second)
+        assert is_slot(first, tmp_path) and is_slot(second, tmp_path)
         assert first.parent == second.parent == tmp_path / workspace.SLOT_DIR
     finally:
         workspace.release(second)
@@ -39,7 +44,7 @@ def test_every_slot_busy_gives_a_fresh_directory_that_release_removes(tmp_path: 
     held = workspace.take(tmp_path, "/repo", "a", slots=1)
     try:
         fresh = workspace.take(tmp_path, "/repo", "abc1234", slots=1)
-        assert not workspace.is_slot(fresh)
+        assert not is_slot(fresh, tmp_path)
         assert fresh.parent == tmp_path and fresh.name.startswith("abc1234-")
         fresh.mkdir()
         workspace.release(fresh)
@@ -53,7 +58,7 @@ def test_another_repository_gets_slots_of_its_own(tmp_path: Path) -> None:
     one = workspace.take(tmp_path, "/repo-one", "a", slots=1)
     two = workspace.take(tmp_path, "/repo-two", "a", slots=1)
     try:
-        assert workspace.is_slot(one) and workspace.is_slot(two) and one != two
+        assert is_slot(one, tmp_path) and is_slot(two, tmp_path) and one != two
     finally:
         workspace.release(one)
         workspace.release(two)
@@ -75,7 +80,7 @@ def test_a_slot_held_by_another_process_is_skipped_until_that_process_dies(tmp_p
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
-        assert not workspace.is_slot(workspace.take(tmp_path, "/repo", "a", slots=1))
+        assert not is_slot(workspace.take(tmp_path, "/repo", "a", slots=1), tmp_path)
     finally:
         holder.kill()
         holder.wait(timeout=10)
