@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from flows.errors import ReleaseError
-from flows.targets.base import GREEN, GREY, LAUNCHING, MISSING, READY, UPDATING, Environment
+from flows.targets.base import GREEN, GREY, LAUNCHING, MISSING, READY, RED, UPDATING, Environment
 
 
 class DecisionError(ReleaseError):
@@ -135,8 +135,12 @@ def swappable(environment: Environment) -> bool:
 
 
 def prod_serving(roles: Roles) -> bool:
-    """Whether prod serves something a user could lose during the release (probe it then)."""
-    return roles.prod.version is not None and roles.prod.status == READY
+    """Whether prod serves something a user could lose during the release (probe it then).
+
+    A prod that is down (health Red: its container stopped or fails its checks) already fails its
+    users; the release replaces it, and its failures are not the release's.
+    """
+    return roles.prod.version is not None and roles.prod.status == READY and roles.prod.health != RED
 
 
 def preprod_already_on(roles: Roles, version: str, accepted_health: Iterable[str]) -> bool:

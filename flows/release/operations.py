@@ -136,16 +136,18 @@ def recover(
     target: Target, interrupted: LockHolder | None, config: PipelineConfig,
     log: Log = _ignore, clock: Clock = SYSTEM_CLOCK,
 ) -> str:  # fmt: skip
-    """Undo what killed operations left: what no environment points at, and a swap never verified.
+    """Undo what crashes left: stopped environments, leftovers, and a swap never verified.
 
-    Needs no person: what was left is removed (`Target.reconcile`); when the holder died after its
-    swap, the previous version still runs on preprod, so swapping back restores the last verified
-    prod; the new release then goes through every check. Returns what was done.
+    Needs no person: the target is brought back to its own record (`Target.reconcile`: locally,
+    containers a host restart stopped start again, the proxy runs, orphans are removed); when
+    the holder died after its swap, the previous version still runs on preprod, so swapping back
+    restores the last verified prod; the new release then goes through every check. Returns what
+    was done.
     """
-    removed = target.reconcile()
-    for line in removed:
+    repairs = target.reconcile()
+    for line in repairs:
         log(line)
-    left = f"; {len(removed)} orphan(s) removed" if removed else ""
+    left = f"; {len(repairs)} repair(s) of the target, see the log" if repairs else ""
     if interrupted is None:
         return f"the previous holder let go of the lock cleanly: nothing to recover{left}"
     roles = find_roles(target, config)

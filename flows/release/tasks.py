@@ -84,7 +84,7 @@ def lock_target(target: Target, version: str, config: PipelineConfig) -> Iterato
 
 @task(name=steps.RECOVER, **LIVE)
 def recover(target: Target, interrupted: LockHolder | None, config: PipelineConfig) -> str:
-    """After a crash: swap back a swap the interrupted release left unverified (else nothing)."""
+    """After a crash: bring the target back to its record, swap back a swap left unverified."""
     done = operations.recover(target, interrupted, config, _log)
     get_run_logger().info(done)
     return done

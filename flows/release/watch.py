@@ -18,7 +18,7 @@ from prefect import get_run_logger
 
 from flows.config import PipelineConfig
 from flows.release.analysis import WindowFigures
-from flows.release.decisions import Roles, prod_serving
+from flows.release.decisions import Roles, describe, prod_serving
 from flows.release.operations import baseline, read_traffic
 from flows.release.probe import Probe
 from flows.release.probe_stats import buckets
@@ -108,7 +108,12 @@ def watching_prod(
     logger = get_run_logger()
     probe = probe_for(target, config) if prod_serving(roles) else None
     watch = ProdWatch(target, roles, probe, read_traffic(target, roles.prod.name, logger.info))
-    if probe is None:
+    if probe is None and roles.prod.version is not None:
+        logger.warning(
+            "prod is down before this release (%s): no zero-downtime probe; the release replaces it",
+            describe(roles.prod),
+        )
+    elif probe is None:
         logger.info("prod serves nothing yet: no zero-downtime probe for this first release")
     elif require_approval:
         logger.info("the zero-downtime probe starts once the release is approved")

@@ -121,8 +121,12 @@ class Target(Protocol):
         ...
 
     def reconcile(self) -> list[str]:
-        """Remove what killed operations left that no environment points at (local: orphan
-        containers; EB owns its instances, so nothing there); one line per removal. Called under the lock."""
+        """Bring the target back to its own record after crashes; one line per repair. Called under the lock.
+
+        Local: serving containers a host or engine restart stopped start again, the proxy runs and
+        points at them, orphan containers of killed deploys are removed. EB replaces its instances
+        itself, so nothing there.
+        """
         ...
 
     def lock(self, holder: LockHolder, wait_s: float, log: Log) -> AbstractContextManager[LockHolder | None]:

@@ -276,6 +276,21 @@ class Docker:
         container.reload()
         return _facts(container)
 
+    def start_again(self, name: str, deadline: float) -> ContainerFacts:
+        """Start a stopped container again (the engine or the host restarted) and wait until healthy.
+
+        Its published port is a new one: the caller re-points the proxy at what this returns.
+        """
+        import docker.errors
+
+        try:
+            self.client.containers.get(name).start()
+        except docker.errors.NotFound:
+            raise ContainerError(f"container {name} vanished before it could start again") from None
+        except docker.errors.APIError as exc:
+            raise ContainerError(f"cannot start container {name} again: {exc.explanation or exc}") from exc
+        return self.wait_healthy(name, deadline)
+
     def wait_healthy(self, name: str, deadline: float, poll: float = 0.25) -> ContainerFacts:
         """Wait until Docker reports the container healthy; raise with its last probe output otherwise."""
         import docker.errors

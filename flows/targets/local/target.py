@@ -400,10 +400,86 @@ class LocalTarget:
         return removed
 
     def reconcile(self) -> list[str]:
-        """Remove the containers killed deploys left that no environment points at (see `orphans`)."""
-        return [
+        """Bring the target back to what its state says after a crash or a restart; one line per repair.
+
+        Serving containers that stopped (the engine or the host restarted) start again, the proxy
+        runs and points at what serves (see `restore_serving`); then the containers killed deploys
+        left, that no environment points at, are removed (see `orphans`).
+        """
+        repairs = self.restore_serving()
+        return repairs + [
             f"removed orphan container {name}: no environment pointed at it" for name in self.remove_orphans()
         ]
+
+    def restore_serving(self) -> list[str]:
+        """Start the stopped serving containers again and point a running proxy at them; one line each.
+
+        After the engine or the host restarted, the containers are stopped and the proxy is gone:
+        users get nothing until this runs. A container that cannot start again is a WARN line
+        (the release replaces it); the proxy starts once something is deployed.
+        """
+        repairs = [self._start_again(env) for env in self.environment_names]
+        found = [line for line in repairs if line is not None]
+        if not self.state.read().current:
+            return found
+        if not self.proxy.running():
+            self.ensure_proxy()
+            layout = self.layout
+            return [*found, f"started the proxy on {layout.prod_address} and {layout.preprod_address}"]
+        return found + self._point_proxy_at_serving()
+
+    def _start_again(self, environment: str) -> str | None:
+        """Start an environment's stopped serving container again; what was done, None if nothing."""
+        serving = self.state.read().current.get(environment)
+        facts = self.docker.facts(serving.container) if serving is not None else None
+        if serving is None or facts is None or facts.state == "running":
+            return None
+        try:
+            started = self.docker.start_again(serving.container, self.config.deadlines.ready)
+        except ContainerError as exc:
+            name = serving.container
+            line = f"the stopped container {name} did not start again ({exc}); a release replaces it"
+            self.log.add(environment, line, "WARN")
+            return line
+        with self._ops_lock():
+            state = self.state.read()
+            roles = self._roles(state)  # read while the state still has the ports the proxy knows
+            self._bank(state)
+            with self.state.update() as changed:
+                port = started.port or serving.port
+                changed.current[environment] = Serving(serving.container, port, serving.version)
+                changed.roles = roles
+        line = (
+            f"started again the stopped container {serving.container} (version {serving.version}, "
+            f"{facts.state} since the engine or host restarted): healthy on 127.0.0.1:{started.port}"
+        )
+        self.log.add(environment, line, "WARN")
+        return line
+
+    def _point_proxy_at_serving(self) -> list[str]:
+        """Re-point the running proxy's servers that do not send to their environment's running container."""
+        with self._ops_lock():
+            state = self.state.read()
+            roles = self._roles(state)
+            wanted = self._role_ports(state, roles)
+            slots = self.proxy.slots()
+            stale = {}
+            for role, port in wanted.items():
+                slot = slots.get(f"{role}/{SERVER}")
+                if slot is None or (slot.port if slot.serving else None) != port:
+                    stale[role] = port
+            if not stale:
+                return []
+            self._bank(state)
+            self.proxy.send(plans.switch_commands(stale))
+        lines = []
+        for role, port in stale.items():
+            to = f"127.0.0.1:{port}" if port is not None else "nothing (503)"
+            address = self.layout.address(role)
+            line = f"re-pointed the proxy's {role} address {address} at {roles[role]} on {to}"
+            self.log.add(roles[role], line, "WARN")
+            lines.append(line)
+        return lines
 
     def swap(self, first: str, second: str) -> None:
         """Exchange the addresses of the two environments with one admin-socket call."""

@@ -185,13 +185,14 @@ def test_swappable(status: str, result: bool) -> None:
     assert swappable(env("e", PREPROD, status=status)) is result
 
 
-def test_prod_is_serving_only_when_ready_with_a_version() -> None:
+def test_prod_is_serving_only_when_ready_with_a_version_and_not_down() -> None:
     preprod = env("node-2", PREPROD)
     assert prod_serving(Roles(prod=env("node-1", PROD, "v1"), preprod=preprod))
     assert not prod_serving(
         Roles(prod=env("node-1", PROD, None, status=MISSING, health=GREY), preprod=preprod)
     )
     assert not prod_serving(Roles(prod=env("node-1", PROD, "v1", status=UPDATING), preprod=preprod))
+    assert not prod_serving(Roles(prod=env("node-1", PROD, "v1", health=RED), preprod=preprod))
 
 
 def test_preprod_already_on_the_version_only_when_ready_and_healthy() -> None:

@@ -174,6 +174,57 @@ def test_a_second_state_dir_on_the_same_addresses_is_refused(
     assert second.preflight() == []
 
 
+def answers(target: LocalTarget, address: str) -> int | None:
+    """The HTTP status `/health` gets on an address, None when nothing answers."""
+    try:
+        url = target.url(address) + "/health"
+        return requests.get(url, headers={"Connection": "close"}, timeout=5).status_code
+    except requests.ConnectionError:
+        return None
+
+
+def test_after_an_engine_restart_the_next_release_first_brings_prod_back(
+    made: list[LocalTarget], docker_client: Any, images: dict[str, str]
+) -> None:
+    target = new_target(made, docker_client, images, make_config())
+    release(target, "g1")
+    release(target, "g2")  # both environments serve: g2 on prod, g1 on preprod
+    config = target.config
+    before = {env.name: env.details["port"] for env in target.environments()}
+
+    # The host restarted: the engine stopped every container, and the proxy process is gone.
+    for container in containers(docker_client, target):
+        container.stop(timeout=1)
+    assert target.proxy.stop()
+    assert answers(target, config.prod_address) is None
+    assert {env.health for env in target.environments()} == {"Red"}
+
+    repairs = target.reconcile()  # what the next release's `recover` step does first
+    print("\nrepairs:\n  " + "\n  ".join(repairs))
+    assert len(repairs) == 3
+    assert all(line.startswith("started again the stopped container ") for line in repairs[:2])
+    assert repairs[2] == f"started the proxy on {config.prod_address} and {config.preprod_address}"
+    assert answers(target, config.prod_address) == 200 and answers(target, config.preprod_address) == 200
+    envs = {env.address: env for env in target.environments()}
+    assert (envs[config.prod_address].version, envs[config.preprod_address].version) == ("g2", "g1")
+    assert {env.health for env in envs.values()} == {"Green"}
+    assert target.reconcile() == []  # nothing left to repair
+
+    # The engine alone restarted (the proxy lives on): the containers come back on new ports.
+    for container in containers(docker_client, target):
+        container.stop(timeout=1)
+    assert answers(target, config.prod_address) == 503
+    repairs = target.reconcile()
+    print("repairs, proxy alive:\n  " + "\n  ".join(repairs))
+    assert [line.split(" at ")[0] for line in repairs[2:]] == [
+        f"re-pointed the proxy's prod address {config.prod_address}",
+        f"re-pointed the proxy's preprod address {config.preprod_address}",
+    ]
+    assert answers(target, config.prod_address) == 200 and answers(target, config.preprod_address) == 200
+    after = {env.name: env.details["port"] for env in target.environments()}
+    assert set(after) == set(before) and after != before  # served from the new ports
+
+
 DEPLOY = textwrap.dedent(
     """
     import sys
