@@ -13,35 +13,38 @@ from collections.abc import Sequence
 
 from flows.errors import ConfigError, DeliveryError
 
-# Imported lazily so that `deliverypipeline webhook` does not pay for boto3, and a broken
+# Only the subcommand asked for is imported (all of them for help or a mistyped name): a
+# command pays only for what it drives (`local status` not for boto3 or Starlette), and a broken
 # optional part names itself instead of breaking every subcommand.
-SUBCOMMAND_MODULES = (
-    "flows.cli.run",  # run: the pipeline, on the control plane
-    "flows.cli.server",  # server start | status | stop: the control plane
-    "flows.cli.local",  # local status | down
-    "flows.cli.aws",  # aws status | swap
-    "flows.cli.webhook",  # webhook
-)
+SUBCOMMAND_MODULES = {
+    "run": "flows.cli.run",  # run: the pipeline, on the control plane
+    "server": "flows.cli.server",  # server start | status | stop: the control plane
+    "local": "flows.cli.local",  # local status | down
+    "aws": "flows.cli.aws",  # aws status | swap
+    "webhook": "flows.cli.webhook",  # webhook
+}
 
 
 CliError = ConfigError  # a user-facing failure: printed as one line, exit code 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every available subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with subcommand `only`, or every subcommand (None)."""
     parser = argparse.ArgumentParser(
         prog="deliverypipeline", description="Zero-downtime blue/green delivery."
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMAND_MODULES:
-        module = importlib.import_module(name)
-        module.add_parser(subparsers)
+    for command, name in SUBCOMMAND_MODULES.items():
+        if only is None or command == only:
+            importlib.import_module(name).add_parser(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; user errors print a message and exit 2 instead of a traceback."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    chosen = arguments[0] if arguments and arguments[0] in SUBCOMMAND_MODULES else None
+    args = build_parser(chosen).parse_args(arguments)
     try:
         return int(args.func(args))
     except DeliveryError as exc:  # bad input or a failed operation: one line, no traceback

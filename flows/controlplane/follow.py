@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 Out = Callable[[str], None]
 POLL_S = 0.5
 DRAIN_S = 4.0  # logs shipped after the final state (the run's last batch)
+QUIET_LOOKS = 3  # looks 0.5 s apart without a new line: longer than a flow run's log batch interval
 # Prefect's engine ends every flow run's log with this line: once it is shown, nothing follows.
 LAST_LINE = "Finished in state "
 CANCEL_WAIT_S = 60.0
@@ -167,14 +168,14 @@ class Follower:
             )
 
     def _drain(self) -> None:
-        """Show the logs shipped after the final state: up to the engine's last line, else until two
-        looks in a row find none, or DRAIN_S."""
+        """Show the logs shipped after the final state: up to the engine's last line, else until
+        QUIET_LOOKS looks in a row find none (a killed run has no last line), or DRAIN_S."""
         quiet = 0
 
         def settled(_: Deadline) -> bool | None:
             nonlocal quiet
             quiet = quiet + 1 if self._logs() == 0 else 0
-            return True if self.last_line_seen or quiet >= 2 else None
+            return True if self.last_line_seen or quiet >= QUIET_LOOKS else None
 
         with contextlib.suppress(_Overdue):
             poll_until(settled, DRAIN_S, 0.5, lambda _: _Overdue(), clock=self.clock)

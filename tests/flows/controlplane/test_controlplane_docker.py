@@ -95,6 +95,7 @@ def test_started_from_nothing_then_reused(plane: Plane) -> None:
 
 
 def test_demo_path_twice_streams_logs_and_prints_an_address_that_answers(plane: Plane) -> None:
+    assert plane.cli("server", "start").returncode == 0  # up already, unless this test runs alone
     for attempt in range(2):
         done = plane.demo()
         assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
