@@ -1,9 +1,9 @@
 """Lead time of `make demo` for a new commit: this checkout against an earlier commit, both warm.
 
-Each round commits a change in a scratch clone and releases it with `deliverypipeline run` (what
-`make demo` runs, without make's own ~1 s: its host check and the status table after) on a private
-local target (free ports, temp state), timing the whole command (wall) and each step (from the
-streamed log lines). "after" is this checkout (with its working tree's changes); "before" is
+Each round commits a change in a scratch clone and runs what `make demo` runs (its host check
+`scripts/setup-host.sh`, `deliverypipeline run`, then `deliverypipeline local status`) on a
+private local target (free ports, temp state), timing the three together (wall) and each step
+(from the streamed log lines). "after" is this checkout (with its working tree's changes); "before" is
 `--before REF` (default HEAD). Each side has its own warm control plane, as a checkout's
 `make demo` has. Runs alternate, medians are printed side by side. Target: after <= 30 s wall.
 
@@ -71,15 +71,19 @@ def release(
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "bench change")
     entry = "flows.cli.main" if (repo / "flows" / "cli" / "main.py").exists() else "flows.cli"  # older layout
-    args = [
-        sys.executable, "-m", entry, "run", "--repo", ".", "--ref", "HEAD", "--target", "local",
+    where = [
         "--prod-address", f"127.0.0.1:{ports[0]}", "--preprod-address", f"127.0.0.1:{ports[1]}",
-        "--state-dir", str(state / "target"), "--application", "leadbench", "--image-repository", "leadbench",
+        "--state-dir", str(state / "target"), "--application", "leadbench",
     ]  # fmt: skip
+    args = [sys.executable, "-m", entry, "run", "--repo", ".", "--ref", "HEAD", "--target", "local", *where]
+    args += ["--image-repository", "leadbench"]
+    status = [sys.executable, "-m", entry, "local", "status", *where]
+    run_env = {**env, "PYTHONPATH": str(repo)}
     started = time.monotonic()
-    done = subprocess.run(
-        args, cwd=repo, env={**env, "PYTHONPATH": str(repo)}, capture_output=True, text=True
-    )
+    subprocess.run(["bash", "scripts/setup-host.sh"], cwd=repo, env=run_env, capture_output=True, check=True)
+    done = subprocess.run(args, cwd=repo, env=run_env, capture_output=True, text=True)
+    if done.returncode == 0:
+        subprocess.run(status, cwd=repo, env=run_env, capture_output=True, check=True)
     wall = time.monotonic() - started
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-12:])
