@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STEP = re.compile(r"(\d\d:\d\d:\d\d)\s+\w+\s+(?P<step>[a-z ]+)-[0-9a-f]+: ")
+STEP = re.compile(r"\d\d:\d\d:\d\d\s+\w+\s+(?P<step>[a-z ]+)-[0-9a-f]+: ")
 TARGET_S = 30.0
 
 
@@ -66,7 +66,7 @@ def clone(ref: str, destination: Path, with_working_tree: bool) -> Path:
 def release(
     repo: Path, state: Path, ports: tuple[int, int], env: dict[str, str]
 ) -> tuple[float, dict[str, float], int]:
-    """Commit a change and release it; wall seconds, seconds per step, exit code."""
+    """Commit a change and release it; wall seconds, seconds per step and phase, exit code."""
     (repo / "BENCH").write_text(str(time.time_ns()))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "bench change")
@@ -81,26 +81,42 @@ def release(
     run_env = {**env, "PYTHONPATH": str(repo)}
     started = time.monotonic()
     subprocess.run(["bash", "scripts/setup-host.sh"], cwd=repo, env=run_env, capture_output=True, check=True)
-    done = subprocess.run(args, cwd=repo, env=run_env, capture_output=True, text=True)
-    if done.returncode == 0:
+    run_started = time.monotonic()
+    lines: list[tuple[float, str]] = []  # each line of the run's output, as it arrived
+    with subprocess.Popen(
+        args, cwd=repo, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as running:
+        assert running.stdout is not None
+        for line in running.stdout:
+            lines.append((time.monotonic(), line.rstrip("\n")))
+    run_ended = time.monotonic()
+    if running.returncode == 0:
         subprocess.run(status, cwd=repo, env=run_env, capture_output=True, check=True)
     wall = time.monotonic() - started
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-12:])
-        print(f"release in {repo.name} exited {done.returncode}:\n{tail}", file=sys.stderr, flush=True)
-    return wall, steps(done.stdout + done.stderr), done.returncode
+    if running.returncode != 0:
+        tail = "\n".join(line for _, line in lines[-12:])
+        print(f"release in {repo.name} exited {running.returncode}:\n{tail}", file=sys.stderr, flush=True)
+    return wall, phases(lines, started, run_started, run_ended, wall), running.returncode
 
 
-def steps(output: str) -> dict[str, float]:
-    """Seconds per step: from a step's first log line to its last (streamed logs, 1 s resolution)."""
-    first: dict[str, int] = {}
-    last: dict[str, int] = {}
-    for match in STEP.finditer(output):
-        h, m, s = (int(part) for part in match.group(1).split(":"))
-        at = h * 3600 + m * 60 + s
-        first.setdefault(match.group("step"), at)
-        last[match.group("step")] = at
-    return {step: float(last[step] - first[step]) for step in first}
+def phases(
+    lines: list[tuple[float, str]], started: float, run_started: float, run_ended: float, wall: float
+) -> dict[str, float]:
+    """Seconds per step (its first to its last log line, as they arrived) and around the steps."""
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for at, line in lines:
+        match = STEP.match(line)
+        if match:
+            first.setdefault(match.group("step"), at)
+            last[match.group("step")] = at
+    seconds = {step: last[step] - first[step] for step in first}
+    if first:
+        seconds["0 host check"] = run_started - started
+        seconds["1 to the first step"] = min(first.values()) - run_started
+        seconds["2 after the last step"] = run_ended - max(last.values())
+        seconds["3 local status"] = wall - (run_ended - started)
+    return seconds
 
 
 def main() -> int:
@@ -162,7 +178,7 @@ def main() -> int:
         cells = [
             statistics.median(per_step[n][step]) if per_step[n].get(step) else float("nan") for n in walls
         ]
-        print(f"{step:<22}{cells[0]:>9.1f}s{cells[1]:>9.1f}s")
+        print(f"{step:<22}{cells[0]:>9.2f}s{cells[1]:>9.2f}s")
     before, after = statistics.median(walls["before"]), statistics.median(walls["after"])
     verdict = "ok" if after <= TARGET_S else "MISSED"
     print(f"{'wall':<22}{before:>9.1f}s{after:>9.1f}s   target after <= {TARGET_S:.0f}s: {verdict}")
