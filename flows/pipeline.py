@@ -1,8 +1,12 @@
 """The delivery pipeline as one Prefect flow: its body is the step table, the task calls in order.
 
-preflight -> checkout -> unit tests -> build image -> smoke test -> push -> lock target ->
+preflight -> checkout -> (unit tests, alongside build image -> smoke test) -> push -> lock target ->
 recover -> release bundle -> pick preprod -> deploy -> wait until ready -> verify preprod -> [approval] ->
 [canary] -> swap -> verify prod -> analyse traffic (-> swap back and fail, if prod is rejected).
+
+The unit tests run in their own process while the image is built and smoke-tested (they need
+no image, the build needs no test result); the push waits for both, so nothing untested leaves
+this machine.
 
 Around the steps (`flows.runs`): the run's name, the record of every step, the report artifact
 and the notification. One release per target at a time: the target's own lock, held from
@@ -68,9 +72,13 @@ def pipeline(
             return superseded
         where = preflight(target, config)
         source = checkout(repo, ref)
-        unit_tests(source, config.deadlines.unit_tests)
-        built = build_image(source, config)
-        smoke_test(built, source.version, config.deadlines.smoke_test)
+        tested = unit_tests.submit(source, config.deadlines.unit_tests)  # the image is built meanwhile
+        try:
+            built = build_image(source, config)
+            smoke_test(built, source.version, config.deadlines.smoke_test)
+        finally:
+            tested.wait()
+        tested.result()  # failing tests stop the run here: nothing untested is pushed
         pushed = push(built, config)
         with lock_target(where, source.version, config) as interrupted:
             recover(where, interrupted, config)

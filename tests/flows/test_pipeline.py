@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from flows import pipeline as pipeline_module
 from flows.config import Deadlines, PipelineConfig
@@ -26,7 +28,7 @@ from flows.release import watch as watch_module
 from flows.release.probe_stats import ProbeSummary, Sample, SwapMark, summarize
 from flows.release.settings import AnalysisSettings, VerificationSettings
 from flows.runs import lifecycle
-from flows.source.tasks import Checkout
+from flows.source.tasks import Checkout, UnitTestsFailed
 from flows.targets.base import LockHolder
 from tests.flows.fakes import FakeTarget, http_check_of, paths_check_of
 
@@ -100,6 +102,11 @@ def fast_config(**changes: Any) -> PipelineConfig:
     return PipelineConfig(**settings)
 
 
+@task(name="unit tests", cache_policy=NO_CACHE)
+def passing_unit_tests(source: Checkout, deadline_s: float) -> None:
+    """Stands in for the unit-test step, which the flow submits to run beside the build."""
+
+
 @pytest.fixture
 def world(prefect_harness: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[World]:
     target = FakeTarget.pair(prod_version="v1", preprod_version="v0")
@@ -114,7 +121,7 @@ def world(prefect_harness: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         )
 
     monkeypatch.setattr(pipeline_module, "checkout", checkout)
-    monkeypatch.setattr(pipeline_module, "unit_tests", lambda source, deadline: None)
+    monkeypatch.setattr(pipeline_module, "unit_tests", passing_unit_tests)
     monkeypatch.setattr(
         pipeline_module,
         "build_image",
@@ -266,6 +273,35 @@ def test_a_target_not_ready_fails_before_anything_is_built(world: World) -> None
     assert state.is_failed()
     assert "no environment named node-3" in (state.message or "")
     assert world.target.calls == []
+
+
+def test_failing_unit_tests_stop_the_run_after_the_build_they_ran_beside_and_before_the_push(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    pushed: list[str] = []
+
+    @task(name="unit tests", cache_policy=NO_CACHE)
+    def failing_unit_tests(source: Checkout, deadline_s: float) -> None:
+        raise UnitTestsFailed("unit tests failed: 1 failed (tests/test_x.py::test_broken)")
+
+    def build_image(source: Checkout, config: PipelineConfig) -> BuiltImage:
+        built.append(source.version)
+        return BuiltImage(f"{config.image}:{source.version}", "sha256:ab")
+
+    def push(image: BuiltImage, config: PipelineConfig) -> PushedImage:
+        pushed.append(image.tag)
+        return PushedImage(image.tag, image.image_id, None)
+
+    monkeypatch.setattr(pipeline_module, "unit_tests", failing_unit_tests)
+    monkeypatch.setattr(pipeline_module, "build_image", build_image)
+    monkeypatch.setattr(pipeline_module, "push", push)
+    state = world.run()
+
+    assert state.is_failed()
+    assert "1 failed (tests/test_x.py::test_broken)" in (state.message or "")
+    assert built == [NEW] and pushed == []
+    assert world.target.calls == [] and world.prod_version() == "v1"
 
 
 def test_a_target_locked_by_another_release_is_not_touched(world: World) -> None:

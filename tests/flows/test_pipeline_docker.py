@@ -243,7 +243,7 @@ def test_second_commit_reaches_prod_and_the_count_continues(stack: Stack) -> Non
     stack.good = sha
 
 
-def test_failing_unit_tests_stop_the_run_before_anything_is_built(stack: Stack, docker_client: Any) -> None:
+def test_failing_unit_tests_stop_the_run_before_anything_is_pushed(stack: Stack) -> None:
     from flows.source.tasks import UnitTestsFailed
 
     served = stack.prod_version()
@@ -254,9 +254,10 @@ def test_failing_unit_tests_stop_the_run_before_anything_is_built(stack: Stack, 
     assert isinstance(error, UnitTestsFailed)
     assert "1 failed" in str(error) and "test_broken_on_purpose" in str(error)
     runs = task_runs(state)
-    assert "build image" not in runs and runs["unit tests"].run_count == 1  # never retried
+    assert runs["unit tests"].run_count == 1  # never retried
+    assert "push" not in runs and "deploy" not in runs  # the image built alongside goes nowhere
     version = git(stack.repo, "describe", "--tags", "--always")
-    assert not docker_client.images.list(name=f"{stack.config.image}:{version}")
+    assert not image_in_registry(REGISTRY, stack.config.image, version)
     assert stack.prod_version() == served
 
 
