@@ -78,8 +78,9 @@ def poll_until(
     The one wait of the project: every poll of a target, an address, a container or a lock goes
     through it, so every wait has a deadline and tests drive it with a fake clock. `look` gets
     the deadline (to log progress or decide on its own); at the deadline `timed_out(deadline)`
-    is raised, after one last look. `interval` may be a function, asked before each sleep (a
-    wait that speeds up once what it waits for has begun).
+    is raised, after one last look at the deadline (the sleep before it is shortened: a wait
+    ends on time, not up to an interval late). `interval` may be a function, asked before each
+    sleep (a wait that speeds up once what it waits for has begun).
     """
     deadline = Deadline(seconds, clock)
     while True:
@@ -88,4 +89,5 @@ def poll_until(
             return answer
         if deadline.passed:
             raise timed_out(deadline)
-        clock.sleep(interval() if callable(interval) else interval)
+        pause = interval() if callable(interval) else interval
+        clock.sleep(max(0.0, min(pause, seconds - deadline.elapsed)))

@@ -53,15 +53,16 @@ def fingerprint(root: Path, prefect_version: str) -> str:
 
 def ensure_pool(client: SyncPrefectClient) -> bool:
     """Create the process pool `deliverypipeline` unless it exists; whether it was created."""
-    from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-    from prefect.workers.process import ProcessWorker
 
     try:
         client.read_work_pool(POOL)
         return False
     except ObjectNotFound:
         pass
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.workers.process import ProcessWorker  # slow to import: only to create the pool
+
     with contextlib.suppress(ObjectAlreadyExists):
         client.create_work_pool(
             WorkPoolCreate(

@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun, Log
 
 Out = Callable[[str], None]
-POLL_S = 0.5
+POLL_S = 0.25  # reads of the run and its new logs: cheap, and the end is seen sooner
 DRAIN_S = 4.0  # logs shipped after the final state (the run's last batch)
-QUIET_LOOKS = 3  # looks 0.5 s apart without a new line: longer than a flow run's log batch interval
+QUIET_LOOKS = 3  # looks DRAIN_POLL_S apart without a new line: longer than a run's log batch interval
+DRAIN_POLL_S = 0.5
 # Prefect's engine ends every flow run's log with this line: once it is shown, nothing follows.
 LAST_LINE = "Finished in state "
 CANCEL_WAIT_S = 60.0
@@ -178,7 +179,7 @@ class Follower:
             return True if self.last_line_seen or quiet >= QUIET_LOOKS else None
 
         with contextlib.suppress(_Overdue):
-            poll_until(settled, DRAIN_S, 0.5, lambda _: _Overdue(), clock=self.clock)
+            poll_until(settled, DRAIN_S, DRAIN_POLL_S, lambda _: _Overdue(), clock=self.clock)
 
     def _cancel(self) -> None:
         from prefect.states import Cancelled, Cancelling

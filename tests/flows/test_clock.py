@@ -56,6 +56,19 @@ def test_at_the_deadline_timed_out_is_raised_after_one_last_look() -> None:
     assert clock.time == 3
 
 
+def test_the_last_sleep_is_cut_to_the_deadline_so_the_wait_ends_on_time() -> None:
+    clock = FakeClock()
+    looks: list[float] = []
+
+    def never(deadline: Deadline) -> str | None:
+        looks.append(clock.now())
+        return None
+
+    with pytest.raises(TimedOut, match="after 2.5s of 2.5s"):
+        poll_until(never, 2.5, 1, TimedOut, clock=clock)
+    assert looks == [0, 1, 2, 2.5] and clock.time == 2.5
+
+
 def test_a_zero_deadline_looks_once() -> None:
     clock = FakeClock()
     looks: list[float] = []

@@ -291,7 +291,7 @@ class Docker:
             raise ContainerError(f"cannot start container {name} again: {exc.explanation or exc}") from exc
         return self.wait_healthy(name, deadline)
 
-    def wait_healthy(self, name: str, deadline: float, poll: float = 0.25) -> ContainerFacts:
+    def wait_healthy(self, name: str, deadline: float, poll: float = 0.1) -> ContainerFacts:
         """Wait until Docker reports the container healthy; raise with its last probe output otherwise."""
         import docker.errors
 

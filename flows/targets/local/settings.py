@@ -14,7 +14,9 @@ class LocalSettings(BaseModel):
     store_config: Path | None = None  # a webapp config (TOML) shared by both; None = SQLite
     proxy_admin_socket: Path | None = None  # default: <state_dir>/haproxy.sock
     health_path: str = "/health"  # probed inside the container for its Docker health
-    drain_seconds: float = 1.0  # after a backend leaves a container, before it is stopped
+    # After a backend leaves a container, before it is stopped: the requests already sent to it
+    # finish anyway (the stop is a SIGTERM, and the server finishes what it has in flight).
+    drain_seconds: float = 0.5
     stop_grace: float = 10.0  # SIGTERM to SIGKILL when a container is retired
     # Images (engine and registry) of the last K releases are kept, and always those running.
     keep_releases: int = Field(default=5, ge=2)

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 from flows.controlplane import decisions
-from flows.controlplane.follow import CANCEL_WAIT_S, POLL_S, QUIET_LOOKS, Follower
+from flows.controlplane.follow import CANCEL_WAIT_S, DRAIN_POLL_S, POLL_S, QUIET_LOOKS, Follower
 from tests.flows.fakes import FakeClock
 
 
@@ -79,7 +79,7 @@ def test_a_run_is_followed_to_its_end_and_its_exit_code() -> None:
         "state Completed",
     ]
     assert "run brave-run ended Completed" in said
-    assert clock.time == 2 * POLL_S + (QUIET_LOOKS - 1) * 0.5  # two polls, then the drain's quiet looks
+    assert clock.time == 2 * POLL_S + (QUIET_LOOKS - 1) * DRAIN_POLL_S  # two polls, the quiet looks
 
 
 def test_the_engines_last_line_ends_the_drain_at_once() -> None:
