@@ -28,6 +28,7 @@ POLL_S = 0.25  # reads of the run and its new logs: cheap, and the end is seen s
 DRAIN_S = 4.0  # logs shipped after the final state (the run's last batch)
 QUIET_LOOKS = 3  # looks DRAIN_POLL_S apart without a new line: longer than a run's log batch interval
 DRAIN_POLL_S = 0.5
+NAME_WAIT_S = 3.0  # a log line waits this long for its task run to be on the server
 # Prefect's engine ends every flow run's log with this line: once it is shown, nothing follows.
 LAST_LINE = "Finished in state "
 CANCEL_WAIT_S = 60.0
@@ -86,6 +87,8 @@ class Follower:
         self.clock = clock
         self.offset = 0
         self.task_names: dict[UUID, str] = {}
+        self.unnamed: dict[UUID, float] = {}  # task runs not on the server yet: since when
+        self.waiting_for_name = False  # the last look stopped at a line of such a task run
         self.last_state: str | None = None
         self.interrupted = False
         self.last_line_seen = False
@@ -134,10 +137,13 @@ class Follower:
         return decisions.EXIT_INTERRUPTED
 
     def _logs(self) -> int:
+        """Print the run's new log lines; how many. Stops early at a line whose step is not known
+        yet (see `_where`): it is printed by a later look, named."""
         from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
         from prefect.client.schemas.sorting import LogSort
 
         shown = 0
+        self.waiting_for_name = False
         while True:
             page = self.client.read_logs(
                 LogFilter(flow_run_id=LogFilterFlowRunId(any_=[self.run_id])),
@@ -146,15 +152,35 @@ class Follower:
                 sort=LogSort.TIMESTAMP_ASC,
             )
             for log in page:
+                if self._where(log) is None:
+                    self.waiting_for_name = True
+                    return shown
                 if log.task_run_id is None and log.message.startswith(LAST_LINE):
                     self.last_line_seen = True
-                if log.task_run_id and log.task_run_id not in self.task_names:
-                    self.task_names[log.task_run_id] = self.client.read_task_run(log.task_run_id).name
                 self.out(format_log(log, self.task_names))
-            self.offset += len(page)
-            shown += len(page)
+                self.offset += 1
+                shown += 1
             if len(page) < LOG_PAGE:
                 return shown
+
+    def _where(self, log: Log) -> str | None:
+        """The step a log line belongs to (`flow` for the run's own); None while its task run is
+        not on the server yet: Prefect records task runs from events, so a task's first lines
+        can arrive before it. After NAME_WAIT_S the line is shown as `task`."""
+        from prefect.exceptions import ObjectNotFound
+
+        task_run_id = log.task_run_id
+        if task_run_id is None:
+            return "flow"
+        if task_run_id not in self.task_names:
+            try:
+                self.task_names[task_run_id] = self.client.read_task_run(task_run_id).name
+            except ObjectNotFound:
+                first_miss = self.unnamed.setdefault(task_run_id, self.clock.now())
+                if self.clock.now() - first_miss < NAME_WAIT_S:
+                    return None
+                self.task_names[task_run_id] = "task"
+        return self.task_names[task_run_id]
 
     def _state(self, run: FlowRun) -> None:
         name = run.state.name if run.state else "Scheduled"
@@ -175,7 +201,7 @@ class Follower:
 
         def settled(_: Deadline) -> bool | None:
             nonlocal quiet
-            quiet = quiet + 1 if self._logs() == 0 else 0
+            quiet = quiet + 1 if self._logs() == 0 and not self.waiting_for_name else 0
             return True if self.last_line_seen or quiet >= QUIET_LOOKS else None
 
         with contextlib.suppress(_Overdue):

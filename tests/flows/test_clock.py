@@ -64,7 +64,7 @@ def test_the_last_sleep_is_cut_to_the_deadline_so_the_wait_ends_on_time() -> Non
         looks.append(clock.now())
         return None
 
-    with pytest.raises(TimedOut, match="after 2.5s of 2.5s"):
+    with pytest.raises(TimedOut, match=r"after 2\.5s of 2\.5s"):
         poll_until(never, 2.5, 1, TimedOut, clock=clock)
     assert looks == [0, 1, 2, 2.5] and clock.time == 2.5
 

@@ -10,7 +10,14 @@ from typing import Any
 from uuid import uuid4
 
 from flows.controlplane import decisions
-from flows.controlplane.follow import CANCEL_WAIT_S, DRAIN_POLL_S, POLL_S, QUIET_LOOKS, Follower
+from flows.controlplane.follow import (
+    CANCEL_WAIT_S,
+    DRAIN_POLL_S,
+    NAME_WAIT_S,
+    POLL_S,
+    QUIET_LOOKS,
+    Follower,
+)
 from tests.flows.fakes import FakeClock
 
 
@@ -116,3 +123,58 @@ def test_a_cancelled_run_ends_interrupted_and_a_second_ctrl_c_leaves_at_once() -
     assert code == decisions.EXIT_INTERRUPTED  # cancelled on the user's request
     code, said = _follow(FakeClient(["RUNNING"]), InterruptedClock(1, 3))
     assert code == decisions.EXIT_INTERRUPTED and said[-1].startswith("left while the run is being cancelled")
+
+
+@dataclass
+class LateTaskRunClient:
+    """A finished run whose log holds a task's lines before the server has that task run: Prefect
+    records task runs from events, so `read_task_run` answers 404 for the first `misses` asks."""
+
+    misses: int
+    asked: int = 0
+
+    def __post_init__(self) -> None:
+        self.task_run_id = uuid4()
+        at = datetime(2026, 12, 4, tzinfo=UTC)
+        lines = [
+            (None, "Beginning flow run"),
+            (self.task_run_id, "checked out abc"),
+            (None, "Finished in state "),
+        ]
+        self.logs = [
+            SimpleNamespace(task_run_id=task, message=message, level=20, timestamp=at)
+            for task, message in lines
+        ]
+
+    def read_flow_run(self, run_id: object) -> Any:
+        return SimpleNamespace(state=_state("COMPLETED"), name="brave-run")
+
+    def read_logs(self, *args: object, limit: int, offset: int, **kwargs: object) -> list[Any]:
+        return self.logs[offset : offset + limit]
+
+    def read_task_run(self, task_run_id: object) -> Any:
+        from prefect.exceptions import ObjectNotFound
+
+        self.asked += 1
+        if self.asked <= self.misses:
+            raise ObjectNotFound(http_exc=LookupError(f"task run {task_run_id} not found"))
+        return SimpleNamespace(name="checkout-1a2")
+
+
+def test_a_line_of_a_task_run_the_server_has_not_recorded_yet_waits_for_its_name() -> None:
+    client = LateTaskRunClient(misses=2)
+    code, said = _follow(client, FakeClock())  # type: ignore[arg-type]
+    assert code == decisions.EXIT_COMPLETED
+    shown = [line.split(" INFO    ")[-1] for line in said if " INFO    " in line]
+    assert shown == ["flow: Beginning flow run", "checkout-1a2: checked out abc", "flow: Finished in state "]
+    assert client.asked == 3
+
+
+def test_a_task_run_that_never_appears_is_shown_as_task_after_a_bounded_wait() -> None:
+    client = LateTaskRunClient(misses=1000)
+    clock = FakeClock()
+    code, said = _follow(client, clock)  # type: ignore[arg-type]
+    assert code == decisions.EXIT_COMPLETED
+    shown = [line.split(" INFO    ")[-1] for line in said if " INFO    " in line]
+    assert shown == ["flow: Beginning flow run", "task: checked out abc", "flow: Finished in state "]
+    assert clock.time <= NAME_WAIT_S + 1
