@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.source.tasks import CheckoutError, check_out, resolve_local
+from flows.source.tasks import CheckoutError, check_out, parallel_args, resolve_local
 from tests.flows.source.repos import commit_files, git, new_repo
 
 
@@ -46,3 +46,9 @@ def test_values_git_would_read_as_options_are_refused(
     with pytest.raises(CheckoutError, match="is not a path, URL or git ref"):
         check_out(source, ref, tmp_path / "work")
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+def test_the_unit_tests_run_across_the_cores_up_to_four_with_work_stealing() -> None:
+    assert parallel_args(1) == []
+    assert parallel_args(2) == ["-n", "2", "--dist", "worksteal"]
+    assert parallel_args(16) == ["-n", "4", "--dist", "worksteal"]
