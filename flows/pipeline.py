@@ -1,12 +1,12 @@
 """The delivery pipeline as one Prefect flow: its body is the step table, the task calls in order.
 
-preflight -> checkout -> (unit tests, alongside build image -> smoke test) -> push -> lock target ->
+preflight -> checkout -> (build image -> smoke test, beside unit tests) -> push -> lock target ->
 recover -> release bundle -> pick preprod -> deploy -> wait until ready -> verify preprod -> [approval] ->
 [canary] -> swap -> verify prod -> analyse traffic (-> swap back and fail, if prod is rejected).
 
-The unit tests run in their own process while the image is built and smoke-tested (they need
-no image, the build needs no test result); the push waits for both, so nothing untested leaves
-this machine.
+The image is built and smoke-tested in the background while the unit tests run (they need no
+image, the build needs no test result); the push waits for all three, so nothing untested leaves
+this machine. The tests run in the flow's own thread: a cancel stops their process at once.
 
 Around the steps (`flows.runs`): the run's name, the record of every step, the report artifact
 and the notification. One release per target at a time: the target's own lock, held from
@@ -72,13 +72,15 @@ def pipeline(
             return superseded
         where = preflight(target, config)
         source = checkout(repo, ref)
-        tested = unit_tests.submit(source, config.deadlines.unit_tests)  # the image is built meanwhile
+        image = build_image(source, config)  # in the background, as is its smoke test
+        # Prefect passes the build's result (a future argument) to the smoke test once it is built.
+        smoked = smoke_test.submit(image, source.version, config.deadlines.smoke_test)  # type: ignore[call-overload]
         try:
-            built = build_image(source, config)
-            smoke_test(built, source.version, config.deadlines.smoke_test)
+            unit_tests(source, config.deadlines.unit_tests)  # here, so a cancel stops them at once
         finally:
-            tested.wait()
-        tested.result()  # failing tests stop the run here: nothing untested is pushed
+            smoked.wait()
+        built = image.result()  # a failed build or smoke test stops the run here: nothing is pushed
+        smoked.result()
         pushed = push(built, config)
         with lock_target(where, source.version, config) as interrupted:
             recover(where, interrupted, config)

@@ -20,6 +20,7 @@ import requests
 from prefect import Task, get_run_logger, task
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
+from prefect.futures import PrefectFuture
 
 from flows import steps
 from flows.config import PipelineConfig
@@ -131,13 +132,14 @@ def _build_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
         return _unique()
 
 
-def build_image(source: Checkout, config: PipelineConfig) -> BuiltImage:
-    """Step "build image": the build task, cached by its inputs unless the engine lost the image.
+def build_image(source: Checkout, config: PipelineConfig) -> PrefectFuture[BuiltImage]:
+    """Step "build image", started in the background (the flow runs the unit tests meanwhile): the
+    build task, cached by its inputs unless the engine lost the image.
 
     The key must not depend on whether the image exists (it would change once built and a
     re-run would miss); liveness decides `refresh_cache` instead.
     """
-    return build.with_options(refresh_cache=not build_present(source, config))(source, config)
+    return build.with_options(refresh_cache=not build_present(source, config)).submit(source, config)
 
 
 def _engine_connection_lost(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:

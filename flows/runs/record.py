@@ -8,6 +8,7 @@ which `flows.runs.lifecycle` publishes when the run ends.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -16,12 +17,14 @@ from typing import Any
 from prefect import Task
 from prefect.client.schemas.objects import State, TaskRun
 
+from flows import steps
 from flows.keys import run_name
 from flows.report.artifacts import RunReport, StepRecord
 from flows.runs.naming import rename_run
 
 _CURRENT: ContextVar[RunReport | None] = ContextVar("deliverypipeline_run_report", default=None)
 NOTE_CHARS = 200
+_RECORDING = threading.Lock()
 
 
 @contextmanager
@@ -69,7 +72,13 @@ def record_step(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> N
         line = result_line(result)
         if line:
             report.verifications.append(f"{task.name}: {line}")
-    report.steps.append(StepRecord(task.name, str(state.name), seconds, note))
+    with _RECORDING:  # steps side by side (the build beside the unit tests) end in other threads
+        report.steps.append(StepRecord(task.name, str(state.name), seconds, note))
+        report.steps.sort(key=_table_order)  # as the step table reads, not as they ended
+
+
+def _table_order(step: StepRecord) -> int:
+    return steps.STEPS.index(step.name) if step.name in steps.STEPS else len(steps.STEPS)
 
 
 # The hooks every step task carries: `@task(name=steps.X, **RECORDED, ...)`.

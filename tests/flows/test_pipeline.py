@@ -102,9 +102,15 @@ def fast_config(**changes: Any) -> PipelineConfig:
     return PipelineConfig(**settings)
 
 
-@task(name="unit tests", cache_policy=NO_CACHE)
-def passing_unit_tests(source: Checkout, deadline_s: float) -> None:
-    """Stands in for the unit-test step, which the flow submits to run beside the build."""
+@task(name="build image", cache_policy=NO_CACHE)
+def built_image(source: Checkout, config: PipelineConfig) -> BuiltImage:
+    """Stands in for the build step, which the flow starts in the background."""
+    return BuiltImage(f"{config.image}:{source.version}", "sha256:ab")
+
+
+@task(name="smoke test", cache_policy=NO_CACHE)
+def passing_smoke_test(image: BuiltImage, version: str, deadline_s: float) -> None:
+    """Stands in for the smoke test, which the flow submits after the build."""
 
 
 @pytest.fixture
@@ -121,13 +127,11 @@ def world(prefect_harness: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         )
 
     monkeypatch.setattr(pipeline_module, "checkout", checkout)
-    monkeypatch.setattr(pipeline_module, "unit_tests", passing_unit_tests)
+    monkeypatch.setattr(pipeline_module, "unit_tests", lambda source, deadline: None)
     monkeypatch.setattr(
-        pipeline_module,
-        "build_image",
-        lambda source, config: BuiltImage(f"{config.image}:{NEW}", "sha256:ab"),
+        pipeline_module, "build_image", lambda source, config: built_image.submit(source, config)
     )
-    monkeypatch.setattr(pipeline_module, "smoke_test", lambda built, version, deadline: None)
+    monkeypatch.setattr(pipeline_module, "smoke_test", passing_smoke_test)
     monkeypatch.setattr(
         pipeline_module, "push", lambda built, config: PushedImage(built.tag, built.image_id, None)
     )
@@ -275,17 +279,17 @@ def test_a_target_not_ready_fails_before_anything_is_built(world: World) -> None
     assert world.target.calls == []
 
 
-def test_failing_unit_tests_stop_the_run_after_the_build_they_ran_beside_and_before_the_push(
+def test_failing_unit_tests_stop_the_run_after_the_build_beside_them_and_before_the_push(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     built: list[str] = []
     pushed: list[str] = []
 
-    @task(name="unit tests", cache_policy=NO_CACHE)
     def failing_unit_tests(source: Checkout, deadline_s: float) -> None:
         raise UnitTestsFailed("unit tests failed: 1 failed (tests/test_x.py::test_broken)")
 
-    def build_image(source: Checkout, config: PipelineConfig) -> BuiltImage:
+    @task(name="build image", cache_policy=NO_CACHE)
+    def build(source: Checkout, config: PipelineConfig) -> BuiltImage:
         built.append(source.version)
         return BuiltImage(f"{config.image}:{source.version}", "sha256:ab")
 
@@ -294,13 +298,30 @@ def test_failing_unit_tests_stop_the_run_after_the_build_they_ran_beside_and_bef
         return PushedImage(image.tag, image.image_id, None)
 
     monkeypatch.setattr(pipeline_module, "unit_tests", failing_unit_tests)
-    monkeypatch.setattr(pipeline_module, "build_image", build_image)
+    monkeypatch.setattr(pipeline_module, "build_image", lambda source, config: build.submit(source, config))
     monkeypatch.setattr(pipeline_module, "push", push)
     state = world.run()
 
     assert state.is_failed()
     assert "1 failed (tests/test_x.py::test_broken)" in (state.message or "")
     assert built == [NEW] and pushed == []
+    assert world.target.calls == [] and world.prod_version() == "v1"
+
+
+def test_a_failed_build_beside_passing_tests_stops_the_run_with_its_own_error(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @task(name="build image", cache_policy=NO_CACHE)
+    def broken_build(source: Checkout, config: PipelineConfig) -> BuiltImage:
+        raise RuntimeError("the build failed at step 4/24: pip could not install plyvel")
+
+    monkeypatch.setattr(
+        pipeline_module, "build_image", lambda source, config: broken_build.submit(source, config)
+    )
+    state = world.run()
+
+    assert state.is_failed()
+    assert "pip could not install plyvel" in (state.message or "")
     assert world.target.calls == [] and world.prod_version() == "v1"
 
 

@@ -153,7 +153,9 @@ def recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
 
     monkeypatch.setattr(pipeline_module, "checkout", checkout)
     monkeypatch.setattr(pipeline_module, "unit_tests", unit_tests)
-    monkeypatch.setattr(pipeline_module, "build_image", build_image)
+    monkeypatch.setattr(
+        pipeline_module, "build_image", lambda source, config: build_image.submit(source, config)
+    )
     monkeypatch.setattr(pipeline_module, "smoke_test", smoke_test)
     monkeypatch.setattr(image_steps, "image_in_registry", image_in_registry)
     monkeypatch.setattr(image_steps, "push_image", push_image)
