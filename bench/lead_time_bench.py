@@ -39,7 +39,9 @@ def free_port() -> int:
 def git(repo: Path, *args: str) -> None:
     """Run git quietly in `repo`."""
     identity = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
-    subprocess.run(["git", "-C", str(repo), *identity, *args], check=True, capture_output=True)
+    done = subprocess.run(["git", "-C", str(repo), *identity, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} in {repo} failed: {done.stderr.strip()}")
 
 
 def clone(ref: str, destination: Path, with_working_tree: bool) -> Path:
@@ -95,7 +97,7 @@ def release(
     wall = time.monotonic() - started
     if running.returncode != 0:
         tail = "\n".join(line for _, line in lines[-12:])
-        print(f"release in {repo.name} exited {running.returncode}:\n{tail}", file=sys.stderr, flush=True)
+        print(f"release in {repo.parent.name} exited {running.returncode}:\n{tail}", file=sys.stderr, flush=True)
     return wall, phases(lines, started, run_started, run_ended, wall), running.returncode
 
 
@@ -127,6 +129,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--before", default="HEAD", help="the commit measured as 'before' (default HEAD)")
     options = parser.parse_args()
+    # Per side: the clone released (repo/), its control plane (plane/), kept checkouts, target.
     work = Path(tempfile.mkdtemp(prefix="lead-time-bench-"))
     # each side its own target: one target per address (the second would be refused, rightly)
     ports = {name: (free_port(), free_port()) for name in ("before", "after")}
@@ -143,8 +146,8 @@ def main() -> int:
         for name in ("before", "after")
     }
     repos = {
-        "before": clone(options.before, work / "before", with_working_tree=False),
-        "after": clone("HEAD", work / "after", with_working_tree=True),
+        "before": clone(options.before, work / "before" / "repo", with_working_tree=False),
+        "after": clone("HEAD", work / "after" / "repo", with_working_tree=True),
     }
     walls: dict[str, list[float]] = {"before": [], "after": []}
     per_step: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
@@ -173,6 +176,7 @@ def main() -> int:
                 [sys.executable, "-m", entry, "server", "stop"], cwd=repo,
                 env={**envs[name], "PYTHONPATH": str(repo)}, capture_output=True, check=False,
             )  # fmt: skip
+        shutil.rmtree(work, ignore_errors=True)
     print(f"\n{'median of ' + str(options.rounds):<22}{'before':>10}{'after':>10}")
     for step in sorted(set(per_step["before"]) | set(per_step["after"])):
         cells = [
