@@ -97,7 +97,8 @@ def release(
     wall = time.monotonic() - started
     if running.returncode != 0:
         tail = "\n".join(line for _, line in lines[-12:])
-        print(f"release in {repo.parent.name} exited {running.returncode}:\n{tail}", file=sys.stderr, flush=True)
+        side = repo.parent.name
+        print(f"release in {side} exited {running.returncode}:\n{tail}", file=sys.stderr, flush=True)
     return wall, phases(lines, started, run_started, run_ended, wall), running.returncode
 
 
