@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
+from flows.controlplane.decisions import is_ours
 
 
 def spawn(args: list[str], env: Mapping[str, str], log: Path, cwd: Path | None = None) -> int:
@@ -64,6 +65,35 @@ def children(pid: int) -> list[int]:
             continue
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             found.append(int(entry.name))
+    return found
+
+
+def environment_value(pid: int, name: str) -> str | None:
+    """One variable of a process's environment; None when unset, the process is gone or not ours to read."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    prefix = f"{name}=".encode()
+    for entry in raw.split(b"\0"):
+        if entry.startswith(prefix):
+            return entry[len(prefix) :].decode(errors="replace")
+    return None
+
+
+def running(role: str, api_url: str) -> list[int]:
+    """This host's live Prefect `server`/`worker` processes (see `is_ours`) talking to `api_url`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if (
+            is_ours(cmdline(pid), role)
+            and environment_value(pid, "PREFECT_API_URL") == api_url
+            and alive(pid)
+        ):
+            found.append(pid)
     return found
 
 

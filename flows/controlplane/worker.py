@@ -55,10 +55,16 @@ def ensure_worker(layout: Layout, client: SyncPrefectClient, say: Say) -> tuple[
     if pid is not None:
         return pid, False
     record = proc.read_record(record_path(layout))
+    listed_but_gone = False
     if record is None and (other := online_worker(client)) is not None:
-        say(f"reusing the worker {other} already polling pool {POOL} on this server")
-        return None, False
-    if record is not None:  # a worker of ours was there and is gone: its runs have no one left
+        # The server still lists a worker for a while after it stopped (until its heartbeats are
+        # overdue): on our own local server, reuse it only if its process runs on this host.
+        if layout.external or proc.running("worker", layout.api_url):
+            say(f"reusing the worker {other} already polling pool {POOL} on this server")
+            return None, False
+        say(f"the server lists worker {other} as online, but it does not run on this host: starting ours")
+        listed_but_gone = True
+    if record is not None or listed_but_gone:  # a worker was there and is gone: its runs have no one left
         reconcile(client, say)
     args = [
         prefect_executable(),

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from flows.clock import poll_until
 from tests.e2e.servers import committed_copy
 from tests.support import free_port
 
@@ -92,6 +93,26 @@ def test_started_from_nothing_then_reused(plane: Plane) -> None:
     assert (
         status.returncode == 0 and "answering" in status.stdout and "deliverypipeline/local" in status.stdout
     )
+
+
+def test_stopped_then_started_again_it_starts_its_own_worker(plane: Plane) -> None:
+    """Just after `make stop` the server still lists the stopped worker as online (its heartbeats
+    are not overdue yet): reusing it would leave every run Late."""
+    assert plane.cli("server", "start").returncode == 0
+
+    def listed_online(_: object) -> bool | None:
+        answer = httpx.post(f"{plane.api}/work_pools/deliverypipeline/workers/filter", json={}, timeout=10)
+        return True if any(worker["status"] == "ONLINE" for worker in answer.json()) else None
+
+    poll_until(listed_online, 90, 1, lambda _: AssertionError("the worker was never listed online"))
+    assert plane.cli("server", "stop").returncode == 0
+    again = plane.cli("server", "start")
+    assert again.returncode == 0, again.stderr
+    assert "started worker" in again.stderr and "reusing the worker" not in again.stderr, again.stderr
+    worker_line = next(
+        line for line in plane.cli("server", "status").stdout.splitlines() if line.startswith("worker")
+    )
+    assert "not running" not in worker_line, worker_line
 
 
 def test_demo_path_twice_streams_logs_and_prints_an_address_that_answers(plane: Plane) -> None:
