@@ -53,18 +53,21 @@ def cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
+def _pids() -> list[int]:
+    """Every process of this host, by pid."""
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
 def children(pid: int) -> list[int]:
     """The direct children of `pid`."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for child in _pids():
         try:
-            stat = (entry / "stat").read_text()
+            stat = Path(f"/proc/{child}/stat").read_text()
         except OSError:
             continue
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
+            found.append(child)
     return found
 
 
@@ -83,18 +86,11 @@ def environment_value(pid: int, name: str) -> str | None:
 
 def running(role: str, api_url: str) -> list[int]:
     """This host's live Prefect `server`/`worker` processes (see `is_ours`) talking to `api_url`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        if (
-            is_ours(cmdline(pid), role)
-            and environment_value(pid, "PREFECT_API_URL") == api_url
-            and alive(pid)
-        ):
-            found.append(pid)
-    return found
+    return [
+        pid
+        for pid in _pids()
+        if is_ours(cmdline(pid), role) and environment_value(pid, "PREFECT_API_URL") == api_url and alive(pid)
+    ]
 
 
 def _reap(pid: int) -> None:

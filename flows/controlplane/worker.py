@@ -55,7 +55,7 @@ def ensure_worker(layout: Layout, client: SyncPrefectClient, say: Say) -> tuple[
     if pid is not None:
         return pid, False
     record = proc.read_record(record_path(layout))
-    listed_but_gone = False
+    gone = record is not None  # a worker of ours was there and died
     if record is None and (other := online_worker(client)) is not None:
         # The server still lists a worker for a while after it stopped (until its heartbeats are
         # overdue): on our own local server, reuse it only if its process runs on this host.
@@ -63,8 +63,8 @@ def ensure_worker(layout: Layout, client: SyncPrefectClient, say: Say) -> tuple[
             say(f"reusing the worker {other} already polling pool {POOL} on this server")
             return None, False
         say(f"the server lists worker {other} as online, but it does not run on this host: starting ours")
-        listed_but_gone = True
-    if record is not None or listed_but_gone:  # a worker was there and is gone: its runs have no one left
+        gone = True
+    if gone:  # the runs of a worker that is gone have no one left to end them
         reconcile(client, say)
     args = [
         prefect_executable(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from flows.clock import SYSTEM_CLOCK, Deadline, poll_until
@@ -41,14 +43,20 @@ def test_a_falsy_answer_other_than_none_is_an_answer() -> None:
     assert clock.time == 0
 
 
-def test_at_the_deadline_timed_out_is_raised_after_one_last_look() -> None:
-    clock = FakeClock()
+def never_answering(clock: FakeClock) -> tuple[Callable[[Deadline], str | None], list[float]]:
+    """A look that never answers, and the times it was asked at."""
     looks: list[float] = []
 
     def never(deadline: Deadline) -> str | None:
         looks.append(clock.now())
         return None
 
+    return never, looks
+
+
+def test_at_the_deadline_timed_out_is_raised_after_one_last_look() -> None:
+    clock = FakeClock()
+    never, looks = never_answering(clock)
     with pytest.raises(TimedOut, match="after 3s of 3s") as failure:
         poll_until(never, 3, 1, TimedOut, clock=clock)
     assert looks == [0, 1, 2, 3]  # the look at the deadline itself still counts
@@ -58,12 +66,7 @@ def test_at_the_deadline_timed_out_is_raised_after_one_last_look() -> None:
 
 def test_the_last_sleep_is_cut_to_the_deadline_so_the_wait_ends_on_time() -> None:
     clock = FakeClock()
-    looks: list[float] = []
-
-    def never(deadline: Deadline) -> str | None:
-        looks.append(clock.now())
-        return None
-
+    never, looks = never_answering(clock)
     with pytest.raises(TimedOut, match=r"after 2\.5s of 2\.5s"):
         poll_until(never, 2.5, 1, TimedOut, clock=clock)
     assert looks == [0, 1, 2, 2.5] and clock.time == 2.5
