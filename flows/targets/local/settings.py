@@ -16,7 +16,7 @@ class LocalSettings(BaseModel):
     health_path: str = "/health"  # probed inside the container for its Docker health
     # After a backend leaves a container, before it is stopped: the requests already sent to it
     # finish anyway (the stop is a SIGTERM, and the server finishes what it has in flight).
-    drain_seconds: float = 0.5
+    drain_seconds: float = 2.0  # off the release's path: the old container is retired in the background
     stop_grace: float = 10.0  # SIGTERM to SIGKILL when a container is retired
     # Images (engine and registry) of the last K releases are kept, and always those running.
     keep_releases: int = Field(default=5, ge=2)

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,7 @@ class LocalTarget:
         self.traffic_path = self.state_dir / "traffic.json"
         self._client = client
         self._docker: Docker | None = None
+        self._retiring: list[threading.Thread] = []
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -289,13 +291,15 @@ class LocalTarget:
     def deploy(self, environment: str, version: str) -> None:
         """Replace an environment's container with one of `version`, without failing a request.
 
-        Blocks until done: remove this target's orphans, start the new container, wait for
-        Docker's health (deadline `ready`), point the environment's backend (and a canary on
-        the old container) at it, then retire the old container after a drain period with a
-        stop grace. On failure the old container keeps serving. After a successful deploy,
-        images beyond the last `keep_releases` releases are pruned (a failure there is a WARN).
+        Blocks until the new container serves: remove this target's orphans, start the new
+        container, wait for Docker's health (deadline `ready`), point the environment's backend
+        (and a canary on the old container) at it. On failure the old container keeps serving.
+        Then, in the background (off the release's path; see `settle`), the old container is
+        retired after a drain period with a stop grace, and images beyond the last
+        `keep_releases` releases are pruned (a failure in either is a WARN event).
         """
         self._check_environment(environment)
+        self.settle()  # the previous deploy's clean-up, so it cannot race this one
         registration = self.state.read().versions.get(version)
         if registration is None:
             raise LocalTargetError(f"version {version} is not registered; call register_version first")
@@ -307,13 +311,13 @@ class LocalTarget:
             state.updating[environment] = UpdateMark(version, os.getpid(), datetime.now(UTC).isoformat())
         self.log.add(environment, f"deploying version {version}")
         try:
-            self._deploy(environment, version, registration, store_config, data_dir)
+            retired = self._deploy(environment, version, registration, store_config, data_dir)
         finally:
             with self.state.update() as state:
                 state.updating.pop(environment, None)
         with self.state.update() as state:
             state.releases = guards.touched(state.releases, version)
-        self.prune(environment)
+        self._in_background(environment, lambda: self._retire_and_prune(environment, retired))
 
     def _deploy(
         self,
@@ -322,8 +326,8 @@ class LocalTarget:
         registration: plans.Registration,
         store_config: Path,
         data_dir: Path,
-    ) -> None:
-        settings = self.config.local
+    ) -> Serving | None:
+        """Start, wait healthy, point the backend; the container it replaced (to retire), if any."""
         self.remove_orphans(environment)
         existing = self.docker.find(self._labels())
         name = plans.container_name(
@@ -338,7 +342,7 @@ class LocalTarget:
             store_config=store_config,
             data_dir=data_dir,
             state_dir=self.state_dir,
-            health_path=settings.health_path,
+            health_path=self.config.local.health_path,
             extra_labels={plans.LABEL_TARGET: self.identity, plans.LABEL_RUN: self.run, **self.extra_labels},
         )
         started = self.docker.start(spec)
@@ -368,10 +372,56 @@ class LocalTarget:
                 changed.current[environment] = Serving(name, healthy.port, version)
                 changed.roles = roles
         self.log.add(environment, f"version {version} serves {self.layout.address(role)} from {name}")
-        if old is not None and old.container != name:
+        return old if old is not None and old.container != name else None
+
+    def _retire_and_prune(self, environment: str, old: Serving | None) -> None:
+        """After a deploy: drain and retire the container the backend left, then prune old images."""
+        settings = self.config.local
+        if old is not None:
             time.sleep(settings.drain_seconds)
-            if self.docker.retire(old.container, settings.stop_grace):
-                self.log.add(environment, f"retired container {old.container} (version {old.version})")
+            try:
+                if self.docker.retire(old.container, settings.stop_grace):
+                    self.log.add(environment, f"retired container {old.container} (version {old.version})")
+            except ContainerError as exc:
+                self.log.add(
+                    environment,
+                    f"could not retire container {old.container} ({exc}); no backend points at it, "
+                    "so the next release removes it as an orphan",
+                    "WARN",
+                )
+        self.prune(environment)
+
+    def _in_background(self, environment: str, work: Callable[[], None]) -> None:
+        """Run `work` in a thread that `settle` (and the release lock's exit) waits for.
+
+        Clean-up must not fail a release that already serves: what escapes `work` is a WARN event.
+        """
+
+        def guarded() -> None:
+            try:
+                work()
+            except Exception as exc:
+                self.log.add(environment, f"clean-up after the deploy failed: {exc}", "WARN")
+
+        self._retiring = [thread for thread in self._retiring if thread.is_alive()]
+        thread = threading.Thread(target=guarded, name=f"deliverypipeline-retire-{environment}")
+        self._retiring.append(thread)
+        thread.start()
+
+    def settle(self, deadline: float | None = None) -> bool:
+        """Wait for the background work of this target's deploys; False if it outlasts `deadline`.
+
+        That work is retiring the replaced containers and pruning images. The default deadline is
+        the stop grace (a container that ignores SIGTERM is killed at its end), plus the drain,
+        plus a minute for pruning.
+        """
+        settings = self.config.local
+        limit = deadline if deadline is not None else settings.stop_grace + settings.drain_seconds + 60
+        ends = time.monotonic() + limit
+        for thread in self._retiring:
+            thread.join(max(0.0, ends - time.monotonic()))
+        self._retiring = [thread for thread in self._retiring if thread.is_alive()]
+        return not self._retiring
 
     def orphans(self, deploying: str | None = None) -> list[ContainerFacts]:
         """This target's containers no environment points at (left by a killed or failed deploy).
@@ -540,7 +590,20 @@ class LocalTarget:
         naming the holder. The kernel frees it when the holder dies; the block gets that holder
         (its release was interrupted) or None. Not re-entrant.
         """
-        return self.release_lock.held(holder, wait_s, log)
+        return self._held_then_settled(holder, wait_s, log)
+
+    @contextlib.contextmanager
+    def _held_then_settled(self, holder: LockHolder, wait_s: float, log: Log) -> Iterator[LockHolder | None]:
+        """The release lock, let go only once the release's background work (see `settle`) is done."""
+        with self.release_lock.held(holder, wait_s, log) as interrupted:
+            try:
+                yield interrupted
+            finally:
+                if not self.settle():
+                    log(
+                        "the container this release retired is still stopping; if it is left, "
+                        "the next release removes it as an orphan"
+                    )
 
     # --- traffic and canary ---------------------------------------------------------------
 
@@ -697,6 +760,7 @@ class LocalTarget:
         Returns what was removed, for the CLI to print.
         """
         removed: list[str] = []
+        self.settle()
         with self._ops_lock():
             if self.proxy.running():
                 self._bank(self.state.read())

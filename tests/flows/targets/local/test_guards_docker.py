@@ -104,12 +104,14 @@ def new_target(
 
 
 def release(target: LocalTarget, version: str) -> None:
-    """Deploy into whichever environment holds preprod, then swap."""
+    """Deploy into whichever environment holds preprod, swap, then wait for the clean-up (as the
+    release lock's exit does)."""
     envs = {env.address: env for env in target.environments()}
     preprod = envs[target.config.preprod_address].name
     prod = envs[target.config.prod_address].name
     target.deploy(preprod, version)
     target.swap(prod, preprod)
+    assert target.settle()
 
 
 def containers(docker_client: Any, target: LocalTarget) -> list[Any]:

@@ -160,6 +160,7 @@ def release(target: LocalTarget, version: str) -> None:
     assert readiness(preprod, version, config.accepted_health) is Readiness.READY, preprod
     assert get_json(target.url(config.preprod_address) + "/health")["version"] == version
     target.swap(*swap_pair(roles))
+    assert target.settle()  # the replaced container retired, as the release lock's exit waits for
 
 
 def test_releases_and_swaps_fail_no_request(target: LocalTarget, docker_client: Any) -> None:
@@ -205,9 +206,14 @@ def test_releases_and_swaps_fail_no_request(target: LocalTarget, docker_client: 
         release(target, V1)  # node-2 (just off prod, under load) is replaced, then swapped in
         assert get_json(prod_url + "/health")["version"] == V1
         prod_env = assign_roles(target.environments(), config.prod_address, config.preprod_address).prod
+        replaced = prod_env.details["container"]
         target.deploy(prod_env.name, V2)  # in place, behind the prod address
+        # deploy returns once the new container serves; the replaced one drains in the background
+        assert docker_client.containers.get(replaced).status == "running"
         assert get_json(prod_url + "/health")["version"] == V2
         time.sleep(1)
+        assert target.settle()
+        assert not docker_client.containers.list(all=True, filters={"name": f"^/{replaced}$"})
     print(
         f"\nload on prod during 3 releases and an in-place deploy: {load.total} requests, "
         f"{len(load.failures)} failures, versions {dict(load.versions)}"
