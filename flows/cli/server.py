@@ -65,8 +65,7 @@ def status(where: Any) -> int:
 
 
 def _deployments(where: Any) -> list[str]:
-    from prefect.exceptions import ObjectNotFound
-
+    from flows.controlplane.api import NotFound
     from flows.controlplane.deployments import DEPLOYMENTS, deployment_name
     from flows.controlplane.ensure import connect
 
@@ -75,7 +74,7 @@ def _deployments(where: Any) -> list[str]:
         for name in DEPLOYMENTS:
             try:
                 deployment = client.read_deployment_by_name(deployment_name(name))
-            except ObjectNotFound:
+            except NotFound:
                 continue
             found.append(f"{deployment_name(name)} (version {deployment.version})")
     return found

@@ -9,18 +9,15 @@ another checkout since (they run that checkout's code) runs `prefect --no-prompt
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 from collections.abc import Callable
+from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from flows.controlplane import ControlPlaneError
+from flows.controlplane.api import ControlPlaneApi, NotFound
 from flows.controlplane.layout import POOL, Layout, prefect_executable
 from flows.keys import digest
-
-if TYPE_CHECKING:
-    from prefect.client.orchestration import SyncPrefectClient
 
 Say = Callable[[str], None]
 FLOW = "deliverypipeline"
@@ -51,36 +48,26 @@ def fingerprint(root: Path, prefect_version: str) -> str:
     return digest(parts)[:16]
 
 
-def ensure_pool(client: SyncPrefectClient) -> bool:
+def ensure_pool(client: ControlPlaneApi) -> bool:
     """Create the process pool `deliverypipeline` unless it exists; whether it was created."""
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
     try:
         client.read_work_pool(POOL)
         return False
-    except ObjectNotFound:
+    except NotFound:
         pass
-    from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.workers.process import ProcessWorker  # slow to import: only to create the pool
 
-    with contextlib.suppress(ObjectAlreadyExists):
-        client.create_work_pool(
-            WorkPoolCreate(
-                name=POOL, type="process", base_job_template=ProcessWorker.get_default_base_job_template()
-            )
-        )
+    client.create_work_pool(POOL, "process", ProcessWorker.get_default_base_job_template())
     return True
 
 
-def deployed_versions(client: SyncPrefectClient) -> dict[str, str | None]:
+def deployed_versions(client: ControlPlaneApi) -> dict[str, str | None]:
     """The `version` of each deployment on the server (None when it is missing or has none)."""
-    from prefect.exceptions import ObjectNotFound
-
     versions: dict[str, str | None] = {}
     for name in DEPLOYMENTS:
         try:
             versions[name] = client.read_deployment_by_name(deployment_name(name)).version
-        except ObjectNotFound:
+        except NotFound:
             versions[name] = None
     return versions
 
@@ -90,11 +77,9 @@ def is_current(versions: dict[str, str | None], fingerprint: str) -> bool:
     return all(versions.get(name) == fingerprint for name in DEPLOYMENTS)
 
 
-def ensure_deployments(layout: Layout, client: SyncPrefectClient, say: Say) -> bool:
+def ensure_deployments(layout: Layout, client: ControlPlaneApi, say: Say) -> bool:
     """Deploy prefect.yaml's deployments from `layout.root` unless they are current; whether it deployed."""
-    import prefect
-
-    version = fingerprint(layout.root, prefect.__version__)
+    version = fingerprint(layout.root, installed_version("prefect"))
     if is_current(deployed_versions(client), version):
         return False
     names = ", ".join(deployment_name(n) for n in DEPLOYMENTS)

@@ -1,7 +1,9 @@
 """One call for every entry point: the control plane up (server, pool, deployments, worker) and a client.
 
-The calling process is pointed at the same server before Prefect is imported (it reads its
-settings then), so no Prefect code in it can start a temporary server or send telemetry.
+The client is the control plane's REST API (`api`), so a command that only submits and follows a
+run never imports Prefect. The calling process is still pointed at the same server first, so
+Prefect code it imports later (to create the pool, say) can never start a temporary server or
+send telemetry.
 """
 
 from __future__ import annotations
@@ -11,13 +13,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from flows.controlplane import deployments, server, worker
+from flows.controlplane.api import ControlPlaneApi
 from flows.controlplane.layout import Layout, layout
-
-if TYPE_CHECKING:
-    from prefect.client.orchestration import SyncPrefectClient
 
 
 def say(message: str) -> None:
@@ -45,17 +44,15 @@ def point_here(where: Layout) -> None:
 
 
 @contextmanager
-def connect(where: Layout) -> Iterator[SyncPrefectClient]:
-    """One shared client of the control plane's API (one client avoids SQLite "database is locked")."""
+def connect(where: Layout) -> Iterator[ControlPlaneApi]:
+    """One client of the control plane's API, its connections kept for the command's calls."""
     point_here(where)
-    from prefect.client.orchestration import SyncPrefectClient
-
-    with SyncPrefectClient(where.api_url) as client:
+    with ControlPlaneApi(where.api_url) as client:
         yield client
 
 
 @contextmanager
-def up(where: Layout | None = None, *, with_worker: bool = True) -> Iterator[tuple[Ready, SyncPrefectClient]]:
+def up(where: Layout | None = None, *, with_worker: bool = True) -> Iterator[tuple[Ready, ControlPlaneApi]]:
     """The control plane up (started where missing, reused where it answers) and one connected client."""
     where = where or layout()
     info = server.ensure_server(where, say)

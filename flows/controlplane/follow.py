@@ -11,17 +11,14 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
-from flows.controlplane import decisions
+from flows.controlplane import ControlPlaneError, decisions
+from flows.controlplane.api import ControlPlaneApi, FlowRun, LogLine, NotFound, RunState
 from flows.controlplane.deployments import deployment_name
 from flows.controlplane.layout import POOL, Layout
-
-if TYPE_CHECKING:
-    from prefect.client.orchestration import SyncPrefectClient
-    from prefect.client.schemas.objects import FlowRun, Log
 
 Out = Callable[[str], None]
 POLL_S = 0.25  # reads of the run and its new logs: cheap, and the end is seen sooner
@@ -48,15 +45,11 @@ def _endless(_: Deadline) -> BaseException:
     return RuntimeError("a wait without a deadline cannot time out")
 
 
-def submit(client: SyncPrefectClient, target: str, parameters: dict[str, Any]) -> FlowRun:
+def submit(client: ControlPlaneApi, target: str, parameters: dict[str, Any]) -> FlowRun:
     """A new run of `deliverypipeline/<target>` with `parameters` (the deployment's fill the rest)."""
-    from prefect.exceptions import ObjectNotFound
-
-    from flows.controlplane import ControlPlaneError
-
     try:
         deployment = client.read_deployment_by_name(deployment_name(target))
-    except ObjectNotFound as exc:
+    except NotFound as exc:
         raise ControlPlaneError(
             f"the deployment {deployment_name(target)} does not exist on the server: run "
             "`deliverypipeline server start` from the checkout (it deploys prefect.yaml)"
@@ -64,7 +57,7 @@ def submit(client: SyncPrefectClient, target: str, parameters: dict[str, Any]) -
     return client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
 
 
-def format_log(log: Log, task_names: dict[UUID, str]) -> str:
+def format_log(log: LogLine, task_names: dict[UUID, str]) -> str:
     """One log line as the terminal shows it: time, level, step (task) or `flow`, message."""
     where = task_names.get(log.task_run_id, "task") if log.task_run_id else "flow"
     level = logging.getLevelName(log.level)
@@ -76,7 +69,7 @@ class Follower:
 
     def __init__(
         self,
-        client: SyncPrefectClient,
+        client: ControlPlaneApi,
         where: Layout,
         run_id: UUID,
         out: Out = _print,
@@ -105,7 +98,7 @@ class Follower:
             nonlocal unclaimed_said
             run = self.client.read_flow_run(self.run_id)
             self._logs()
-            state_type = run.state.type.value if run.state else "SCHEDULED"
+            state_type = run.state.type if run.state else "SCHEDULED"
             self._state(run)
             if state_type in decisions.FINAL_STATES:
                 self._drain()
@@ -139,18 +132,10 @@ class Follower:
     def _logs(self) -> int:
         """Print the run's new log lines; how many. Stops early at a line whose step is not known
         yet (see `_where`): it is printed by a later look, named."""
-        from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-        from prefect.client.schemas.sorting import LogSort
-
         shown = 0
         self.waiting_for_name = False
         while True:
-            page = self.client.read_logs(
-                LogFilter(flow_run_id=LogFilterFlowRunId(any_=[self.run_id])),
-                limit=LOG_PAGE,
-                offset=self.offset,
-                sort=LogSort.TIMESTAMP_ASC,
-            )
+            page = self.client.read_logs(self.run_id, limit=LOG_PAGE, offset=self.offset)
             for log in page:
                 if self._where(log) is None:
                     self.waiting_for_name = True
@@ -163,19 +148,17 @@ class Follower:
             if len(page) < LOG_PAGE:
                 return shown
 
-    def _where(self, log: Log) -> str | None:
+    def _where(self, log: LogLine) -> str | None:
         """The step a log line belongs to (`flow` for the run's own); None while its task run is
         not on the server yet: Prefect records task runs from events, so a task's first lines
         can arrive before it. After NAME_WAIT_S the line is shown as `task`."""
-        from prefect.exceptions import ObjectNotFound
-
         task_run_id = log.task_run_id
         if task_run_id is None:
             return "flow"
         if task_run_id not in self.task_names:
             try:
-                self.task_names[task_run_id] = self.client.read_task_run(task_run_id).name
-            except ObjectNotFound:
+                self.task_names[task_run_id] = self.client.read_task_run_name(task_run_id)
+            except NotFound:
                 first_miss = self.unnamed.setdefault(task_run_id, self.clock.now())
                 if self.clock.now() - first_miss < NAME_WAIT_S:
                     return None
@@ -189,7 +172,7 @@ class Follower:
         self.last_state = name
         message = f": {run.state.message}" if run.state and run.state.message else ""
         self.out(f"state {name}{message}")
-        if run.state and run.state.type.value == "PAUSED":
+        if run.state and run.state.type == "PAUSED":
             self.out(
                 f"the run waits for approval: answer in its Resume form at {self.where.run_url(self.run_id)}"
             )
@@ -208,19 +191,18 @@ class Follower:
             poll_until(settled, DRAIN_S, DRAIN_POLL_S, lambda _: _Overdue(), clock=self.clock)
 
     def _cancel(self) -> None:
-        from prefect.states import Cancelled, Cancelling
-
         run = self.client.read_flow_run(self.run_id)
-        state_type = run.state.type.value if run.state else "SCHEDULED"
+        state_type = run.state.type if run.state else "SCHEDULED"
         if state_type in decisions.FINAL_STATES:
             return
         self.out("Ctrl-C: cancelling the run (Ctrl-C again to leave without waiting)")
         message = "cancelled with Ctrl-C by the command that started it"
-        not_started = state_type == "SCHEDULED"
-        if not_started:
-            self.client.set_flow_run_state(self.run_id, Cancelled(message=message), force=True)
-        else:
-            self.client.set_flow_run_state(self.run_id, Cancelling(message=message))
+        if state_type == "SCHEDULED":  # nothing runs yet: it ends at once
+            self.client.set_flow_run_state(
+                self.run_id, RunState("CANCELLED", "Cancelled", message), force=True
+            )
+        else:  # the worker stops its process
+            self.client.set_flow_run_state(self.run_id, RunState("CANCELLING", "Cancelling", message))
 
     def _end(self, run: FlowRun, state_type: str) -> int:
         name = run.state.name if run.state else state_type

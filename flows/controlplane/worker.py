@@ -10,14 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from flows.controlplane import processes as proc
+from flows.controlplane.api import ApiError, ControlPlaneApi, RunState
 from flows.controlplane.decisions import ACTIVE_STATES, is_ours, orphaned
 from flows.controlplane.layout import POOL, Layout, prefect_executable
-
-if TYPE_CHECKING:
-    from prefect.client.orchestration import SyncPrefectClient
 
 Say = Callable[[str], None]
 WORKER_NAME = "deliverypipeline-local"
@@ -37,17 +34,17 @@ def our_pid(layout: Layout) -> int | None:
     return pid if proc.alive(pid) and is_ours(proc.cmdline(pid), "worker") else None
 
 
-def online_worker(client: SyncPrefectClient) -> str | None:
+def online_worker(client: ControlPlaneApi) -> str | None:
     """The name of a worker the server sees polling the pool right now (another checkout's), if any."""
     try:
         workers = client.read_workers_for_work_pool(POOL)
-    except Exception:  # no pool yet, or an older server: start our own
+    except ApiError:  # no pool yet, or an older server: start our own
         return None
-    online = [w for w in workers if str(getattr(w.status, "value", w.status)).upper() == "ONLINE"]
+    online = [w for w in workers if w.status.upper() == "ONLINE"]
     return online[0].name if online else None
 
 
-def ensure_worker(layout: Layout, client: SyncPrefectClient, say: Say) -> tuple[int | None, bool]:
+def ensure_worker(layout: Layout, client: ControlPlaneApi, say: Say) -> tuple[int | None, bool]:
     """Our worker's pid, starting it (after reconciling a dead one's runs) when no worker polls the
     pool; and whether this call started it. One worker per server: a second checkout reusing the
     server reuses its worker too (two workers would each keep their own cached results)."""
@@ -93,32 +90,16 @@ def _pid_of(infrastructure_pid: str | None) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def reconcile(client: SyncPrefectClient, say: Say) -> list[str]:
+def reconcile(client: ControlPlaneApi, say: Say) -> list[str]:
     """Mark Crashed the pool's active runs whose process is gone (their worker died); their ids."""
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-        WorkPoolFilter,
-        WorkPoolFilterName,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.states import Crashed
-
-    runs = client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in ACTIVE_STATES]))
-        ),
-        work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[POOL])),
-    )
     crashed = []
-    for run in runs:
+    for run in client.read_flow_runs_in_pool(POOL, ACTIVE_STATES):
         pid = _pid_of(run.infrastructure_pid)
-        state_type = run.state.type.value if run.state else ""
+        state_type = run.state.type if run.state else ""
         if not orphaned(state_type, run.infrastructure_pid, pid is not None and proc.alive(pid)):
             continue
         message = "its worker died and its process is gone; marked Crashed by the control plane"
-        client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+        client.set_flow_run_state(run.id, RunState("CRASHED", "Crashed", message), force=True)
         say(f"run {run.name} ({run.id}) was orphaned by a dead worker: marked Crashed")
         crashed.append(str(run.id))
     return crashed

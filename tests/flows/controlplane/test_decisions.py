@@ -69,19 +69,17 @@ def test_a_busy_machine_gets_a_longer_bounded_wait_and_says_what_is_slow() -> No
 
 
 def test_a_worker_already_polling_the_pool_is_found_so_a_second_is_not_started() -> None:
-    from types import SimpleNamespace
-    from typing import Any
-
+    from flows.controlplane.api import Worker
     from flows.controlplane.worker import online_worker
 
     class Client:
-        def __init__(self, workers: list[Any]) -> None:
+        def __init__(self, workers: list[Worker]) -> None:
             self.workers = workers
 
-        def read_workers_for_work_pool(self, pool: str) -> list[Any]:
+        def read_workers_for_work_pool(self, pool: str) -> list[Worker]:
             return self.workers
 
-    online = SimpleNamespace(name="deliverypipeline-local", status=SimpleNamespace(value="ONLINE"))
-    offline = SimpleNamespace(name="old", status=SimpleNamespace(value="OFFLINE"))
+    online = Worker("deliverypipeline-local", "ONLINE")
+    offline = Worker("old", "OFFLINE")
     assert online_worker(Client([offline, online])) == "deliverypipeline-local"  # type: ignore[arg-type]
     assert online_worker(Client([offline])) is None  # type: ignore[arg-type]

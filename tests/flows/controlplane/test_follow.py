@@ -10,6 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 from flows.controlplane import decisions
+from flows.controlplane.api import FlowRun, LogLine, NotFound, RunState
 from flows.controlplane.follow import (
     CANCEL_WAIT_S,
     DRAIN_POLL_S,
@@ -20,9 +21,11 @@ from flows.controlplane.follow import (
 )
 from tests.flows.fakes import FakeClock
 
+AT = datetime(2026, 12, 4, tzinfo=UTC)
 
-def _state(kind: str) -> Any:
-    return SimpleNamespace(type=SimpleNamespace(value=kind), name=kind.title(), message=None)
+
+def _run(kind: str) -> FlowRun:
+    return FlowRun(uuid4(), "brave-run", RunState(kind, kind.title()))
 
 
 @dataclass
@@ -34,23 +37,17 @@ class FakeClient:
     set_states: list[str] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
 
-    def read_flow_run(self, run_id: object) -> Any:
-        kind = self.states.pop(0) if len(self.states) > 1 else self.states[0]
-        return SimpleNamespace(state=_state(kind), name="brave-run")
+    def read_flow_run(self, run_id: object) -> FlowRun:
+        return _run(self.states.pop(0) if len(self.states) > 1 else self.states[0])
 
-    def read_logs(self, *args: object, **kwargs: object) -> list[Any]:
+    def read_logs(self, run_id: object, limit: int, offset: int) -> list[LogLine]:
         if len(self.states) > 1:
             return []
         shipped, self.logs = self.logs, []
-        return [
-            SimpleNamespace(
-                task_run_id=None, message=message, level=20, timestamp=datetime(2026, 12, 4, tzinfo=UTC)
-            )
-            for message in shipped
-        ]
+        return [LogLine(AT, 20, message, None) for message in shipped]
 
-    def set_flow_run_state(self, run_id: object, state: Any, force: bool = False) -> None:
-        self.set_states.append(state.type.value)
+    def set_flow_run_state(self, run_id: object, state: RunState, force: bool = False) -> None:
+        self.set_states.append(state.type)
 
 
 class InterruptedClock(FakeClock):
@@ -135,30 +132,24 @@ class LateTaskRunClient:
 
     def __post_init__(self) -> None:
         self.task_run_id = uuid4()
-        at = datetime(2026, 12, 4, tzinfo=UTC)
         lines = [
             (None, "Beginning flow run"),
             (self.task_run_id, "checked out abc"),
             (None, "Finished in state "),
         ]
-        self.logs = [
-            SimpleNamespace(task_run_id=task, message=message, level=20, timestamp=at)
-            for task, message in lines
-        ]
+        self.logs = [LogLine(AT, 20, message, task) for task, message in lines]
 
-    def read_flow_run(self, run_id: object) -> Any:
-        return SimpleNamespace(state=_state("COMPLETED"), name="brave-run")
+    def read_flow_run(self, run_id: object) -> FlowRun:
+        return _run("COMPLETED")
 
-    def read_logs(self, *args: object, limit: int, offset: int, **kwargs: object) -> list[Any]:
+    def read_logs(self, run_id: object, limit: int, offset: int) -> list[LogLine]:
         return self.logs[offset : offset + limit]
 
-    def read_task_run(self, task_run_id: object) -> Any:
-        from prefect.exceptions import ObjectNotFound
-
+    def read_task_run_name(self, task_run_id: object) -> str:
         self.asked += 1
         if self.asked <= self.misses:
-            raise ObjectNotFound(http_exc=LookupError(f"task run {task_run_id} not found"))
-        return SimpleNamespace(name="checkout-1a2")
+            raise NotFound(f"GET /task_runs/{task_run_id}: not found")
+        return "checkout-1a2"
 
 
 def test_a_line_of_a_task_run_the_server_has_not_recorded_yet_waits_for_its_name() -> None:

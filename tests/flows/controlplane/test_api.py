@@ -1,0 +1,192 @@
+"""`ControlPlaneApi`: the calls it sends (paths, bodies, auth), the records it returns, its errors.
+
+On a fake session; the calls against a real Prefect server are in test_controlplane_docker.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import pytest
+import requests
+
+from flows.controlplane.api import (
+    ApiError,
+    ControlPlaneApi,
+    FlowRun,
+    LogLine,
+    NotFound,
+    RunState,
+    Worker,
+    auth_headers,
+)
+
+API = "http://127.0.0.1:4200/api"
+RUN_ID = uuid4()
+
+
+@dataclass
+class Reply:
+    status_code: int
+    body: Any = None
+
+    @property
+    def content(self) -> bytes:
+        return b"" if self.body is None else json.dumps(self.body).encode()
+
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FakeSession:
+    """Answers each call with the next reply; records (method, url, body, headers)."""
+
+    replies: list[Reply | Exception]
+    sent: list[tuple[str, str, Any, dict[str, str]]] = field(default_factory=list)
+
+    def request(self, method: str, url: str, *, json: Any, headers: dict[str, str], **_: Any) -> Reply:
+        self.sent.append((method, url, json, headers))
+        reply = self.replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def close(self) -> None:
+        pass
+
+
+def _api(
+    *replies: Reply | Exception, headers: dict[str, str] | None = None
+) -> tuple[ControlPlaneApi, FakeSession]:
+    api = ControlPlaneApi(API + "/", headers=headers or {})
+    session = FakeSession(list(replies))
+    api.session = session  # type: ignore[assignment]
+    return api, session
+
+
+RUN_JSON = {
+    "id": str(RUN_ID),
+    "name": "brave-run",
+    "state": {"type": "RUNNING", "name": "Running", "message": None},
+    "infrastructure_pid": "host:1234",
+}
+
+
+def test_a_run_of_a_deployment_is_found_by_name_then_created_scheduled_with_the_parameters() -> None:
+    deployment_id = uuid4()
+    api, session = _api(
+        Reply(200, {"id": str(deployment_id), "name": "local", "version": "abc"}),
+        Reply(201, {**RUN_JSON, "state": {"type": "SCHEDULED", "name": "Scheduled"}}),
+    )
+    deployment = api.read_deployment_by_name("deliverypipeline/local")
+    assert (deployment.id, deployment.version) == (deployment_id, "abc")
+    run = api.create_flow_run_from_deployment(deployment.id, {"ref": "abc123"})
+    assert run == FlowRun(RUN_ID, "brave-run", RunState("SCHEDULED", "Scheduled"), "host:1234")
+    assert [(method, url, body) for method, url, body, _ in session.sent] == [
+        ("GET", f"{API}/deployments/name/deliverypipeline/local", None),
+        (
+            "POST",
+            f"{API}/deployments/{deployment_id}/create_flow_run",
+            {"parameters": {"ref": "abc123"}, "state": {"type": "SCHEDULED", "name": "Scheduled"}},
+        ),
+    ]
+
+
+def test_logs_are_read_a_page_at_a_time_oldest_first_and_become_lines() -> None:
+    task_run_id = uuid4()
+    api, session = _api(
+        Reply(
+            200,
+            [
+                {"timestamp": "2026-12-04T10:00:00+00:00", "level": 20, "message": "hi", "task_run_id": None},
+                {
+                    "timestamp": "2026-12-04T10:00:01+00:00",
+                    "level": 40,
+                    "message": "no",
+                    "task_run_id": str(task_run_id),
+                },
+            ],
+        )
+    )
+    lines = api.read_logs(RUN_ID, limit=200, offset=400)
+    assert lines == [
+        LogLine(datetime(2026, 12, 4, 10, tzinfo=UTC), 20, "hi", None),
+        LogLine(datetime(2026, 12, 4, 10, 0, 1, tzinfo=UTC), 40, "no", task_run_id),
+    ]
+    assert session.sent[0][:3] == (
+        "POST",
+        f"{API}/logs/filter",
+        {
+            "logs": {"flow_run_id": {"any_": [str(RUN_ID)]}},
+            "sort": "TIMESTAMP_ASC",
+            "limit": 200,
+            "offset": 400,
+        },
+    )
+
+
+def test_a_state_is_proposed_with_its_type_name_message_and_force() -> None:
+    api, session = _api(Reply(201, {"status": "ACCEPT"}))
+    api.set_flow_run_state(RUN_ID, RunState("CANCELLING", "Cancelling", "Ctrl-C"))
+    assert session.sent[0][:3] == (
+        "POST",
+        f"{API}/flow_runs/{RUN_ID}/set_state",
+        {"state": {"type": "CANCELLING", "name": "Cancelling", "message": "Ctrl-C"}, "force": False},
+    )
+
+
+def test_the_active_runs_of_a_pool_and_its_workers() -> None:
+    api, session = _api(Reply(200, [RUN_JSON]), Reply(200, [{"name": "w1", "status": "ONLINE"}]))
+    assert api.read_flow_runs_in_pool("deliverypipeline", ["RUNNING", "PENDING"]) == [
+        FlowRun(RUN_ID, "brave-run", RunState("RUNNING", "Running"), "host:1234")
+    ]
+    assert api.read_workers_for_work_pool("deliverypipeline") == [Worker("w1", "ONLINE")]
+    assert [body for _, _, body, _ in session.sent] == [
+        {
+            "flow_runs": {"state": {"type": {"any_": ["RUNNING", "PENDING"]}}},
+            "work_pools": {"name": {"any_": ["deliverypipeline"]}},
+        },
+        {},
+    ]
+
+
+def test_creating_a_pool_that_exists_already_is_not_an_error_but_other_refusals_are() -> None:
+    api, _ = _api(Reply(409, {"detail": "exists"}), Reply(422, {"detail": "bad template"}))
+    api.create_work_pool("deliverypipeline", "process", {"job_configuration": {}})
+    with pytest.raises(ApiError, match="refused POST /work_pools/: HTTP 422"):
+        api.create_work_pool("deliverypipeline", "process", {})
+
+
+def test_404_is_not_found_and_no_answer_says_where_to_look() -> None:
+    api, _ = _api(Reply(404, {"detail": "Task run not found"}), requests.ConnectionError("refused"))
+    with pytest.raises(NotFound):
+        api.read_task_run_name(uuid4())
+    with pytest.raises(
+        ApiError, match=r"at http://127.0.0.1:4200/api did not answer GET /flow_runs/.*server status"
+    ):
+        api.read_flow_run(RUN_ID)
+
+
+def test_a_run_without_a_state_and_a_state_without_a_name() -> None:
+    api, _ = _api(
+        Reply(200, {**RUN_JSON, "state": None}), Reply(200, {**RUN_JSON, "state": {"type": "PENDING"}})
+    )
+    assert api.read_flow_run(RUN_ID).state is None
+    assert api.read_flow_run(RUN_ID).state == RunState("PENDING", "PENDING")
+
+
+def test_auth_follows_prefects_settings_key_first_and_is_sent() -> None:
+    assert auth_headers({}) == {}
+    assert auth_headers({"PREFECT_API_KEY": "k1", "PREFECT_API_AUTH_STRING": "u:p"}) == {
+        "Authorization": "Bearer k1"
+    }
+    assert auth_headers({"PREFECT_API_AUTH_STRING": "admin:pass"}) == {
+        "Authorization": "Basic YWRtaW46cGFzcw=="
+    }
+    api, session = _api(Reply(200, RUN_JSON), headers={"Authorization": "Bearer k1"})
+    api.read_flow_run(RUN_ID)
+    assert session.sent[0][3]["Authorization"] == "Bearer k1"
