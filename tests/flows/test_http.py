@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from flows import http
-from tests.support import free_port
+from tests.support import free_port, serving
 
-TIMEOUT_S = 0.2  # the client's timeout in the timeout test; the slow answer waits much longer
+TIMEOUT_S = 0.05  # the client's timeout in the timeout test; the slow answer waits much longer
 
 
 @dataclass
@@ -73,13 +73,9 @@ def server() -> Iterator[Server]:
     seen = Seen()
     handler = type("RecordingHandler", (Handler,), {"seen": seen})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", seen)
-    seen.release.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with serving(httpd):
+        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", seen)
+        seen.release.set()
 
 
 def test_a_200_json_answer(server: Server) -> None:

@@ -204,9 +204,14 @@ def test_open_store_picks_the_configured_kind(tmp_path: Path) -> None:
 
 
 def test_mongo_unreachable_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pymongo.common
+
     import webapp.stores.mongodb as mongodb
 
-    monkeypatch.setattr(mongodb, "SERVER_TIMEOUT_MS", 200)
+    # While pymongo waits to select a server it re-checks every MIN_HEARTBEAT_INTERVAL (0.5 s),
+    # whatever the timeout: shortened here as pymongo's own tests do (their `client_knobs`).
+    monkeypatch.setattr(pymongo.common, "MIN_HEARTBEAT_INTERVAL", 0.01)
+    monkeypatch.setattr(mongodb, "SERVER_TIMEOUT_MS", 50)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens here once the socket is closed

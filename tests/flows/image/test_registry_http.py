@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +21,7 @@ from flows.image.push import (
     image_in_registry,
     manifest_digest,
 )
-from tests.support import free_port
+from tests.support import free_port, serving
 
 DIGEST = "sha256:" + "cd" * 32
 TOKEN = "t0ken"
@@ -90,12 +89,8 @@ def registry() -> Iterator[Registry]:
     handler = type("FakeRegistry", (Handler,), {"registry": state})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with serving(httpd):
+        yield state
 
 
 def test_a_present_tag_is_found_and_an_absent_one_is_not(registry: Registry) -> None:
@@ -143,16 +138,10 @@ def test_an_unreachable_token_realm_is_a_push_error_naming_it() -> None:
             return None
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Challenging)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(httpd):
         with pytest.raises(PushError, match="gave no token for app: unreachable") as caught:
             image_in_registry(f"127.0.0.1:{httpd.server_address[1]}", "app", "v1", timeout=5)
         assert not isinstance(caught.value, RegistryUnreachable)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 @pytest.mark.parametrize("status", [403, 500])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -11,7 +10,7 @@ import pytest
 
 from flows.release.health import fetch_health, fetch_paths
 from flows.release.settings import UserPath
-from tests.support import free_port
+from tests.support import free_port, serving
 
 JSON = "application/json"
 ANSWERS: dict[str, tuple[int, bytes, str | None]] = {
@@ -44,11 +43,8 @@ class Handler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def test_healthy_address_reports_its_version(base_url: str) -> None:

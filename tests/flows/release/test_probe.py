@@ -12,6 +12,7 @@ import pytest
 
 from flows.release.probe import Probe
 from flows.release.probe_stats import DURING
+from tests.support import serving
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -34,12 +35,9 @@ class _Handler(BaseHTTPRequestHandler):
 def server() -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
     _Handler.broken.clear()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(httpd):
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
 @pytest.mark.docker

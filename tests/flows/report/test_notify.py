@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from flows.report.notify import build_message, notify, redact, run_ui_url
+from tests.support import serving
 
 RUN = "http://127.0.0.1:4200/runs/flow-run/0b5c"
 
@@ -46,12 +46,8 @@ class Hook:
 @pytest.fixture
 def hook() -> Iterator[Hook]:
     hook = Hook()
-    thread = threading.Thread(target=hook.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
-    thread.join(timeout=5)
+    with serving(hook.server):
+        yield hook
 
 
 def test_success_message_is_posted_as_slack_json(hook: Hook) -> None:
@@ -102,7 +98,7 @@ def test_slow_hook_is_abandoned_after_the_timeout(hook: Hook, caplog: pytest.Log
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="flows.report.notify"):
         assert not notify(
-            hook.url, ok=True, version="1", application="app", run_url=None, detail="", timeout_s=0.3
+            hook.url, ok=True, version="1", application="app", run_url=None, detail="", timeout_s=0.05
         )
     assert time.monotonic() - started < hook.delay_s
     assert "Timeout" in caplog.text

@@ -10,9 +10,10 @@ from flows.source.tasks import CheckoutError, check_out, parallel_args, resolve_
 from tests.flows.source.repos import commit_files, git, new_repo
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = new_repo(tmp_path / "repo", {"a.txt": "one\n"})
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One repository for the module: its tests only read it (each checks out under its own tmp_path)."""
+    path = new_repo(tmp_path_factory.mktemp("source") / "repo", {"a.txt": "one\n"})
     git(path, "tag", "v1.0.0")
     commit_files(path, {"a.txt": "two\n"}, "two")
     return path

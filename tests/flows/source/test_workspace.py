@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,18 @@ from flows.source.tasks import check_out, release_checkout
 from tests.flows.source.repos import commit_files, git, new_repo
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's starting repository, made once; tests get copies of it."""
+    return new_repo(
+        tmp_path_factory.mktemp("source") / "repo", {"kept.py": "KEPT = 1\n", "changed.py": "CHANGED = 1\n"}
+    )
+
+
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return new_repo(tmp_path / "repo", {"kept.py": "KEPT = 1\n", "changed.py": "CHANGED = 1\n"})
+def repo(template: Path, tmp_path: Path) -> Path:
+    """A test's own copy of the template (the tests commit to it): cheaper than a new repository."""
+    return Path(shutil.copytree(template, tmp_path / "repo", symlinks=True))
 
 
 def is_slot(directory: Path, root: Path) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 
 from flows.targets.aws import preflight
@@ -21,6 +20,7 @@ from tests.flows.targets.aws.eb_world import (
     REGION,
     EbWorld,
     aws_config,
+    new_session,
 )
 
 STACK = "64bit Amazon Linux 2023 v4.4.1 running Docker"
@@ -124,7 +124,7 @@ def test_a_bucket_in_another_region_is_named() -> None:
 def test_no_credentials_is_one_line_and_stops_the_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
-    session = boto3.session.Session(region_name=REGION)
+    session = new_session(region_name=REGION)  # credentials: boto3's chain, which finds none
     clients = AwsClients(
         eb=session.client("elasticbeanstalk", endpoint_url=NOWHERE),
         s3=session.client("s3", endpoint_url=NOWHERE),
