@@ -7,7 +7,10 @@ small typed records. Creating the work pool and deploying prefect.yaml still use
 only when they are missing or changed.
 
 Authentication follows Prefect's settings: `PREFECT_API_KEY` as a bearer token, else
-`PREFECT_API_AUTH_STRING` (`user:password`) as basic auth.
+`PREFECT_API_AUTH_STRING` (`user:password`) as basic auth. Like Prefect's client, a call that
+got no answer or a transient refusal (a busy SQLite server answers 503, a proxy 502) is tried
+again for up to `RETRY_S`; every call is safe to repeat (a run is created with an idempotency
+key, so a repeated creation returns the same run).
 """
 
 from __future__ import annotations
@@ -19,12 +22,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from flows import http
+from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
 from flows.controlplane import ControlPlaneError
 
 TIMEOUT_S = 30.0  # a busy SQLite server can take seconds for one write
+RETRY_S = 20.0  # how long a transient failure is tried again
+RETRY_POLL_S = 1.0
+TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class ApiError(ControlPlaneError):
@@ -33,6 +40,10 @@ class ApiError(ControlPlaneError):
 
 class NotFound(ApiError):
     """The API has no such object (HTTP 404)."""
+
+
+class _GaveUp(Exception):
+    """Transient failures lasted RETRY_S: the last answer is reported."""
 
 
 @dataclass(frozen=True)
@@ -118,11 +129,15 @@ def auth_headers(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 class ControlPlaneApi:
     """A synchronous client of one control plane's API (`api_url`, e.g. http://127.0.0.1:4200/api)."""
 
-    def __init__(self, api_url: str, headers: Mapping[str, str] | None = None) -> None:
-        """Talk to `api_url` with keep-alive connections; `headers` default to `auth_headers()`."""
+    def __init__(
+        self, api_url: str, headers: Mapping[str, str] | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        """Talk to `api_url` with keep-alive connections; `headers` default to `auth_headers()`;
+        `clock` times the retries."""
         self.api_url = api_url.rstrip("/")
         self.headers = {"Accept": "application/json", **(auth_headers() if headers is None else headers)}
         self.session = http.session()
+        self.clock = clock
 
     def __enter__(self) -> ControlPlaneApi:
         return self
@@ -135,15 +150,29 @@ class ControlPlaneApi:
         self.session.close()
 
     def call(self, method: str, path: str, body: Any | None = None) -> Any:
-        """One call; its JSON answer (None when empty). Raises `NotFound` on 404, `ApiError` otherwise."""
+        """One call; its JSON answer (None when empty). Raises `NotFound` on 404, `ApiError` otherwise.
+
+        No answer or a transient refusal (see TRANSIENT) is tried again every RETRY_POLL_S for
+        up to RETRY_S; the last one is then the error.
+        """
         url = f"{self.api_url}{path}"
-        answer = http.request(
-            method, url, timeout=TIMEOUT_S, headers=self.headers, json_body=body, session=self.session
-        )
+        last: list[http.Answer] = []
+
+        def settled(_: Deadline) -> http.Answer | None:
+            answer = http.request(
+                method, url, timeout=TIMEOUT_S, headers=self.headers, json_body=body, session=self.session
+            )
+            last[:] = [answer]
+            return None if answer.status is None or answer.status in TRANSIENT else answer
+
+        try:
+            answer = poll_until(settled, RETRY_S, RETRY_POLL_S, lambda _: _GaveUp(), clock=self.clock)
+        except _GaveUp:
+            answer = last[0]
         if answer.status is None:
             raise ApiError(
-                f"the control plane's API at {self.api_url} did not answer {method} {path}: {answer.error}; "
-                "`deliverypipeline server status` shows the server"
+                f"the control plane's API at {self.api_url} did not answer {method} {path} for "
+                f"{RETRY_S:.0f}s: {answer.error}; `deliverypipeline server status` shows the server"
             )
         if answer.status == 404:
             raise NotFound(f"{method} {path}: not found on {self.api_url}")
@@ -162,7 +191,11 @@ class ControlPlaneApi:
 
     def create_flow_run_from_deployment(self, deployment_id: UUID, parameters: Mapping[str, Any]) -> FlowRun:
         """A new Scheduled run of the deployment with `parameters` (the deployment's fill the rest)."""
-        body = {"parameters": dict(parameters), "state": {"type": "SCHEDULED", "name": "Scheduled"}}
+        body = {
+            "parameters": dict(parameters),
+            "state": {"type": "SCHEDULED", "name": "Scheduled"},
+            "idempotency_key": str(uuid4()),  # a retried creation returns the same run
+        }
         return flow_run(self.call("POST", f"/deployments/{deployment_id}/create_flow_run", body))
 
     def read_flow_run(self, run_id: UUID) -> FlowRun:

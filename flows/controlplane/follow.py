@@ -16,7 +16,7 @@ from uuid import UUID
 
 from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
 from flows.controlplane import ControlPlaneError, decisions
-from flows.controlplane.api import ControlPlaneApi, FlowRun, LogLine, NotFound, RunState
+from flows.controlplane.api import ApiError, ControlPlaneApi, FlowRun, LogLine, NotFound, RunState
 from flows.controlplane.deployments import deployment_name
 from flows.controlplane.layout import POOL, Layout
 
@@ -87,9 +87,21 @@ class Follower:
         self.last_line_seen = False
 
     def run(self) -> int:
-        """Follow until the run ends; Ctrl-C cancels it (see the module docstring)."""
+        """Follow until the run ends; Ctrl-C cancels it (see the module docstring).
+
+        When the API stops answering (past its retries) following ends with an `ApiError` that
+        names the run's address: the run itself goes on without this command.
+        """
         url = self.where.run_url(self.run_id)
         self.out(f"run {self.run_id}: {url}")
+        try:
+            return self._follow(url)
+        except ApiError as exc:
+            raise ApiError(
+                f"{exc}; stopped following the run, which goes on without this command: {url}"
+            ) from exc
+
+    def _follow(self, url: str) -> int:
         started = self.clock.now()
         unclaimed_said = 0
 

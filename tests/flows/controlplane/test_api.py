@@ -9,12 +9,14 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 import requests
 
 from flows.controlplane.api import (
+    RETRY_POLL_S,
+    RETRY_S,
     ApiError,
     ControlPlaneApi,
     FlowRun,
@@ -24,6 +26,7 @@ from flows.controlplane.api import (
     Worker,
     auth_headers,
 )
+from tests.flows.fakes import FakeClock
 
 API = "http://127.0.0.1:4200/api"
 RUN_ID = uuid4()
@@ -50,7 +53,7 @@ class FakeSession:
 
     def request(self, method: str, url: str, *, json: Any, headers: dict[str, str], **_: Any) -> Reply:
         self.sent.append((method, url, json, headers))
-        reply = self.replies.pop(0)
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]  # the last one stays
         if isinstance(reply, Exception):
             raise reply
         return reply
@@ -62,7 +65,7 @@ class FakeSession:
 def _api(
     *replies: Reply | Exception, headers: dict[str, str] | None = None
 ) -> tuple[ControlPlaneApi, FakeSession]:
-    api = ControlPlaneApi(API + "/", headers=headers or {})
+    api = ControlPlaneApi(API + "/", headers=headers or {}, clock=FakeClock())
     session = FakeSession(list(replies))
     api.session = session  # type: ignore[assignment]
     return api, session
@@ -86,14 +89,14 @@ def test_a_run_of_a_deployment_is_found_by_name_then_created_scheduled_with_the_
     assert (deployment.id, deployment.version) == (deployment_id, "abc")
     run = api.create_flow_run_from_deployment(deployment.id, {"ref": "abc123"})
     assert run == FlowRun(RUN_ID, "brave-run", RunState("SCHEDULED", "Scheduled"), "host:1234")
-    assert [(method, url, body) for method, url, body, _ in session.sent] == [
-        ("GET", f"{API}/deployments/name/deliverypipeline/local", None),
-        (
-            "POST",
-            f"{API}/deployments/{deployment_id}/create_flow_run",
-            {"parameters": {"ref": "abc123"}, "state": {"type": "SCHEDULED", "name": "Scheduled"}},
-        ),
-    ]
+    (_, read_url, read_body, _), (_, create_url, create_body, _) = session.sent
+    assert (read_url, read_body) == (f"{API}/deployments/name/deliverypipeline/local", None)
+    assert create_url == f"{API}/deployments/{deployment_id}/create_flow_run"
+    key = create_body.pop("idempotency_key")  # a retried creation returns the same run
+    assert UUID(key) and create_body == {
+        "parameters": {"ref": "abc123"},
+        "state": {"type": "SCHEDULED", "name": "Scheduled"},
+    }
 
 
 def test_logs_are_read_a_page_at_a_time_oldest_first_and_become_lines() -> None:
@@ -161,14 +164,25 @@ def test_creating_a_pool_that_exists_already_is_not_an_error_but_other_refusals_
         api.create_work_pool("deliverypipeline", "process", {})
 
 
-def test_404_is_not_found_and_no_answer_says_where_to_look() -> None:
-    api, _ = _api(Reply(404, {"detail": "Task run not found"}), requests.ConnectionError("refused"))
+def test_404_is_not_found_and_no_answer_says_where_to_look_after_retrying() -> None:
+    api, session = _api(Reply(404, {"detail": "Task run not found"}), requests.ConnectionError("refused"))
     with pytest.raises(NotFound):
         api.read_task_run_name(uuid4())
-    with pytest.raises(
-        ApiError, match=r"at http://127.0.0.1:4200/api did not answer GET /flow_runs/.*server status"
-    ):
+    said = r"at http://127.0.0.1:4200/api did not answer GET /flow_runs/\S+ for 20s: .*server status"
+    with pytest.raises(ApiError, match=said):
         api.read_flow_run(RUN_ID)
+    assert len(session.sent) == 1 + RETRY_S / RETRY_POLL_S + 1  # the 404 once; the rest until the deadline
+
+
+def test_no_answer_or_a_busy_server_is_tried_again_and_a_lasting_refusal_is_the_error() -> None:
+    busy = Reply(503, {"detail": "database is locked"})
+    api, session = _api(requests.ConnectionError("refused"), busy, Reply(200, RUN_JSON))
+    assert api.read_flow_run(RUN_ID).name == "brave-run"
+    assert len(session.sent) == 3
+    api, session = _api(busy)
+    with pytest.raises(ApiError, match=r"refused GET /flow_runs/\S+: HTTP 503 .*database is locked"):
+        api.read_flow_run(RUN_ID)
+    assert api.clock.now() == RETRY_S
 
 
 def test_a_run_without_a_state_and_a_state_without_a_name() -> None:

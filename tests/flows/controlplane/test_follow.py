@@ -9,8 +9,10 @@ from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
 
+import pytest
+
 from flows.controlplane import decisions
-from flows.controlplane.api import FlowRun, LogLine, NotFound, RunState
+from flows.controlplane.api import ApiError, FlowRun, LogLine, NotFound, RunState
 from flows.controlplane.follow import (
     CANCEL_WAIT_S,
     DRAIN_POLL_S,
@@ -169,3 +171,17 @@ def test_a_task_run_that_never_appears_is_shown_as_task_after_a_bounded_wait() -
     shown = [line.split(" INFO    ")[-1] for line in said if " INFO    " in line]
     assert shown == ["flow: Beginning flow run", "task: checked out abc", "flow: Finished in state "]
     assert clock.time <= NAME_WAIT_S + 1
+
+
+def test_an_api_that_stops_answering_ends_following_with_the_runs_address() -> None:
+    class GoneClient(FakeClient):
+        def read_flow_run(self, run_id: object) -> FlowRun:
+            raise ApiError("the control plane's API at http://x/api did not answer GET /flow_runs/1 for 20s")
+
+    said: list[str] = []
+    follower = Follower(GoneClient(["RUNNING"]), WHERE, uuid4(), said.append, clock=FakeClock())  # type: ignore[arg-type]
+    with pytest.raises(
+        ApiError, match=r"did not answer .*which goes on without this command: http://ui/runs/"
+    ):
+        follower.run()
+    assert said == [f"run {follower.run_id}: http://ui/runs/{follower.run_id}"]
