@@ -559,6 +559,7 @@ def swap_back(
     if not, prod was never touched. Raises `SwapBackFailed` when the swap back fails (a person
     must act then).
     """
+    failure_said = str(failure) or f"the run was stopped ({type(failure).__name__}: cancelled or killed)"
     try:
         if config.traffic_steps and target.supports_canary:
             target.set_traffic_share(before.preprod.name, 0)
@@ -566,18 +567,18 @@ def swap_back(
         if not swap_happened(before, now):
             log(f"the swap had not happened: prod is {describe(now.prod)}, unchanged")
             return ReleaseError(
-                f"{failure}; the swap had not happened: prod is {describe(now.prod)}, unchanged"
+                f"{failure_said}; the swap had not happened: prod is {describe(now.prod)}, unchanged"
             )
         restored = swap(target, config, log, clock, seen=now)
     except Exception as exc:
         raise SwapBackFailed(
-            f"the new prod {before.preprod.name} was rejected ({failure}) and swapping back failed too: "
+            f"the new prod {before.preprod.name} was rejected ({failure_said}) and swapping back failed too: "
             f"{exc}. Prod may still be {before.preprod.name}: look with `deliverypipeline <target> status`, "
             "swap by hand with `deliverypipeline <target> swap` or release the previous commit"
         ) from exc
     log(f"swapped back: prod is {describe(restored.prod)} again")
     return SwappedBack(
-        f"{failure}; swapped back: prod is {describe(restored.prod)} again. Look at "
+        f"{failure_said}; swapped back: prod is {describe(restored.prod)} again. Look at "
         f"{before.preprod.name}'s logs (`deliverypipeline <target> status`) before re-running"
     )
 

@@ -447,6 +447,20 @@ def test_a_failing_swap_back_says_a_person_must_act(config: PipelineConfig) -> N
     assert target.serving(PROD).name == "node-2"  # still the rejected one: a person must act
 
 
+def test_a_run_stopped_after_the_swap_swaps_back_and_says_it_was_stopped(config: PipelineConfig) -> None:
+    class Stopped(BaseException):
+        """What a cancel or a kill raises in the flow: a signal, with no message."""
+
+    target, clock = FakeTarget.pair(prod_version="v1", preprod_version="v2"), FakeClock()
+    before = release.find_roles(target, config)
+    release.swap(target, config, clock=clock)
+    ended = release.swap_back(target, before, Stopped(), config, clock=clock)
+    assert str(ended).startswith(
+        "the run was stopped (Stopped: cancelled or killed); swapped back: prod is node-1"
+    )
+    assert target.serving(PROD).version == "v1"
+
+
 def test_a_rejection_before_the_swap_happened_leaves_prod_and_ends_the_canary() -> None:
     config = PipelineConfig(traffic_steps=[10])
     target, clock = FakeTarget.pair(prod_version="v1", preprod_version="v2"), FakeClock()
