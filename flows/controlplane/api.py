@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.metadata import version as installed_version
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID, uuid4
@@ -31,11 +32,21 @@ from flows.controlplane import ControlPlaneError
 TIMEOUT_S = 30.0  # a busy SQLite server can take seconds for one write
 RETRY_S = 20.0  # how long a transient failure is tried again
 RETRY_POLL_S = 1.0
-TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+# What Prefect's client retries: the server answers 503 for a retryable error ("database is locked").
+TRANSIENT = frozenset({408, 429, 502, 503})
+# The API version Prefect's client announces (prefect.client.constants.SERVER_API_VERSION; a test
+# keeps the two equal). With the User-Agent the server knows a current client: for an unknown one
+# it falls back to older rules (a cancelled Pending run would lose its concurrency lease).
+API_VERSION = "0.8.4"
 
 
 class ApiError(ControlPlaneError):
     """The control plane's API refused a call or did not answer; the message says which and why."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        """`status`: the HTTP status of the refusal, None when nothing answered."""
+        super().__init__(message)
+        self.status = status
 
 
 class NotFound(ApiError):
@@ -116,6 +127,15 @@ def log_line(data: Mapping[str, Any]) -> LogLine:
     )
 
 
+def client_headers() -> dict[str, str]:
+    """The headers by which Prefect's server recognises a current Prefect client."""
+    prefect_version = installed_version("prefect")
+    return {
+        "User-Agent": f"prefect/{prefect_version} (API {API_VERSION})",
+        "X-PREFECT-API-VERSION": API_VERSION,
+    }
+
+
 def auth_headers(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The Authorization header Prefect's client would send, from its settings (none for a local server)."""
     env = os.environ if environ is None else environ
@@ -135,7 +155,11 @@ class ControlPlaneApi:
         """Talk to `api_url` with keep-alive connections; `headers` default to `auth_headers()`;
         `clock` times the retries."""
         self.api_url = api_url.rstrip("/")
-        self.headers = {"Accept": "application/json", **(auth_headers() if headers is None else headers)}
+        self.headers = {
+            "Accept": "application/json",
+            **client_headers(),
+            **(auth_headers() if headers is None else headers),
+        }
         self.session = http.session()
         self.clock = clock
 
@@ -175,11 +199,22 @@ class ControlPlaneApi:
                 f"{RETRY_S:.0f}s: {answer.error}; `deliverypipeline server status` shows the server"
             )
         if answer.status == 404:
-            raise NotFound(f"{method} {path}: not found on {self.api_url}")
+            raise NotFound(f"{method} {path}: not found on {self.api_url}", 404)
         if answer.status >= 300:
             detail = answer.body.decode(errors="replace").strip()[:300]
-            raise ApiError(f"the control plane's API refused {method} {path}: HTTP {answer.status} {detail}")
-        return answer.json() if answer.body else None
+            raise ApiError(
+                f"the control plane's API refused {method} {path}: HTTP {answer.status} {detail}",
+                answer.status,
+            )
+        if not answer.body:
+            return None
+        data = answer.json()
+        if data is None:
+            raise ApiError(
+                f"the control plane's API answered {method} {path} with something that is not JSON: "
+                f"{answer.body[:200]!r}; is {self.api_url} a Prefect server's API (it ends in /api)?"
+            )
+        return data
 
     # --- deployments and runs -----------------------------------------------------------------
 
@@ -242,7 +277,7 @@ class ControlPlaneApi:
         try:
             self.call("POST", "/work_pools/", body)
         except ApiError as exc:
-            if "HTTP 409" not in str(exc):
+            if exc.status != 409:
                 raise
 
     def read_workers_for_work_pool(self, pool: str) -> list[Worker]:

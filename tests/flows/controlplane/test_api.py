@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from flows.controlplane.api import (
+    API_VERSION,
     RETRY_POLL_S,
     RETRY_S,
     ApiError,
@@ -36,12 +37,14 @@ RUN_ID = uuid4()
 class Reply:
     status_code: int
     body: Any = None
+    raw: bytes | None = None  # a body that is not JSON
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def content(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
         return b"" if self.body is None else json.dumps(self.body).encode()
-
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -204,3 +207,26 @@ def test_auth_follows_prefects_settings_key_first_and_is_sent() -> None:
     api, session = _api(Reply(200, RUN_JSON), headers={"Authorization": "Bearer k1"})
     api.read_flow_run(RUN_ID)
     assert session.sent[0][3]["Authorization"] == "Bearer k1"
+
+
+def test_it_announces_itself_as_the_installed_prefects_client() -> None:
+    import prefect
+    from prefect.client.constants import SERVER_API_VERSION
+
+    assert API_VERSION == SERVER_API_VERSION  # keep in step when Prefect is upgraded
+    api, session = _api(Reply(200, RUN_JSON))
+    api.read_flow_run(RUN_ID)
+    headers = session.sent[0][3]
+    # what Prefect's client sends, and the server parses the client's version from
+    assert headers["User-Agent"] == f"prefect/{prefect.__version__} (API {SERVER_API_VERSION})"
+    assert headers["X-PREFECT-API-VERSION"] == SERVER_API_VERSION
+
+
+def test_a_server_error_is_said_at_once_and_an_answer_that_is_not_json_is_an_error() -> None:
+    api, session = _api(Reply(500, {"detail": "Internal Server Error"}))
+    with pytest.raises(ApiError, match="HTTP 500") as refused:
+        api.read_flow_run(RUN_ID)
+    assert refused.value.status == 500 and len(session.sent) == 1  # not a transient refusal
+    api, _ = _api(Reply(200, raw=b"<html>hello</html>"))
+    with pytest.raises(ApiError, match=r"not JSON: b'<html>hello</html>'; .* ends in /api"):
+        api.read_flow_run(RUN_ID)
