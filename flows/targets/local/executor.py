@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -486,11 +486,15 @@ class ReleaseLock:
             return None
 
     @contextlib.contextmanager
-    def held(self, holder: LockHolder, wait_s: float, log: Log) -> Iterator[LockHolder | None]:
+    def held(
+        self, holder: LockHolder, wait_s: float, log: Log, before_unlock: Callable[[], None] | None = None
+    ) -> Iterator[LockHolder | None]:
         """Hold the lock for the block, waiting up to `wait_s` and logging every few seconds.
 
         The block gets the holder whose record was still in the file: it died holding the lock
-        (a clean holder empties the file when it lets go).
+        (a clean holder empties the file when it lets go). `before_unlock` runs after the record
+        is emptied but while the lock is still held: clean-up that must not be taken for an
+        interrupted release if the holder dies during it.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -524,6 +528,10 @@ class ReleaseLock:
             finally:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, 0)
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                try:
+                    if before_unlock is not None:
+                        before_unlock()
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)

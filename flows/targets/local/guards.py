@@ -151,9 +151,10 @@ def orphans(
 ) -> list[ContainerFacts]:
     """This target's containers no environment points at: left by a killed or failed deploy.
 
-    Spared: the containers environments serve from (`serving` names), any container a proxy
-    server points at (its port is in `proxied_ports`, e.g. a deploy killed between re-pointing
-    and recording), and containers of environments a live process is deploying right now.
+    Spared: the containers environments serve from (`serving` names, plus those a live process
+    is still draining and retiring), any container a proxy server points at (its port is in
+    `proxied_ports`, e.g. a deploy killed between re-pointing and recording), and containers of
+    environments a live process is deploying right now.
     """
     return [
         facts

@@ -69,6 +69,8 @@ class LocalState(JsonDocument):
     versions: dict[str, Registration] = field(default_factory=dict)
     updating: dict[str, UpdateMark] = field(default_factory=dict)
     releases: list[str] = field(default_factory=list)  # deployed versions, most recent last
+    # containers a deploy's clean-up is draining and stopping -> the pid of the process doing it
+    retiring: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str) -> LocalState:
@@ -80,6 +82,7 @@ class LocalState(JsonDocument):
             versions={k: Registration(**v) for k, v in raw.get("versions", {}).items()},
             updating={k: UpdateMark(**v) for k, v in raw.get("updating", {}).items()},
             releases=[str(v) for v in raw.get("releases", [])],
+            retiring={str(k): int(v) for k, v in raw.get("retiring", {}).items()},
         )
 
     def role_of(self, environment: str) -> str:

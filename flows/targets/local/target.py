@@ -27,7 +27,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -299,7 +299,11 @@ class LocalTarget:
         `keep_releases` releases are pruned (a failure in either is a WARN event).
         """
         self._check_environment(environment)
-        self.settle()  # the previous deploy's clean-up, so it cannot race this one
+        if not self.settle():  # the previous deploy's clean-up, so it cannot race this one
+            raise LocalTargetError(
+                "the previous deploy's clean-up (retiring its replaced container, pruning images) "
+                "is still running; look at the engine (`docker ps`, `docker info`) and deploy again"
+            )
         registration = self.state.read().versions.get(version)
         if registration is None:
             raise LocalTargetError(f"version {version} is not registered; call register_version first")
@@ -317,6 +321,8 @@ class LocalTarget:
                 state.updating.pop(environment, None)
         with self.state.update() as state:
             state.releases = guards.touched(state.releases, version)
+            if retired is not None:  # not an orphan while this process drains it
+                state.retiring[retired.container] = os.getpid()
         self._in_background(environment, lambda: self._retire_and_prune(environment, retired))
 
     def _deploy(
@@ -375,21 +381,45 @@ class LocalTarget:
         return old if old is not None and old.container != name else None
 
     def _retire_and_prune(self, environment: str, old: Serving | None) -> None:
-        """After a deploy: drain and retire the container the backend left, then prune old images."""
+        """After a deploy: drain and retire the container the backend left, then prune old images.
+
+        Runs in its own thread with its own engine connection (see `_background_docker`).
+        """
+        docker = self._background_docker()
+        try:
+            if old is not None:
+                self._retire(environment, old, docker)
+            self.prune(environment, docker)
+        finally:
+            if docker is not self._docker:
+                docker.client.close()
+
+    def _retire(self, environment: str, old: Serving, docker: Docker) -> None:
+        """Drain, then stop and remove the container a deploy replaced; a failure is a WARN event."""
         settings = self.config.local
-        if old is not None:
-            time.sleep(settings.drain_seconds)
-            try:
-                if self.docker.retire(old.container, settings.stop_grace):
-                    self.log.add(environment, f"retired container {old.container} (version {old.version})")
-            except ContainerError as exc:
-                self.log.add(
-                    environment,
-                    f"could not retire container {old.container} ({exc}); no backend points at it, "
-                    "so the next release removes it as an orphan",
-                    "WARN",
-                )
-        self.prune(environment)
+        time.sleep(settings.drain_seconds)
+        try:
+            if docker.retire(old.container, settings.stop_grace):
+                self.log.add(environment, f"retired container {old.container} (version {old.version})")
+        except ContainerError as exc:
+            self.log.add(
+                environment,
+                f"could not retire container {old.container} ({exc}); no backend points at it, "
+                "so the next release removes it as an orphan",
+                "WARN",
+            )
+        finally:
+            with self.state.update() as state:
+                state.retiring.pop(old.container, None)
+
+    def _background_docker(self) -> Docker:
+        """An engine connection for the background thread: the SDK's client is not shared between
+        threads (an injected client, the tests', is used as it is)."""
+        if self._client is not None:
+            return self.docker
+        import docker
+
+        return Docker(docker.from_env())
 
     def _in_background(self, environment: str, work: Callable[[], None]) -> None:
         """Run `work` in a thread that `settle` (and the release lock's exit) waits for.
@@ -433,6 +463,7 @@ class LocalTarget:
         proxied = {slot.port for slot in self.proxy.slots().values()} if self.proxy.running() else set()
         busy = {env for env, mark in state.updating.items() if env != deploying and pid_alive(mark.pid)}
         serving = {serving.container for serving in state.current.values()}
+        serving |= {name for name, pid in state.retiring.items() if pid_alive(pid)}
         return guards.orphans(self.docker.find(self._labels()), serving, proxied, busy)
 
     def remove_orphans(self, environment: str | None = None) -> list[str]:
@@ -588,22 +619,20 @@ class LocalTarget:
 
         Waits up to `wait_s` (logging who holds it every few seconds), then raises `LockBusy`
         naming the holder. The kernel frees it when the holder dies; the block gets that holder
-        (its release was interrupted) or None. Not re-entrant.
+        (its release was interrupted) or None. Not re-entrant. The lock is let go only once the
+        release's background clean-up (see `settle`) is done; the holder's record is emptied
+        before that wait, so a holder killed while it cleans up left a finished release, not an
+        interrupted one (which the next release would swap back).
         """
-        return self._held_then_settled(holder, wait_s, log)
 
-    @contextlib.contextmanager
-    def _held_then_settled(self, holder: LockHolder, wait_s: float, log: Log) -> Iterator[LockHolder | None]:
-        """The release lock, let go only once the release's background work (see `settle`) is done."""
-        with self.release_lock.held(holder, wait_s, log) as interrupted:
-            try:
-                yield interrupted
-            finally:
-                if not self.settle():
-                    log(
-                        "the container this release retired is still stopping; if it is left, "
-                        "the next release removes it as an orphan"
-                    )
+        def settled() -> None:
+            if not self.settle():
+                log(
+                    "the container this release retired is still stopping; if it is left, "
+                    "the next release removes it as an orphan"
+                )
+
+        return self.release_lock.held(holder, wait_s, log, before_unlock=settled)
 
     # --- traffic and canary ---------------------------------------------------------------
 
@@ -695,12 +724,13 @@ class LocalTarget:
 
     # --- retention ------------------------------------------------------------------------
 
-    def prune(self, environment: str) -> list[str]:
+    def prune(self, environment: str, docker: Docker | None = None) -> list[str]:
         """Remove the images of versions beyond the last `keep_releases`, never the running ones.
 
         From the engine and, for images named after a registry, from the registry (by manifest
         digest, unless a kept version shares it). Each failure is a WARN event, never raised:
-        retention must not fail a release. Returns the pruned image references.
+        retention must not fail a release. Returns the pruned image references. `docker`: the
+        engine connection to use (default this target's; the background clean-up has its own).
         """
         from flows.image.push import delete_from_registry, manifest_digest
 
@@ -725,7 +755,7 @@ class LocalTarget:
             ref = state.versions[version].image
             try:
                 where = []
-                if self.docker.remove_image(ref):
+                if (docker or self.docker).remove_image(ref):
                     where.append("engine")
                 parts = guards.split_image(ref)
                 if parts is not None:

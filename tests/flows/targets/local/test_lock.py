@@ -133,6 +133,29 @@ def test_the_short_locks_still_work_while_the_release_lock_is_held(tmp_path: Pat
         pass
 
 
+def test_clean_up_before_unlocking_runs_with_the_record_emptied_and_the_lock_still_held(
+    tmp_path: Path,
+) -> None:
+    lock = ReleaseLock(tmp_path / "release.lock")
+    seen: list[tuple[LockHolder | None, bool]] = []
+
+    def clean_up() -> None:
+        with (tmp_path / "release.lock").open() as other:  # another holder would still wait
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                free = True
+            except BlockingIOError:
+                free = False
+        seen.append((lock.holder(), free))
+
+    with lock.held(ME, 1.0, print, before_unlock=clean_up):
+        assert lock.holder() == ME
+    # killed during the clean-up, the holder would leave no record: its release was finished
+    assert seen == [(None, False)]
+    with lock.held(ME, 1.0, print) as interrupted:
+        assert interrupted is None
+
+
 def test_waiting_is_logged_every_few_seconds_until_the_deadline(tmp_path: Path) -> None:
     path = tmp_path / "release.lock"
     path.write_text("")

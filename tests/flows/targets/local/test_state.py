@@ -33,6 +33,7 @@ def test_state_round_trips_through_json() -> None:
         current={"node-2": Serving("app-node-2-v1", 32768, "v1")},
         versions={"v1": Registration("127.0.0.1:5000/app:v1", 8080)},
         updating={"node-1": UpdateMark("v2", 123, "2026-11-27T10:00:00+00:00")},
+        retiring={"app-node-1-v0": 123},
     )
     assert LocalState.from_json(state.to_json()) == state
     assert LocalState.from_json("") == LocalState()

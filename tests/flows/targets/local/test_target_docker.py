@@ -208,8 +208,10 @@ def test_releases_and_swaps_fail_no_request(target: LocalTarget, docker_client: 
         prod_env = assign_roles(target.environments(), config.prod_address, config.preprod_address).prod
         replaced = prod_env.details["container"]
         target.deploy(prod_env.name, V2)  # in place, behind the prod address
-        # deploy returns once the new container serves; the replaced one drains in the background
+        # deploy returns once the new container serves; the replaced one drains in the background,
+        # and is no orphan meanwhile (the next deploy or `local status` must not cut its drain short)
         assert docker_client.containers.get(replaced).status == "running"
+        assert replaced not in [orphan.name for orphan in target.orphans()]
         assert get_json(prod_url + "/health")["version"] == V2
         time.sleep(1)
         assert target.settle()
