@@ -321,6 +321,8 @@ class LocalTarget:
                 state.updating.pop(environment, None)
         with self.state.update() as state:
             state.releases = guards.touched(state.releases, version)
+            # marks of processes that died draining are dropped: their containers are orphans now
+            state.retiring = {name: pid for name, pid in state.retiring.items() if pid_alive(pid)}
             if retired is not None:  # not an orphan while this process drains it
                 state.retiring[retired.container] = os.getpid()
         self._in_background(environment, lambda: self._retire_and_prune(environment, retired))
