@@ -75,6 +75,16 @@ class FlowRun:
     state: RunState | None
     infrastructure_pid: str | None = None
 
+    @property
+    def state_type(self) -> str:
+        """Its state's type; a run the server gave no state yet is one just scheduled."""
+        return self.state.type if self.state else "SCHEDULED"
+
+    @property
+    def state_name(self) -> str:
+        """Its state's name as the UI shows it."""
+        return self.state.name if self.state else "Scheduled"
+
 
 @dataclass(frozen=True)
 class LogLine:

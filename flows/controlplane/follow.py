@@ -110,15 +110,15 @@ class Follower:
             nonlocal unclaimed_said
             run = self.client.read_flow_run(self.run_id)
             self._logs()
-            state_type = run.state.type if run.state else "SCHEDULED"
+            state_type = run.state_type
             self._state(run)
             if state_type in decisions.FINAL_STATES:
                 self._drain()
-                return self._end(run, state_type)
+                return self._end(run)
             waiting = self.clock.now() - started
             if state_type == "SCHEDULED" and waiting >= UNCLAIMED_NOTICE_S * (unclaimed_said + 1):
                 unclaimed_said += 1
-                shown = run.state.name if run.state else "Scheduled"
+                shown = run.state_name
                 self.out(
                     f"the run is still {shown} after {waiting:.0f}s: "
                     f"no worker of pool {POOL} took it; `deliverypipeline server status` shows the "
@@ -178,7 +178,7 @@ class Follower:
         return self.task_names[task_run_id]
 
     def _state(self, run: FlowRun) -> None:
-        name = run.state.name if run.state else "Scheduled"
+        name = run.state_name
         if name == self.last_state:
             return
         self.last_state = name
@@ -204,7 +204,7 @@ class Follower:
 
     def _cancel(self) -> None:
         run = self.client.read_flow_run(self.run_id)
-        state_type = run.state.type if run.state else "SCHEDULED"
+        state_type = run.state_type
         if state_type in decisions.FINAL_STATES:
             return
         self.out("Ctrl-C: cancelling the run (Ctrl-C again to leave without waiting)")
@@ -216,9 +216,9 @@ class Follower:
         else:  # the worker stops its process
             self.client.set_flow_run_state(self.run_id, RunState("CANCELLING", "Cancelling", message))
 
-    def _end(self, run: FlowRun, state_type: str) -> int:
-        name = run.state.name if run.state else state_type
+    def _end(self, run: FlowRun) -> int:
+        name = run.state_name
         message = f": {run.state.message}" if run.state and run.state.message else ""
         self.out(f"run {run.name} ended {name}{message}")
         self.out(f"run {self.run_id}: {self.where.run_url(self.run_id)}")
-        return decisions.exit_code(state_type, self.interrupted)
+        return decisions.exit_code(run.state_type, self.interrupted)

@@ -95,8 +95,7 @@ def reconcile(client: ControlPlaneApi, say: Say) -> list[str]:
     crashed = []
     for run in client.read_flow_runs_in_pool(POOL, ACTIVE_STATES):
         pid = _pid_of(run.infrastructure_pid)
-        state_type = run.state.type if run.state else ""
-        if not orphaned(state_type, run.infrastructure_pid, pid is not None and proc.alive(pid)):
+        if not orphaned(run.state_type, run.infrastructure_pid, pid is not None and proc.alive(pid)):
             continue
         message = "its worker died and its process is gone; marked Crashed by the control plane"
         client.set_flow_run_state(run.id, RunState("CRASHED", "Crashed", message), force=True)

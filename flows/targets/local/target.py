@@ -123,7 +123,7 @@ class LocalTarget:
         self.traffic_path = self.state_dir / "traffic.json"
         self._client = client
         self._docker: Docker | None = None
-        self._retiring: list[threading.Thread] = []
+        self._cleanups: list[threading.Thread] = []
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -435,9 +435,9 @@ class LocalTarget:
             except Exception as exc:
                 self.log.add(environment, f"clean-up after the deploy failed: {exc}", "WARN")
 
-        self._retiring = [thread for thread in self._retiring if thread.is_alive()]
+        self._cleanups = [thread for thread in self._cleanups if thread.is_alive()]
         thread = threading.Thread(target=guarded, name=f"deliverypipeline-retire-{environment}")
-        self._retiring.append(thread)
+        self._cleanups.append(thread)
         thread.start()
 
     def settle(self, deadline: float | None = None) -> bool:
@@ -450,10 +450,10 @@ class LocalTarget:
         settings = self.config.local
         limit = deadline if deadline is not None else settings.stop_grace + settings.drain_seconds + 60
         ends = time.monotonic() + limit
-        for thread in self._retiring:
+        for thread in self._cleanups:
             thread.join(max(0.0, ends - time.monotonic()))
-        self._retiring = [thread for thread in self._retiring if thread.is_alive()]
-        return not self._retiring
+        self._cleanups = [thread for thread in self._cleanups if thread.is_alive()]
+        return not self._cleanups
 
     def orphans(self, deploying: str | None = None) -> list[ContainerFacts]:
         """This target's containers no environment points at (left by a killed or failed deploy).
