@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Protocol, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -65,22 +66,56 @@ class Deadline:
         return min(self.elapsed / self.seconds, 1.0) if self.seconds > 0 else 1.0
 
 
+@dataclass(frozen=True)
+class GaveUp:
+    """What `poll_until` gives back when its deadline passed without an answer (not an error by itself).
+
+    A wait whose deadline is a normal end (a window that closes, a process that may still run)
+    checks `isinstance(result, GaveUp)`; a wait for which it is a failure passes `timed_out`.
+    """
+
+    deadline: Deadline
+
+
+@overload
 def poll_until(
     look: Callable[[Deadline], T | None],
     seconds: float,
     interval: float | Callable[[], float],
     timed_out: Callable[[Deadline], BaseException],
     *,
+    clock: Clock = ...,
+) -> T: ...
+
+
+@overload
+def poll_until(
+    look: Callable[[Deadline], T | None],
+    seconds: float,
+    interval: float | Callable[[], float],
+    timed_out: None = None,
+    *,
+    clock: Clock = ...,
+) -> T | GaveUp: ...
+
+
+def poll_until(
+    look: Callable[[Deadline], T | None],
+    seconds: float,
+    interval: float | Callable[[], float],
+    timed_out: Callable[[Deadline], BaseException] | None = None,
+    *,
     clock: Clock = SYSTEM_CLOCK,
-) -> T:
+) -> T | GaveUp:
     """The first non-None answer of `look`, asked every `interval` seconds for up to `seconds`.
 
     The one wait of the project: every poll of a target, an address, a container or a lock goes
     through it, so every wait has a deadline and tests drive it with a fake clock. `look` gets
-    the deadline (to log progress or decide on its own); at the deadline `timed_out(deadline)`
-    is raised, after one last look at the deadline (the sleep before it is shortened: a wait
-    ends on time, not up to an interval late). `interval` may be a function, asked before each
-    sleep (a wait that speeds up once what it waits for has begun).
+    the deadline (to log progress or decide on its own). At the deadline, after one last look
+    (the sleep before it is shortened: a wait ends on time, not up to an interval late),
+    `timed_out(deadline)` is raised when given; without it the wait gives back `GaveUp`, for
+    waits whose deadline is a normal end. `interval` may be a function, asked before each sleep
+    (a wait that speeds up once what it waits for has begun).
     """
     deadline = Deadline(seconds, clock)
     while True:
@@ -88,6 +123,8 @@ def poll_until(
         if answer is not None:
             return answer
         if deadline.passed:
+            if timed_out is None:
+                return GaveUp(deadline)
             raise timed_out(deadline)
         pause = interval() if callable(interval) else interval
         clock.sleep(max(0.0, min(pause, seconds - deadline.elapsed)))

@@ -26,7 +26,7 @@ from urllib.parse import quote
 from uuid import UUID, uuid4
 
 from flows import http
-from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
+from flows.clock import SYSTEM_CLOCK, Clock, Deadline, GaveUp, poll_until
 from flows.controlplane import ControlPlaneError
 
 TIMEOUT_S = 30.0  # a busy SQLite server can take seconds for one write
@@ -51,10 +51,6 @@ class ApiError(ControlPlaneError):
 
 class NotFound(ApiError):
     """The API has no such object (HTTP 404)."""
-
-
-class _GaveUp(Exception):
-    """Transient failures lasted RETRY_S: the last answer is reported."""
 
 
 @dataclass(frozen=True)
@@ -199,10 +195,9 @@ class ControlPlaneApi:
             last[:] = [answer]
             return None if answer.status is None or answer.status in TRANSIENT else answer
 
-        try:
-            answer = poll_until(settled, RETRY_S, RETRY_POLL_S, lambda _: _GaveUp(), clock=self.clock)
-        except _GaveUp:
-            answer = last[0]
+        settled_answer = poll_until(settled, RETRY_S, RETRY_POLL_S, clock=self.clock)
+        # transient failures that lasted RETRY_S: the last answer is reported
+        answer = last[0] if isinstance(settled_answer, GaveUp) else settled_answer
         if answer.status is None:
             raise ApiError(
                 f"the control plane's API at {self.api_url} did not answer {method} {path} for "

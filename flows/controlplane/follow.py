@@ -7,14 +7,13 @@ Ctrl-C leaves at once. A run that nobody picks up is reported, never waited for 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
+from flows.clock import SYSTEM_CLOCK, Clock, Deadline, GaveUp, poll_until
 from flows.controlplane import ControlPlaneError, decisions
 from flows.controlplane.api import ApiError, ControlPlaneApi, FlowRun, LogLine, NotFound, RunState
 from flows.controlplane.deployments import deployment_name
@@ -35,10 +34,6 @@ LOG_PAGE = 200
 
 def _print(line: str) -> None:
     print(line, flush=True)
-
-
-class _Overdue(Exception):
-    """A bounded wait of the follower ran out (the cancel, the last logs): said, not raised."""
 
 
 def _endless(_: Deadline) -> BaseException:
@@ -134,8 +129,9 @@ class Follower:
             self.interrupted = True
             self._cancel()
         try:
-            return poll_until(look, CANCEL_WAIT_S, POLL_S, lambda _: _Overdue(), clock=self.clock)
-        except _Overdue:
+            ended = poll_until(look, CANCEL_WAIT_S, POLL_S, clock=self.clock)
+            if not isinstance(ended, GaveUp):
+                return ended
             self.out(f"the run did not end within {CANCEL_WAIT_S:.0f}s of the cancel; see {url}")
         except KeyboardInterrupt:
             self.out(f"left while the run is being cancelled; see {url}")
@@ -199,8 +195,7 @@ class Follower:
             quiet = quiet + 1 if self._logs() == 0 and not self.waiting_for_name else 0
             return True if self.last_line_seen or quiet >= QUIET_LOOKS else None
 
-        with contextlib.suppress(_Overdue):
-            poll_until(settled, DRAIN_S, DRAIN_POLL_S, lambda _: _Overdue(), clock=self.clock)
+        poll_until(settled, DRAIN_S, DRAIN_POLL_S, clock=self.clock)  # the last logs, or on at DRAIN_S
 
     def _cancel(self) -> None:
         run = self.client.read_flow_run(self.run_id)

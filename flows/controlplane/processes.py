@@ -107,10 +107,6 @@ def _signal(pid: int, signum: signal.Signals) -> None:
             os.kill(pid, signum)
 
 
-class _StillAlive(Exception):
-    """The process outlived a wait for it to exit."""
-
-
 def _gone_within(pid: int, seconds: float, clock: Clock) -> bool:
     """Whether `pid` exited (reaped if it is our child) within `seconds`."""
 
@@ -118,10 +114,7 @@ def _gone_within(pid: int, seconds: float, clock: Clock) -> bool:
         _reap(pid)
         return None if alive(pid) else True
 
-    try:
-        return poll_until(gone, seconds, 0.1, lambda _: _StillAlive(), clock=clock)
-    except _StillAlive:
-        return False
+    return poll_until(gone, seconds, 0.1, clock=clock) is True
 
 
 def stop(pid: int, grace_s: float = 10.0, clock: Clock = SYSTEM_CLOCK) -> bool:

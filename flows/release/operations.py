@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
+from flows.clock import SYSTEM_CLOCK, Clock, Deadline, GaveUp, poll_until
 from flows.config import PipelineConfig
 from flows.errors import ReleaseError, TargetError
 from flows.release.analysis import Verdict, WindowFigures, judge, window
@@ -333,17 +333,12 @@ def verify(
         agreement = tally.add(report.version, report.ok, report.summary())
         return None if agreement is Agreement.PENDING else agreement
 
-    def pending(_: Deadline) -> BaseException:
-        return _Pending()
-
     def interval() -> float:
         return AGREEING_INTERVAL_S if tally.first_seen else min(config.deadlines.poll_s, 2.0)
 
     started = clock.now()
-    try:
-        agreement = poll_until(look, config.deadlines.verify, interval, pending, clock=clock)
-    except _Pending:
-        agreement = Agreement.PENDING
+    agreed = poll_until(look, config.deadlines.verify, interval, clock=clock)
+    agreement = Agreement.PENDING if isinstance(agreed, GaveUp) else agreed  # answers did not agree in time
     seconds = clock.now() - started
     if agreement is not Agreement.PASSED:
         detail = tally.reason if agreement is Agreement.FAILED else f"last answer: {last[0]}"
@@ -356,14 +351,6 @@ def verify(
         f"{len(failing)} user path(s) failed" if failing else "every user path answered"
     )
     return Verification(url, version, version, not failing, attempts[0], seconds, detail, answers)
-
-
-class _WindowOver(Exception):
-    """The analysis window ended without a failure: the final judgement follows."""
-
-
-class _Pending(Exception):
-    """The verification's deadline passed before its answers agreed (not an error by itself)."""
 
 
 def require(
@@ -433,14 +420,10 @@ def analyse(
             log(f"{what}: {elapsed:.0f}s of {settings.window_s:.0f}s: {figures.summary()}")
         return None
 
-    def window_over(_: Deadline) -> BaseException:
-        return _WindowOver()
-
     interval = min(config.deadlines.poll_s, max(settings.window_s / 20, 0.25))
-    try:
-        verdict = poll_until(look, max(settings.window_s - already, 0.0), interval, window_over, clock=clock)
-    except _WindowOver:
-        verdict = judge(last[0], previous, settings, final=True)
+    decided = poll_until(look, max(settings.window_s - already, 0.0), interval, clock=clock)
+    # a window that ended without a failure gets the final judgement
+    verdict = judge(last[0], previous, settings, final=True) if isinstance(decided, GaveUp) else decided
     log(f"{what}: {verdict.summary()}")
     if not verdict.passed:
         raise AnalysisFailed(f"{what} failed the traffic analysis: {verdict.summary()}", verdict)

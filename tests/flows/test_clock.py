@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from flows.clock import SYSTEM_CLOCK, Deadline, poll_until
+from flows.clock import SYSTEM_CLOCK, Deadline, GaveUp, poll_until
 from tests.flows.fakes import FakeClock
 
 
@@ -62,6 +62,20 @@ def test_at_the_deadline_timed_out_is_raised_after_one_last_look() -> None:
     assert looks == [0, 1, 2, 3]  # the look at the deadline itself still counts
     assert failure.value.deadline.passed and failure.value.deadline.fraction == 1.0
     assert clock.time == 3
+
+
+def test_without_timed_out_the_deadline_gives_back_gave_up_after_one_last_look() -> None:
+    clock = FakeClock()
+    never, looks = never_answering(clock)
+    result = poll_until(never, 3, 1, clock=clock)
+    assert isinstance(result, GaveUp)
+    assert result.deadline.passed and result.deadline.elapsed == 3
+    assert looks == [0, 1, 2, 3]
+
+
+def test_without_timed_out_an_answer_is_given_back_as_it_is() -> None:
+    clock = FakeClock()
+    assert poll_until(lambda deadline: "ready", 3, 1, clock=clock) == "ready"
 
 
 def test_the_last_sleep_is_cut_to_the_deadline_so_the_wait_ends_on_time() -> None:

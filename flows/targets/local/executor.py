@@ -59,10 +59,6 @@ class PruneError(LocalTargetError):
     """An image could not be removed from the engine or the registry (logged, never fatal)."""
 
 
-class _StillRunning(Exception):
-    """The proxy had not exited by the end of its soft stop (it is then terminated)."""
-
-
 class HAProxy:
     """A HAProxy host process driven through its pid file and admin socket."""
 
@@ -187,14 +183,8 @@ class HAProxy:
         if pid is None:
             return False
         os.kill(pid, signal.SIGUSR1)  # soft stop: close listeners, finish open requests
-        with contextlib.suppress(_StillRunning):
-            poll_until(
-                lambda _: None if pid_alive(pid) else True,
-                deadline,
-                0.05,
-                lambda _: _StillRunning(),
-                clock=self.clock,
-            )
+        # a proxy still running at the end of its soft stop is terminated
+        poll_until(lambda _: None if pid_alive(pid) else True, deadline, 0.05, clock=self.clock)
         if pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
         for leftover in (self.layout.pid_path, self.layout.socket_path):
