@@ -5,11 +5,16 @@ running; see `deliverypipeline server`), so it shows in the UI, can be re-run fr
 shares the run slot with every other entry point. Its logs stream here; the UI address is printed
 at the start and at the end; the exit code says how it ended (0 completed, 1 failed, 3 crashed,
 4 cancelled, 130 cancelled with Ctrl-C, 2 bad input). Ctrl-C cancels the run itself.
+
+The caller's credentials (AWS from boto3's chain, DELIVERY_REGISTRY_USER/PASSWORD) reach the run
+in Secret blocks made for it and removed when it ends (`flows.cli.handover`); only the blocks'
+names are among its parameters.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -86,9 +91,12 @@ def run_parameters(args: argparse.Namespace, config: PipelineConfig) -> dict[str
 def run(args: argparse.Namespace) -> int:
     """Submit the run and follow it; the exit code says how it ended (see the module docstring)."""
     config = config_from_args(args)  # bad input fails before anything is started
-    from flows.controlplane.ensure import up
+    from flows.cli.handover import gather, handed_over
+    from flows.controlplane.ensure import say, up
     from flows.controlplane.follow import Follower, submit
+    from flows.controlplane.secrets import SecretBlocks
 
-    with up() as (ready, client):
+    handover = gather(args.target, config, os.environ)  # the caller's credentials, resolved here
+    with up() as (ready, client), handed_over(SecretBlocks(client), handover, say) as config:
         flow_run = submit(client, args.target, run_parameters(args, config))
         return Follower(client, ready.layout, flow_run.id).run()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from flows.controlplane.secrets import without_caller_credentials
 from flows.errors import ConfigError
 
 STATE_DIR_ENV = "DELIVERY_STATE_DIR"
@@ -99,7 +100,7 @@ class Layout:
     def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment of every child (server, worker, deploy, flow runs): this control plane,
         telemetry and analytics off, never a temporary server."""
-        env = dict(os.environ if base is None else base)
+        env = without_caller_credentials(os.environ if base is None else base)
         env.update(
             PREFECT_HOME=str(self.home),
             PREFECT_API_URL=self.api_url,

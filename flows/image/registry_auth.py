@@ -1,10 +1,12 @@
 """Credentials for pushing the image: a Docker SDK `auth_config` for the configured registry.
 
 Sources, first that applies: an ECR registry host gets a fresh token from
-`ecr.get_authorization_token` (AWS credentials from boto3's chain); otherwise the Prefect
-Secret block named in `aws.registry_secret_block` ("user:password" or {"username", "password"});
-otherwise the environment variables DELIVERY_REGISTRY_USER / DELIVERY_REGISTRY_PASSWORD;
-otherwise None (an open registry such as the local one). Secrets are never logged.
+`ecr.get_authorization_token` (with the run's AWS credentials, `flows.targets.aws.clients`);
+otherwise the Prefect Secret block named in `aws.registry_secret_block` ("user:password" or
+{"username", "password"}), which `deliverypipeline run` fills from the caller's
+DELIVERY_REGISTRY_USER / DELIVERY_REGISTRY_PASSWORD for that run alone (`caller_registry_secret`);
+otherwise those variables in the environment of the process running the push (the worker host's
+own); otherwise None (an open registry such as the local one). Secrets are never logged.
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ import base64
 import binascii
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from flows.config import PipelineConfig
+from flows.targets.aws.clients import client_options
+from flows.targets.aws.credentials import run_session
 from flows.targets.aws.errors import AwsRegistryAuthError, translate
 from flows.targets.aws.facts import ecr_registry
-from flows.targets.aws.target import RETRIES
 
 USER_VARIABLE = "DELIVERY_REGISTRY_USER"
 PASSWORD_VARIABLE = "DELIVERY_REGISTRY_PASSWORD"
@@ -31,11 +33,16 @@ SecretLoader = Callable[[str], Any]
 
 def load_prefect_secret(name: str) -> Any:
     """The value of a Prefect `Secret` block (needs a reachable Prefect API)."""
-    from prefect.blocks.system import Secret
+    from flows.controlplane.secrets import read_secret
 
-    # `load` is sync in a sync context (Prefect's async_dispatch); its annotation covers both.
-    block = cast("Secret[Any]", Secret.load(name))
-    return block.get()
+    return read_secret(name)
+
+
+def caller_registry_secret(environ: Mapping[str, str]) -> str | None:
+    """What a run's registry Secret block holds for a caller whose environment has both
+    DELIVERY_REGISTRY_USER and DELIVERY_REGISTRY_PASSWORD ("user:password"); None otherwise."""
+    user, password = environ.get(USER_VARIABLE), environ.get(PASSWORD_VARIABLE)
+    return f"{user}:{password}" if user and password else None
 
 
 def registry_auth(
@@ -67,10 +74,8 @@ def registry_auth(
 
 
 def _ecr_client(config: PipelineConfig, region: str) -> Any:
-    options: dict[str, Any] = {"region_name": region, "config": RETRIES}
-    if config.aws.endpoint_url:
-        options["endpoint_url"] = config.aws.endpoint_url
-    return boto3.session.Session().client("ecr", **options)
+    session, _ = run_session(config)
+    return session.client("ecr", **client_options(config, region))
 
 
 def ecr_auth(host: str, ecr_client: Any) -> dict[str, str]:

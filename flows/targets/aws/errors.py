@@ -108,6 +108,10 @@ class AwsRegistryAuthError(AwsTargetError):
     """Getting credentials for the image registry failed."""
 
 
+class AwsCredentialsError(AwsTargetError):
+    """The run's AWS credentials could not be read (a missing or malformed Secret block) or made."""
+
+
 class AwsResponseError(AwsTargetError):
     """AWS answered, but not with what the call should have produced."""
 
@@ -143,6 +147,7 @@ WHAT: dict[type[AwsTargetError], str] = {
     AwsSwapError: "swapping the environment CNAMEs",
     AwsEventsError: "reading Elastic Beanstalk events",
     AwsRegistryAuthError: "getting registry credentials",
+    AwsCredentialsError: "getting the run's AWS credentials",
     AwsResponseError: "checking AWS's answer",
     AwsLockError: "taking the release lock",
     AwsLockHeld: "waiting for the release lock",

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoRegionError
 
 from flows.config import PipelineConfig
 from flows.errors import TargetError
 from flows.release.decisions import holds_address
+from flows.targets.aws.clients import AwsClients
 from flows.targets.aws.errors import MISSING_CREDENTIALS, hint_for
 from flows.targets.aws.facts import environment_from
-
-if TYPE_CHECKING:
-    from flows.targets.aws.target import AwsClients
 
 README = "flows/targets/aws/README.md"
 # Codes that mean the credentials themselves are unusable: nothing else can be checked.
@@ -48,13 +46,22 @@ class Blocked(TargetError):
         self.line = line
 
 
-def blocking_problem(error: Exception) -> str | None:
-    """The one line for a failure that makes every other check pointless, else None."""
+# The ways a run gets AWS credentials, said when it has none.
+WAYS = (
+    "run `deliverypipeline run --target aws` from a shell that has them the standard way (AWS_PROFILE, "
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, `aws sso login`): it hands them to the run in a short-lived "
+    "Secret block; or name a Secret block holding them in aws.credentials_block (webhook runs); or give "
+    f"the worker's host its own (an instance role, or ~/.aws of the worker's user) ({README}, section 1)"
+)
+
+
+def blocking_problem(error: Exception, where: str = "boto3's standard chain") -> str | None:
+    """The one line for a failure that makes every other check pointless, else None.
+
+    `where`: whose credentials were used (e.g. the worker's process, its host and pid).
+    """
     if isinstance(error, MISSING_CREDENTIALS):
-        return (
-            "no AWS credentials found: provide them the standard way (AWS_PROFILE, "
-            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, `aws sso login`, or the host's instance role)"
-        )
+        return f"no AWS credentials found in {where}: {WAYS}"
     if isinstance(error, NoRegionError):
         return "no AWS region: set aws.region in the configuration"
     if isinstance(error, EndpointConnectionError):
@@ -64,7 +71,7 @@ def blocking_problem(error: Exception) -> str | None:
         if code in CREDENTIAL_CODES:
             message = error.response.get("Error", {}).get("Message", "")
             advice = hint_for(code, message, default="check the credentials boto3 picks up")
-            return f"the AWS credentials were refused ({code}: {message}): {advice}"
+            return f"the AWS credentials from {where} were refused ({code}: {message}): {advice}"
     return None
 
 
@@ -193,7 +200,7 @@ def _checks(config: PipelineConfig, clients: AwsClients) -> list[str]:
     try:
         answer = clients.eb.describe_applications()
     except (ClientError, BotoCoreError) as exc:
-        _block_on(exc)
+        _block_on(exc, clients.credentials_from)
         problems.append(refused("DescribeApplications", exc, f"the application {config.application}"))
     else:
         known = [str(app.get("ApplicationName")) for app in answer.get("Applications", [])]
@@ -216,7 +223,7 @@ def _environments(config: PipelineConfig, clients: AwsClients) -> list[str]:
         )
         descriptions = [env for page in pages for env in page.get("Environments", [])]
     except (ClientError, BotoCoreError) as exc:
-        _block_on(exc)
+        _block_on(exc, clients.credentials_from)
         return [refused("DescribeEnvironments", exc, f"the environments of {config.application}")]
     return environment_problems(config, descriptions)
 
@@ -225,7 +232,7 @@ def _head_bucket(bucket: str, clients: AwsClients) -> BucketAnswer:
     try:
         response = clients.s3.head_bucket(Bucket=bucket)
     except ClientError as exc:
-        _block_on(exc)
+        _block_on(exc, clients.credentials_from)
         meta: Mapping[str, Any] = exc.response.get("ResponseMetadata", {})
         details = exc.response.get("Error", {})
         code = str(details.get("Code", ""))
@@ -239,13 +246,13 @@ def _head_bucket(bucket: str, clients: AwsClients) -> BucketAnswer:
             str(details.get("Message", "")),
         )
     except BotoCoreError as exc:
-        _block_on(exc)
+        _block_on(exc, clients.credentials_from)
         return BucketAnswer(0, None, type(exc).__name__, str(exc))
     headers: Mapping[str, str] = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     return BucketAnswer(200, response.get("BucketRegion") or headers.get("x-amz-bucket-region"))
 
 
-def _block_on(error: Exception) -> None:
-    line = blocking_problem(error)
+def _block_on(error: Exception, where: str) -> None:
+    line = blocking_problem(error, where)
     if line is not None:
         raise Blocked(line) from error

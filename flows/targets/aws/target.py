@@ -7,7 +7,8 @@ an exclusive release lock (an S3 object with a renewed lease, `flows.targets.aws
 preflight that reads what a release needs (`flows.targets.aws.preflight`), and the traffic EB's
 enhanced health counted (`flows.targets.aws.health_metrics`). Every call's failure becomes an
 `AwsTargetError` naming the AWS code; every answer is checked before it is believed.
-Clients are injected (moto or `Stubber` in tests), or built from boto3's standard chain.
+Clients are injected (moto or `Stubber` in tests), or built with the run's credentials
+(`flows.targets.aws.clients`).
 """
 
 from __future__ import annotations
@@ -16,17 +17,16 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from flows.clock import Clock, Deadline, SystemClock, poll_until
 from flows.config import PipelineConfig, for_target
 from flows.targets.aws import facts, preflight
+from flows.targets.aws.clients import AwsClients, make_clients
 from flows.targets.aws.errors import (
     AwsBundleUploadError,
     AwsCanaryUnsupported,
@@ -46,31 +46,7 @@ from flows.targets.aws.lease import WallTime
 from flows.targets.aws.lock import HeldLock, S3ReleaseLock
 from flows.targets.base import Environment, LockHolder, Log, TargetEvent, TrafficCounters
 
-if TYPE_CHECKING:
-    from mypy_boto3_elasticbeanstalk import ElasticBeanstalkClient
-    from mypy_boto3_s3 import S3Client
-
 T = TypeVar("T")
-
-# Adaptive retries absorb EB's throttling (its describe calls are rate-limited per account).
-RETRIES = Config(retries={"max_attempts": 5, "mode": "adaptive"})
-
-
-@dataclass(frozen=True)
-class AwsClients:
-    """The boto3 clients the target uses."""
-
-    eb: ElasticBeanstalkClient
-    s3: S3Client
-
-
-def make_clients(config: PipelineConfig, session: boto3.session.Session | None = None) -> AwsClients:
-    """Clients for the configured region (and test endpoint), credentials from boto3's chain."""
-    session = session or boto3.session.Session()
-    options: dict[str, Any] = {"region_name": config.aws.region, "config": RETRIES}
-    if config.aws.endpoint_url:
-        options["endpoint_url"] = config.aws.endpoint_url
-    return AwsClients(eb=session.client("elasticbeanstalk", **options), s3=session.client("s3", **options))
 
 
 def _call(kind: type[AwsTargetError], operation: str, fn: Callable[[], T], hint: str | None = None) -> T:

@@ -24,8 +24,9 @@ from botocore.stub import ANY, Stubber
 
 from flows.config import Deadlines, PipelineConfig
 from flows.release.health import HealthReport
+from flows.targets.aws.clients import AwsClients
 from flows.targets.aws.settings import AwsSettings
-from flows.targets.aws.target import AwsClients, ElasticBeanstalkTarget
+from flows.targets.aws.target import ElasticBeanstalkTarget
 from tests.flows.fakes import FakeClock
 
 REGION = "eu-west-1"

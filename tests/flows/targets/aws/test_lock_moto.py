@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from flows.targets.aws import lease
+from flows.targets.aws.clients import make_clients
 from flows.targets.aws.errors import AwsLockHeld
 from flows.targets.aws.settings import AwsSettings
-from flows.targets.aws.target import ElasticBeanstalkTarget, make_clients
+from flows.targets.aws.target import ElasticBeanstalkTarget
 from flows.targets.base import LockHolder
 from tests.flows.fakes import FakeClock
 from tests.flows.targets.aws.eb_world import BUCKET, REGION, aws_config

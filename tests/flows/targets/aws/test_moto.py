@@ -19,9 +19,10 @@ import pytest
 from flows.cli import aws as cli
 from flows.config import PipelineConfig
 from flows.image.registry_auth import registry_auth
+from flows.targets.aws.clients import make_clients
 from flows.targets.aws.facts import render_bundle
 from flows.targets.aws.settings import AwsSettings
-from flows.targets.aws.target import ElasticBeanstalkTarget, make_clients
+from flows.targets.aws.target import ElasticBeanstalkTarget
 from flows.targets.base import MISSING
 from tests.flows.targets.aws.eb_world import (
     ACCOUNT,

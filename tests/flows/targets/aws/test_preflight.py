@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import socket
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from flows.targets.aws import preflight
+from flows.targets.aws.clients import make_clients
 from flows.targets.aws.preflight import BucketAnswer
 from flows.targets.aws.settings import AwsSettings
-from flows.targets.aws.target import AwsClients, ElasticBeanstalkTarget, make_clients
+from flows.targets.aws.target import ElasticBeanstalkTarget
 from tests.flows.targets.aws.eb_world import (
     APPLICATION,
     BUCKET,
     NODE_1,
     NODE_2,
-    NOWHERE,
     PROD_CNAME,
     REGION,
     EbWorld,
     aws_config,
-    new_session,
 )
 
 STACK = "64bit Amazon Linux 2023 v4.4.1 running Docker"
@@ -121,31 +123,42 @@ def test_a_bucket_in_another_region_is_named() -> None:
     world.done()
 
 
-def test_no_credentials_is_one_line_and_stops_the_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_credentials_names_whose_environment_was_searched_and_the_ways(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
-    session = new_session(region_name=REGION)  # credentials: boto3's chain, which finds none
-    clients = AwsClients(
-        eb=session.client("elasticbeanstalk", endpoint_url=NOWHERE),
-        s3=session.client("s3", endpoint_url=NOWHERE),
+    config = aws_config()  # no aws.credentials_block: the run's process's own chain, which finds none
+
+    problems = ElasticBeanstalkTarget(config, make_clients(config)).preflight()
+
+    assert len(problems) == 1
+    line = problems[0]
+    assert line.startswith("no AWS credentials found in the environment of the run's process (pid ")
+    assert (
+        f"pid {os.getpid()}, started by the worker, pid {os.getppid()}, on host {socket.gethostname()}"
+        in line
     )
-
-    problems = ElasticBeanstalkTarget(aws_config(), clients).preflight()
-
-    assert len(problems) == 1 and problems[0].startswith("no AWS credentials found")
-    assert "AWS_PROFILE" in problems[0]
+    assert "deliverypipeline run --target aws` from a shell that has them" in line
+    assert "AWS_PROFILE" in line and "aws.credentials_block" in line and "instance role" in line
 
 
-def test_refused_credentials_are_one_line() -> None:
+def test_refused_credentials_say_whose_they_were() -> None:
     world = EbWorld()
     world.eb.add_client_error(
         "describe_applications",
         "InvalidClientTokenId",
         "The security token included in the request is invalid.",
     )
+    world.clients = replace(
+        world.clients, credentials_from="the Secret block 'run-aws-1' (aws.credentials_block)"
+    )
 
     (problem,) = world.target().preflight()
-    assert problem.startswith("the AWS credentials were refused (InvalidClientTokenId")
+    assert problem.startswith(
+        "the AWS credentials from the Secret block 'run-aws-1' (aws.credentials_block) were refused "
+        "(InvalidClientTokenId"
+    )
     world.done()
 
 

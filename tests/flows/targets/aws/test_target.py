@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from flows.targets.aws.clients import make_clients
 from flows.targets.aws.errors import (
     AwsDeployError,
     AwsDescribeError,
@@ -16,7 +17,6 @@ from flows.targets.aws.errors import (
     AwsVersionError,
 )
 from flows.targets.aws.facts import render_bundle
-from flows.targets.aws.target import make_clients
 from flows.targets.base import MISSING, Target
 from tests.flows.targets.aws.eb_world import (
     APPLICATION,
