@@ -17,19 +17,37 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import boto3
 from botocore.exceptions import BotoCoreError
 
 from flows.cli.main import CliError
 from flows.config import PipelineConfig
-from flows.controlplane.secrets import RunSecret, SecretBlocks
+from flows.controlplane.secrets import RunSecret
 from flows.image.registry_auth import caller_registry_secret
 from flows.targets.aws.clients import client_options
 from flows.targets.aws.credentials import caller_credentials, short_lived
 from flows.targets.aws.facts import ecr_registry
 
 Say = Callable[[str], None]
+
+
+class Blocks(Protocol):
+    """Where a run's Secret blocks are made (`flows.controlplane.secrets.SecretBlocks`)."""
+
+    def create(self, kind: str, value: str, expires: float) -> RunSecret:
+        """A new block holding `value`."""
+        ...
+
+    def delete(self, secret: RunSecret) -> None:
+        """Remove the block."""
+
+    def sweep(self, now: float) -> list[str]:
+        """Remove expired run blocks; their names."""
+        ...
+
+
 SessionFactory = Callable[[], boto3.session.Session]
 AWS_BLOCK = "credentials_block"
 REGISTRY_BLOCK = "registry_secret_block"
@@ -78,7 +96,7 @@ def _expiry(expires: datetime | None, now: float, duration_s: int) -> float:
 
 
 def aws_parcel(
-    config: PipelineConfig, session: boto3.session.Session, now: float
+    config: PipelineConfig, session_factory: SessionFactory, now: float
 ) -> tuple[PipelineConfig, Parcel | None, str]:
     """The caller's AWS credentials, made short-lived, as a parcel; the config (region) and a note.
 
@@ -92,6 +110,7 @@ def aws_parcel(
             f"AWS credentials: the Secret block {config.aws.credentials_block!r} (aws.credentials_block)",
         )
     try:
+        session = session_factory()
         credentials = caller_credentials(session)
     except BotoCoreError as exc:
         raise CliError(
@@ -131,7 +150,7 @@ def gather(
     parcels: list[Parcel] = []
     notes: list[str] = []
     if needs_aws(target, config):
-        config, parcel, note = aws_parcel(config, session_factory(), now)
+        config, parcel, note = aws_parcel(config, session_factory, now)
         notes.append(note)
         if parcel is not None:
             parcels.append(parcel)
@@ -144,7 +163,7 @@ def gather(
 
 @contextmanager
 def handed_over(
-    blocks: SecretBlocks, handover: Handover, say: Say, now: float | None = None
+    blocks: Blocks, handover: Handover, say: Say, now: float | None = None
 ) -> Iterator[PipelineConfig]:
     """The run's configuration naming its blocks, made for the block's life and removed after it.
 
@@ -169,7 +188,7 @@ def handed_over(
         _remove(blocks, made, say)
 
 
-def _remove(blocks: SecretBlocks, made: Sequence[RunSecret], say: Say) -> None:
+def _remove(blocks: Blocks, made: Sequence[RunSecret], say: Say) -> None:
     for secret in made:
         try:
             blocks.delete(secret)
