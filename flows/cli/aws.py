@@ -2,7 +2,8 @@
 
 `swap` is the manual rollback Elastic Beanstalk users rely on: after a bad release, swapping
 back puts the previous environment behind the prod CNAME again. Settings come from a
-`--config` file (JSON or TOML with PipelineConfig fields) overridden by the options.
+`--config` file (JSON or TOML with PipelineConfig fields) overridden by the options; credentials
+from this shell (boto3's standard chain), never from a run's Secret block.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
+
+import boto3
 
 from flows.cli.main import CliError
 from flows.cli.options import config_from_args
@@ -31,8 +34,9 @@ CONFIG_HELP = """\
   preprod_address = "deliverypipeline-preprod"  # the preprod CNAME prefix
   [aws]
   region = "eu-west-1"
-Options given on the command line override the file. AWS credentials come from boto3's
-standard chain (AWS_PROFILE, environment variables, instance role).
+Options given on the command line override the file. AWS credentials come from this shell,
+through boto3's standard chain (AWS_PROFILE, environment variables, `aws sso login`, instance
+role); aws.credentials_block is for runs on the control plane only.
 """
 
 
@@ -126,7 +130,9 @@ def run_swap(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, action: Callable[[ElasticBeanstalkTarget], int]) -> int:
     config = config_from_args(args, "aws")
-    try:
-        return int(action(ElasticBeanstalkTarget(config)))
+    try:  # this shell's own credentials: the command runs here, not on the control plane
+        return int(
+            action(ElasticBeanstalkTarget(config, boto3.session.Session(region_name=config.aws.region)))
+        )
     except AwsTargetError as exc:
         raise CliError(str(exc)) from exc

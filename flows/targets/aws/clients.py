@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # Adaptive retries absorb EB's throttling (its describe calls are rate-limited per account).
 RETRIES = Config(retries={"max_attempts": 5, "mode": "adaptive"})
-GIVEN_SESSION = "the boto3 session the caller gave"
+GIVEN_SESSION = "the boto3 session given (the standard chain of the command's shell)"
 
 
 @dataclass(frozen=True)

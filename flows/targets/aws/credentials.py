@@ -155,18 +155,19 @@ def _read_prefect_secret(name: str) -> Any:
 
 
 def run_session(
-    config: PipelineConfig, read: SecretReader = _read_prefect_secret
+    config: PipelineConfig, read: SecretReader | None = None
 ) -> tuple[boto3.session.Session, str]:
     """The run's boto3 session and where its credentials come from (said in messages).
 
     From the Secret block `aws.credentials_block` when one is named (a missing or malformed block
-    is an `AwsCredentialsError`), else boto3's standard chain of this process.
+    is an `AwsCredentialsError`), else boto3's standard chain of this process. `read` reads a
+    block's value (default: through Prefect's client, in the run).
     """
     block = config.aws.credentials_block
     if not block:
         return boto3.session.Session(region_name=config.aws.region), chain_owner()
     try:
-        value = read(block)
+        value = (read or _read_prefect_secret)(block)
     except Exception as exc:  # Prefect raises ValueError, httpx errors... for a missing block or API
         raise AwsCredentialsError(
             "Secret.load",

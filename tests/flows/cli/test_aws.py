@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import boto3
 import pytest
 
 from flows.cli import aws as cli
@@ -185,7 +186,7 @@ def test_manual_swap_refused_by_eb_leaves_prod(monkeypatch: pytest.MonkeyPatch) 
     world.describe()  # both Ready
     world.swap_refused(NODE_2, NODE_1, "InsufficientPrivilegesException", "not authorized")
     world.lock_released()
-    monkeypatch.setattr(cli, "ElasticBeanstalkTarget", lambda config: world.target())
+    monkeypatch.setattr(cli, "ElasticBeanstalkTarget", lambda config, session: world.target())
 
     with pytest.raises(CliError, match="prod is unchanged"):
         cli.run_swap(parse("swap", "--environments", NODE_1, NODE_2))
@@ -291,4 +292,30 @@ def test_a_busy_swap_through_the_entry_point_exits_2_naming_the_state(
     assert f"prod is {NODE_1} at {PROD_CNAME}: version v1, status Updating" in error
     assert len(error.splitlines()) == 1 and "Traceback" not in error
     assert "SwapEnvironmentCNAMEs" not in world.operations() and world.behind(PROD_CNAME) == NODE_1
+    world.done()
+
+
+def test_commands_by_hand_sign_with_this_shells_credentials_never_a_runs_block(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "pipeline.toml"
+    config.write_text('[aws]\ncredentials_block = "run-aws-1800000000-0a1b2c3d"\n')
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFROMTHISSHELL")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "shell-secret")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    world = EbWorld()
+    world.describe()
+    sessions: list[object] = []
+
+    def clients(config: PipelineConfig, session: object = None) -> object:
+        sessions.append(session)
+        return world.clients
+
+    monkeypatch.setattr(target_module, "make_clients", clients)
+    assert main(["aws", "status", "--config", str(config), "--environments", NODE_1, NODE_2]) == 0
+
+    (session,) = sessions
+    assert isinstance(session, boto3.session.Session)
+    found = session.get_credentials()
+    assert found is not None and found.get_frozen_credentials().access_key == "AKIAFROMTHISSHELL"
     world.done()

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from flows.image.registry_auth import registry_auth
+from flows.image.registry_auth import _ecr_client, caller_registry_secret, registry_auth
+from flows.targets.aws import credentials as credentials_module
+from flows.targets.aws.credentials import RunCredentials
 from flows.targets.aws.errors import AwsRegistryAuthError
 from flows.targets.aws.settings import AwsSettings
 from tests.flows.targets.aws.eb_world import NOWHERE, _session, aws_config
@@ -102,3 +104,28 @@ def test_ecr_refusal_names_the_permission() -> None:
         with pytest.raises(AwsRegistryAuthError, match="ecr:GetAuthorizationToken") as failure:
             registry_auth(aws_config(registry=ECR_HOST), ecr_client=ecr, load_secret=no_secret)
     assert failure.value.code == "AccessDeniedException"
+
+
+def test_a_callers_registry_login_is_handed_over_only_whole() -> None:
+    assert (
+        caller_registry_secret({"DELIVERY_REGISTRY_USER": "ci", "DELIVERY_REGISTRY_PASSWORD": "pw"})
+        == "ci:pw"
+    )
+    assert caller_registry_secret({"DELIVERY_REGISTRY_USER": "ci"}) is None
+    assert caller_registry_secret({}) is None
+
+
+def test_ecr_signs_with_the_runs_credentials_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ECR login of a run uses the credentials its block holds, not the worker's environment."""
+    handed = RunCredentials("ASIARUNSOWNKEY", "run-secret", "run-token")
+    monkeypatch.setattr(credentials_module, "_read_prefect_secret", lambda name: handed.to_secret())
+    config = aws_config()
+    config = config.model_copy(
+        update={"aws": config.aws.model_copy(update={"credentials_block": "run-aws-1-ab"})}
+    )
+
+    client = _ecr_client(config, "eu-west-1")
+
+    frozen = client._request_signer._credentials.get_frozen_credentials()
+    assert (frozen.access_key, frozen.token) == ("ASIARUNSOWNKEY", "run-token")
+    assert client.meta.region_name == "eu-west-1" and client.meta.endpoint_url == NOWHERE
