@@ -5,8 +5,9 @@ Sources, first that applies: an ECR registry host gets a fresh token from
 otherwise the Prefect Secret block named in `aws.registry_secret_block` ("user:password" or
 {"username", "password"}), which `deliverypipeline run` fills from the caller's
 DELIVERY_REGISTRY_USER / DELIVERY_REGISTRY_PASSWORD for that run alone (`caller_registry_secret`);
-otherwise those variables in the environment of the process running the push (the worker host's
-own); otherwise None (an open registry such as the local one). Secrets are never logged.
+otherwise those variables in the environment of the process running the push (a push by hand,
+`python -m flows.image --push`: the control plane's processes never inherit them); otherwise None
+(an open registry such as the local one). Secrets are never logged.
 """
 
 from __future__ import annotations
