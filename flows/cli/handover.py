@@ -16,19 +16,19 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
 
-import boto3
 from botocore.exceptions import BotoCoreError
 
 from flows.cli.main import CliError
 from flows.config import PipelineConfig
 from flows.controlplane.secrets import RunSecret
 from flows.image.registry_auth import caller_registry_secret
-from flows.targets.aws.clients import client_options
-from flows.targets.aws.credentials import caller_credentials, short_lived
 from flows.targets.aws.facts import ecr_registry
+
+if TYPE_CHECKING:
+    import boto3
 
 Say = Callable[[str], None]
 
@@ -48,7 +48,7 @@ class Blocks(Protocol):
         ...
 
 
-SessionFactory = Callable[[], boto3.session.Session]
+SessionFactory = Callable[[], "boto3.session.Session"]
 AWS_BLOCK = "credentials_block"
 REGISTRY_BLOCK = "registry_secret_block"
 
@@ -101,8 +101,12 @@ def aws_parcel(
     """The caller's AWS credentials, made short-lived, as a parcel; the config (region) and a note.
 
     Raises `CliError` when the shell's chain points at credentials that cannot be resolved
-    (an expired SSO login, a profile that does not exist).
+    (an expired SSO login, a profile that does not exist). boto3 is loaded only here: a local
+    run does without it.
     """
+    from flows.targets.aws.clients import client_options
+    from flows.targets.aws.credentials import caller_credentials, short_lived
+
     if config.aws.credentials_block:
         return (
             config,
@@ -125,7 +129,8 @@ def aws_parcel(
     made = short_lived(credentials, sts, duration)
     expires = _expiry(made.credentials.expires, now, duration)
     parcel = Parcel("aws", made.credentials.to_secret(), expires, AWS_BLOCK)
-    return config, parcel, f"AWS credentials of this shell handed to the run: {made.how}"
+    until = f", valid until {datetime.fromtimestamp(expires, UTC):%Y-%m-%d %H:%M} UTC"
+    return config, parcel, f"AWS credentials of this shell handed to the run: {made.how}{until}"
 
 
 def registry_parcel(config: PipelineConfig, environ: Mapping[str, str], now: float) -> Parcel | None:
@@ -138,11 +143,17 @@ def registry_parcel(config: PipelineConfig, environ: Mapping[str, str], now: flo
     return Parcel("registry", value, now + config.aws.run_credentials_s, REGISTRY_BLOCK)
 
 
+def _shell_session() -> boto3.session.Session:
+    import boto3
+
+    return boto3.session.Session()
+
+
 def gather(
     target: str,
     config: PipelineConfig,
     environ: Mapping[str, str],
-    session_factory: SessionFactory = boto3.session.Session,
+    session_factory: SessionFactory = _shell_session,
     now: float | None = None,
 ) -> Handover:
     """What to hand over for a run of `target` from the shell `environ` (and its boto3 chain)."""

@@ -21,8 +21,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from flows.config import PipelineConfig
-from flows.targets.aws.clients import client_options
-from flows.targets.aws.credentials import run_session
 from flows.targets.aws.errors import AwsRegistryAuthError, translate
 from flows.targets.aws.facts import ecr_registry
 
@@ -75,6 +73,9 @@ def registry_auth(
 
 
 def _ecr_client(config: PipelineConfig, region: str) -> Any:
+    from flows.targets.aws.clients import client_options  # boto3: only for ECR
+    from flows.targets.aws.credentials import run_session
+
     session, _ = run_session(config)
     return session.client("ecr", **client_options(config, region))
 

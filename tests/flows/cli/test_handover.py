@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
@@ -70,8 +71,11 @@ def test_long_term_keys_reach_the_run_as_a_session_token(monkeypatch: pytest.Mon
     assert handed.temporary and handed.access_key_id != LONG_TERM["AWS_ACCESS_KEY_ID"]
     assert "long-term-secret" not in parcel.value
     assert handed.expires is not None and parcel.expires == handed.expires.timestamp()
-    assert handover.notes == ("AWS credentials of this shell handed to the run: a session token for 60 min "
-                              "(STS GetSessionToken)",)  # fmt: skip
+    until = f"{datetime.fromtimestamp(parcel.expires, UTC):%Y-%m-%d %H:%M} UTC"
+    assert handover.notes == (
+        "AWS credentials of this shell handed to the run: a session token for 60 min (STS GetSessionToken), "
+        f"valid until {until}",
+    )
     assert handover.config.aws.region == "us-east-2"  # the shell's region, the configuration naming none
 
 
