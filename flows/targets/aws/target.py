@@ -1,8 +1,9 @@
 """The AWS Elastic Beanstalk target: two EB environments whose CNAMEs are prod and preprod.
 
 Carries out the release's decisions with boto3: registers a version from its
-`Dockerrun.aws.json` (S3 + `CreateApplicationVersion`), deploys it with `UpdateEnvironment`,
-exchanges the CNAMEs with `SwapEnvironmentCNAMEs`. It also holds the truth a release relies on:
+`Dockerrun.aws.json` (S3 + `CreateApplicationVersion`, `flows.targets.aws.versions`), deploys it
+with `UpdateEnvironment`, exchanges the CNAMEs with `SwapEnvironmentCNAMEs`. It also holds the
+truth a release relies on:
 an exclusive release lock (an S3 object with a renewed lease, `flows.targets.aws.lock`), a
 preflight that reads what a release needs (`flows.targets.aws.preflight`), and the traffic EB's
 enhanced health counted (`flows.targets.aws.health_metrics`). Every call's failure becomes an
@@ -18,15 +19,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
-from flows.clock import Clock, Deadline, SystemClock, poll_until
+from flows.clock import Clock, SystemClock
 from flows.config import PipelineConfig, for_target
 from flows.targets.aws import facts, preflight
-from flows.targets.aws.clients import AwsClients, make_clients
+from flows.targets.aws.clients import AwsClients, call, check_ok, make_clients
 from flows.targets.aws.errors import (
     AwsBundleUploadError,
     AwsCanaryUnsupported,
@@ -36,26 +36,12 @@ from flows.targets.aws.errors import (
     AwsHealthError,
     AwsResponseError,
     AwsSwapError,
-    AwsTargetError,
-    AwsVersionConflict,
-    AwsVersionError,
-    translate,
 )
 from flows.targets.aws.health_metrics import TrafficTally, window_from
 from flows.targets.aws.lease import WallTime
 from flows.targets.aws.lock import HeldLock, S3ReleaseLock
+from flows.targets.aws.versions import ApplicationVersions
 from flows.targets.base import Environment, LockHolder, Log, TargetEvent, TrafficCounters
-
-T = TypeVar("T")
-
-
-def _call(kind: type[AwsTargetError], operation: str, fn: Callable[[], T], hint: str | None = None) -> T:
-    """Run one boto3 call; any AWS/botocore failure becomes the `kind` error of `operation`."""
-    try:
-        return fn()
-    except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, kind, operation, hint) from exc
-
 
 _logger = logging.getLogger(__name__)
 
@@ -75,15 +61,6 @@ def _run_log(line: str) -> None:
         get_run_logger().info(line)
     except MissingContextError:
         _logger.info(line)
-
-
-def _check_ok(response: Any, operation: str) -> None:
-    """A response without an error must also carry HTTP 200 (boto3 raises on the rest)."""
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 200)
-    if status != 200:
-        raise AwsResponseError(
-            operation, str(status), "unexpected HTTP status", "re-run; report if it persists"
-        )
 
 
 class ElasticBeanstalkTarget:
@@ -125,7 +102,7 @@ class ElasticBeanstalkTarget:
 
         descriptions = [
             d
-            for d in _call(AwsDescribeError, "DescribeEnvironments", read_all)
+            for d in call(AwsDescribeError, "DescribeEnvironments", read_all)
             if d.get("ApplicationName") in (None, self.config.application)  # moto ignores the filter
         ]
         return facts.environments_from(descriptions, names)
@@ -152,7 +129,7 @@ class ElasticBeanstalkTarget:
         def read_all() -> list[Any]:
             return [event for page in pages for event in page.get("Events", [])]
 
-        return facts.events_after(_call(AwsEventsError, "DescribeEvents", read_all), since)
+        return facts.events_after(call(AwsEventsError, "DescribeEvents", read_all), since)
 
     def reconcile(self) -> list[str]:
         """Nothing to remove: Elastic Beanstalk replaces an environment's instances itself."""
@@ -173,7 +150,7 @@ class ElasticBeanstalkTarget:
         moved on), so calls at least every window length count every request. `p99_ms` is the
         latest window's. Basic health has no application metrics: `AwsHealthError`.
         """
-        answer = _call(
+        answer = call(
             AwsHealthError,
             "DescribeEnvironmentHealth",
             lambda: self.clients.eb.describe_environment_health(
@@ -181,7 +158,7 @@ class ElasticBeanstalkTarget:
             ),
             hint=ENHANCED_HEALTH_HINT,
         )
-        _check_ok(answer, "DescribeEnvironmentHealth")
+        check_ok(answer, "DescribeEnvironmentHealth")
         window = window_from(answer)
         if window is None:
             raise AwsHealthError(
@@ -262,36 +239,16 @@ class ElasticBeanstalkTarget:
     def register_version(self, version: str, bundle: dict[str, Any]) -> None:
         """Make `version` deployable from its rendered bundle; an existing identical version is reused.
 
-        Uploads the bundle to `s3://<bucket>/<bundle_prefix><application>/<version>/Dockerrun.aws.json`,
-        creates the application version (Process=True), and waits until EB has processed it.
-        An existing version is never overwritten: if its bundle differs, `AwsVersionConflict`.
+        See `flows.targets.aws.versions.ApplicationVersions.register`.
         """
-        key = facts.bundle_key(self.config, version)
-        existing = self._describe_version(version)
-        reused = existing is not None
-        if existing is None:
-            bucket = self.bucket()
-            body = facts.render_bundle(bundle)
-            response = _call(
-                AwsBundleUploadError,
-                "PutObject",
-                lambda: self.clients.s3.put_object(
-                    Bucket=bucket, Key=key, Body=body, ContentType="application/json"
-                ),
-            )
-            _check_ok(response, "PutObject")
-            if not response.get("ETag"):
-                raise AwsResponseError("PutObject", "", "S3 answered without an ETag", "re-run the release")
-            self.log(f"uploaded the bundle of {version} to s3://{bucket}/{key}")
-            existing = self._create_version(version, bucket, key)
-        if existing is not None:
-            self._check_existing(version, existing, bundle, key)
-        self._wait_processed(version, accept_unprocessed=reused)
+        ApplicationVersions(self.config, self.clients, self.clock, self.log).register(
+            version, bundle, self.bucket
+        )
 
     def deploy(self, environment: str, version: str) -> None:
         """Start deploying a registered version to `environment` (returns while it updates)."""
         self._check_lock(f"deploying {version} to {environment}")
-        response = _call(
+        response = call(
             AwsDeployError,
             "UpdateEnvironment",
             lambda: self.clients.eb.update_environment(
@@ -299,7 +256,7 @@ class ElasticBeanstalkTarget:
             ),
             hint=f"{environment} keeps the version it ran",
         )
-        _check_ok(response, "UpdateEnvironment")
+        check_ok(response, "UpdateEnvironment")
         if response.get("EnvironmentName") != environment:
             raise AwsResponseError(
                 "UpdateEnvironment",
@@ -316,7 +273,7 @@ class ElasticBeanstalkTarget:
         own Status, so the release waits until both are settled before it calls this.
         """
         self._check_lock(f"swapping the CNAMEs of {first} and {second}")
-        response = _call(
+        response = call(
             AwsSwapError,
             "SwapEnvironmentCNAMEs",
             lambda: self.clients.eb.swap_environment_cnames(
@@ -324,7 +281,7 @@ class ElasticBeanstalkTarget:
             ),
             hint=f"the CNAMEs were not swapped: prod is unchanged ({first} and {second} keep theirs)",
         )
-        _check_ok(response, "SwapEnvironmentCNAMEs")
+        check_ok(response, "SwapEnvironmentCNAMEs")
         self.log(f"swapped the CNAMEs of {first} and {second}")
 
     # -- helpers -------------------------------------------------------------------------
@@ -332,13 +289,13 @@ class ElasticBeanstalkTarget:
     def bucket(self) -> str:
         """The bundle bucket: `aws.bucket`, or EB's own storage bucket (created by EB on demand)."""
         if self._bucket is None:
-            response = _call(
+            response = call(
                 AwsBundleUploadError,
                 "CreateStorageLocation",
                 self.clients.eb.create_storage_location,
                 hint="or set aws.bucket to a bucket in the application's region",
             )
-            _check_ok(response, "CreateStorageLocation")
+            check_ok(response, "CreateStorageLocation")
             bucket = response.get("S3Bucket")
             if not bucket:
                 raise AwsResponseError(
@@ -346,122 +303,3 @@ class ElasticBeanstalkTarget:
                 )
             self._bucket = bucket
         return self._bucket
-
-    def _describe_version(self, version: str) -> dict[str, Any] | None:
-        """EB's description of one application version, None if it does not exist."""
-        response = _call(
-            AwsDescribeError,
-            "DescribeApplicationVersions",
-            lambda: self.clients.eb.describe_application_versions(
-                ApplicationName=self.config.application, VersionLabels=[version]
-            ),
-        )
-        _check_ok(response, "DescribeApplicationVersions")
-        for description in response.get("ApplicationVersions", []):
-            if description.get("VersionLabel") == version:
-                return dict(description)
-        return None
-
-    def _create_version(self, version: str, bucket: str, key: str) -> dict[str, Any] | None:
-        """Create the application version; None if created, the existing one if a racer made it first."""
-        try:
-            response = self.clients.eb.create_application_version(
-                ApplicationName=self.config.application,
-                VersionLabel=version,
-                Description=f"{self.config.application} {version}"[:200],
-                SourceBundle={"S3Bucket": bucket, "S3Key": key},
-                Process=True,
-            )
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if error.get("Code") == "InvalidParameterValue" and "already exists" in error.get("Message", ""):
-                self.log(f"version {version} was created meanwhile; checking it is this bundle")
-                return self._describe_version(version)
-            raise translate(exc, AwsVersionError, "CreateApplicationVersion") from exc
-        except BotoCoreError as exc:
-            raise translate(exc, AwsVersionError, "CreateApplicationVersion") from exc
-        _check_ok(response, "CreateApplicationVersion")
-        created = response.get("ApplicationVersion", {})
-        if created.get("VersionLabel") != version:
-            raise AwsResponseError(
-                "CreateApplicationVersion",
-                "",
-                f"EB answered with version {created.get('VersionLabel')!r}, not {version!r}",
-                "check the application versions in the console",
-            )
-        self.log(f"created application version {version} ({created.get('Status', '?')})")
-        return None
-
-    def _check_existing(
-        self, version: str, existing: dict[str, Any], bundle: dict[str, Any], key: str
-    ) -> None:
-        """Accept an existing version only if it was made from this same bundle."""
-        source = existing.get("SourceBundle") or {}
-        where = f"s3://{source.get('S3Bucket', '?')}/{source.get('S3Key', '?')}"
-        delete = (
-            "EB version labels are immutable: delete it (`aws elasticbeanstalk delete-application-version "
-            f"--application-name {self.config.application} --version-label {version}`) "
-            "or release a new commit"
-        )
-        if source.get("S3Key") != key:
-            raise AwsVersionConflict(
-                "DescribeApplicationVersions",
-                "",
-                f"version {version} already exists with the bundle {where}, not this build's key {key}",
-                delete,
-            )
-        stored = _call(
-            AwsBundleUploadError,
-            "GetObject",
-            lambda: self.clients.s3.get_object(Bucket=source["S3Bucket"], Key=key)["Body"].read(),
-            hint=f"the bundle of the existing version {version} ({where}) cannot be read",
-        )
-        if not facts.same_bundle(stored, bundle):
-            raise AwsVersionConflict(
-                "GetObject",
-                "",
-                f"version {version} already exists and its bundle {where} differs from this build's",
-                delete,
-            )
-        self.log(f"version {version} already exists with the same bundle ({where}): reusing it")
-
-    def _wait_processed(self, version: str, accept_unprocessed: bool = False) -> None:
-        """Poll the version every `aws.poll_interval` until EB has processed it; Failed or the deadline raise.
-
-        A reused version created without processing (`Unprocessed` for good) is deployable
-        as is, so it is accepted; one this run created with `Process=True` must get processed.
-        """
-        seen: dict[str, str | None] = {"status": None}
-
-        def look(_: Deadline) -> bool | None:
-            description = self._describe_version(version)
-            status = description.get("Status") if description else None
-            seen["status"] = status
-            if status == "Processed" or (status == "Unprocessed" and accept_unprocessed):
-                return True
-            if description is None or status == "Failed":
-                said = "disappeared" if description is None else "failed processing"
-                raise AwsVersionError(
-                    "DescribeApplicationVersions",
-                    status or "",
-                    f"version {version} {said}",
-                    "see the application version and its bundle in the EB console, "
-                    "delete the version, fix the Dockerrun.aws.json and re-run",
-                )
-            return None
-
-        def timed_out(_: Deadline) -> AwsVersionError:
-            return AwsVersionError(
-                "DescribeApplicationVersions",
-                "Deadline",
-                f"version {version} still {seen['status']} after {self.config.aws.version_processing:g} s",
-                "raise aws.version_processing or check the version in the EB console",
-            )
-
-        poll_until(
-            look,
-            self.config.aws.version_processing,
-            self.config.aws.poll_interval,
-            timed_out,
-            clock=self.clock,
-        )

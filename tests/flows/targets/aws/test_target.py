@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +12,6 @@ from flows.targets.aws.errors import (
     AwsDeployError,
     AwsDescribeError,
     AwsEventsError,
-    AwsVersionConflict,
     AwsVersionError,
 )
 from flows.targets.aws.facts import render_bundle
@@ -101,80 +99,6 @@ def test_url_of_a_full_cname_needs_no_call_and_a_prefix_is_looked_up() -> None:
         target.url("deliverypipeline-other") == "http://deliverypipeline-other.eu-west-1.elasticbeanstalk.com"
     )
     assert world.operations() == ["DescribeEnvironments", "DescribeEnvironments"]
-    world.done()
-
-
-def test_register_uploads_the_bundle_under_a_key_derived_from_the_version() -> None:
-    world = EbWorld()
-    world.version_answer("v2", None)
-    world.upload("v2")
-    world.create_version("v2")
-    world.version_answer("v2", "Processed")
-
-    world.target().register_version("v2", dockerrun("v2"))
-
-    (_, put), (_, create) = world.calls[1], world.calls[2]
-    assert put["Key"] == "deliverypipeline/deliverypipeline/v2/Dockerrun.aws.json"
-    assert json.loads(put["Body"]) == dockerrun("v2")
-    assert create["SourceBundle"] == {"S3Bucket": BUCKET, "S3Key": put["Key"]} and create["Process"] is True
-    world.done()
-
-
-def test_register_fails_when_eb_fails_processing_the_version() -> None:
-    world = EbWorld()
-    world.version_answer("v2", None)
-    world.upload("v2")
-    world.create_version("v2")
-    world.version_answer("v2", "Processing")
-    world.version_answer("v2", "Failed")
-
-    with pytest.raises(AwsVersionError, match="v2 failed processing") as failure:
-        world.target().register_version("v2", dockerrun("v2"))
-
-    assert "Dockerrun.aws.json" in str(failure.value)
-    world.done()
-
-
-def test_register_gives_up_at_its_deadline() -> None:
-    world = EbWorld(
-        aws_config().model_copy(
-            update={"aws": aws_config().aws.model_copy(update={"version_processing": 10})}
-        )
-    )
-    world.version_answer("v2", None)
-    world.upload("v2")
-    world.create_version("v2")
-    for _ in range(3):  # at 0, 5 and 10 s
-        world.version_answer("v2", "Processing")
-
-    with pytest.raises(AwsVersionError, match="still Processing after 10 s"):
-        world.target().register_version("v2", dockerrun("v2"))
-
-    assert world.clock.time == 10
-    world.done()
-
-
-def test_an_existing_version_with_another_key_is_a_conflict_not_a_reuse() -> None:
-    world = EbWorld()
-    world.version_answer("v2", "Processed", key="manual-uploads/v2.json")
-
-    with pytest.raises(AwsVersionConflict, match=r"manual-uploads/v2\.json") as failure:
-        world.target().register_version("v2", dockerrun("v2"))
-
-    assert "delete-application-version" in str(failure.value)
-    assert world.operations() == ["DescribeApplicationVersions"]  # nothing uploaded over it
-    world.done()
-
-
-def test_an_existing_version_with_another_bundle_is_a_conflict() -> None:
-    world = EbWorld()
-    world.version_answer("v2", "Processed")
-    world.stored_bundle("v2", render_bundle(dockerrun("v2-other-build")))
-
-    with pytest.raises(AwsVersionConflict, match="differs from this build's"):
-        world.target().register_version("v2", dockerrun("v2"))
-
-    assert "PutObject" not in world.operations()
     world.done()
 
 
