@@ -12,9 +12,7 @@ from flows.targets.aws.errors import (
     AwsDeployError,
     AwsDescribeError,
     AwsEventsError,
-    AwsVersionError,
 )
-from flows.targets.aws.facts import render_bundle
 from flows.targets.base import MISSING, Target
 from tests.flows.targets.aws.eb_world import (
     APPLICATION,
@@ -26,7 +24,6 @@ from tests.flows.targets.aws.eb_world import (
     PROD_CNAME,
     EbWorld,
     aws_config,
-    dockerrun,
 )
 
 
@@ -99,43 +96,6 @@ def test_url_of_a_full_cname_needs_no_call_and_a_prefix_is_looked_up() -> None:
         target.url("deliverypipeline-other") == "http://deliverypipeline-other.eu-west-1.elasticbeanstalk.com"
     )
     assert world.operations() == ["DescribeEnvironments", "DescribeEnvironments"]
-    world.done()
-
-
-def test_a_version_created_meanwhile_by_another_run_is_reused() -> None:
-    world = EbWorld()
-    world.version_answer("v2", None)
-    world.upload("v2")
-    world.eb.add_client_error(
-        "create_application_version",
-        service_error_code="InvalidParameterValue",
-        service_message="Application Version v2 already exists.",
-    )
-    world.version_answer("v2", "Processing")
-    world.stored_bundle("v2", render_bundle(dockerrun("v2")))
-    world.version_answer("v2", "Processed")
-
-    world.target().register_version("v2", dockerrun("v2"))
-
-    assert world.failed_calls == [("CreateApplicationVersion", "InvalidParameterValue")]
-    assert any("created meanwhile" in line for line in world.log)
-    world.done()
-
-
-def test_too_many_versions_says_how_to_make_room() -> None:
-    world = EbWorld()
-    world.version_answer("v2", None)
-    world.upload("v2")
-    world.eb.add_client_error(
-        "create_application_version",
-        service_error_code="TooManyApplicationVersionsException",
-        service_message="You cannot have more than 1000 Application Versions.",
-    )
-
-    with pytest.raises(AwsVersionError, match="lifecycle policy") as failure:
-        world.target().register_version("v2", dockerrun("v2"))
-
-    assert failure.value.code == "TooManyApplicationVersionsException"
     world.done()
 
 

@@ -22,6 +22,20 @@ class World(EbWorld):
         return BUCKET
 
 
+def creation_queued(world: EbWorld, version: str = "v2") -> None:
+    """EB's answers up to the creation of a new version: not there yet, bundle uploaded, created."""
+    world.version_answer(version, None)
+    world.upload(version)
+    world.create_version(version)
+
+
+def creation_refused(world: EbWorld, code: str, message: str) -> None:
+    """EB's answers up to a refused creation of v2: not there yet, bundle uploaded, `code` refused."""
+    world.version_answer("v2", None)
+    world.upload("v2")
+    world.eb.add_client_error("create_application_version", service_error_code=code, service_message=message)
+
+
 def versions(world: EbWorld) -> ApplicationVersions:
     return ApplicationVersions(world.config, world.clients, world.clock, world.log.append)
 
@@ -42,9 +56,7 @@ def test_an_identical_existing_version_is_reused_without_asking_for_a_bucket() -
 
 def test_register_uploads_the_bundle_under_a_key_derived_from_the_version() -> None:
     world = World()
-    world.version_answer("v2", None)
-    world.upload("v2")
-    world.create_version("v2")
+    creation_queued(world)
     world.version_answer("v2", "Processed")
 
     versions(world).register("v2", dockerrun("v2"), world.bucket_of)
@@ -58,9 +70,7 @@ def test_register_uploads_the_bundle_under_a_key_derived_from_the_version() -> N
 
 def test_register_fails_when_eb_fails_processing_the_version() -> None:
     world = World()
-    world.version_answer("v2", None)
-    world.upload("v2")
-    world.create_version("v2")
+    creation_queued(world)
     world.version_answer("v2", "Processing")
     world.version_answer("v2", "Failed")
 
@@ -77,9 +87,7 @@ def test_register_gives_up_at_its_deadline() -> None:
             update={"aws": aws_config().aws.model_copy(update={"version_processing": 10})}
         )
     )
-    world.version_answer("v2", None)
-    world.upload("v2")
-    world.create_version("v2")
+    creation_queued(world)
     for _ in range(3):  # at 0, 5 and 10 s
         world.version_answer("v2", "Processing")
 
@@ -111,4 +119,31 @@ def test_an_existing_version_with_another_bundle_is_a_conflict() -> None:
         versions(world).register("v2", dockerrun("v2"), world.bucket_of)
 
     assert "PutObject" not in world.operations()
+    world.done()
+
+
+def test_a_version_created_meanwhile_by_another_run_is_reused() -> None:
+    world = World()
+    creation_refused(world, "InvalidParameterValue", "Application Version v2 already exists.")
+    world.version_answer("v2", "Processing")
+    world.stored_bundle("v2", render_bundle(dockerrun("v2")))
+    world.version_answer("v2", "Processed")
+
+    versions(world).register("v2", dockerrun("v2"), world.bucket_of)
+
+    assert world.failed_calls == [("CreateApplicationVersion", "InvalidParameterValue")]
+    assert any("created meanwhile" in line for line in world.log)
+    world.done()
+
+
+def test_too_many_versions_says_how_to_make_room() -> None:
+    world = World()
+    creation_refused(
+        world, "TooManyApplicationVersionsException", "You cannot have more than 1000 Application Versions."
+    )
+
+    with pytest.raises(AwsVersionError, match="lifecycle policy") as failure:
+        versions(world).register("v2", dockerrun("v2"), world.bucket_of)
+
+    assert failure.value.code == "TooManyApplicationVersionsException"
     world.done()
