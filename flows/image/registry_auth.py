@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,9 +40,10 @@ def load_prefect_secret(name: str) -> Any:
 
 def caller_registry_secret(environ: Mapping[str, str]) -> str | None:
     """What a run's registry Secret block holds for a caller whose environment has both
-    DELIVERY_REGISTRY_USER and DELIVERY_REGISTRY_PASSWORD ("user:password"); None otherwise."""
+    DELIVERY_REGISTRY_USER and DELIVERY_REGISTRY_PASSWORD (JSON {"username", "password"}, so a
+    colon in either is kept); None otherwise."""
     user, password = environ.get(USER_VARIABLE), environ.get(PASSWORD_VARIABLE)
-    return f"{user}:{password}" if user and password else None
+    return json.dumps({"username": user, "password": password}) if user and password else None
 
 
 def registry_auth(

@@ -125,7 +125,8 @@ def test_registry_credentials_of_the_shell_reach_the_run(monkeypatch: pytest.Mon
 
     handover = gather("local", aws(run_credentials_s=900), environ, new_session, now=NOW)
 
-    assert handover.parcels == (Parcel("registry", "ci:pw", NOW + 900, "registry_secret_block"),)
+    login = '{"username": "ci", "password": "pw"}'
+    assert handover.parcels == (Parcel("registry", login, NOW + 900, "registry_secret_block"),)
     assert "pw" not in repr(handover.parcels)
     assert gather("local", aws(registry_secret_block="team"), environ, now=NOW).parcels == ()
     assert gather("local", aws(), {"DELIVERY_REGISTRY_USER": "ci"}, now=NOW).parcels == ()

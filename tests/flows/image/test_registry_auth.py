@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,11 +107,13 @@ def test_ecr_refusal_names_the_permission() -> None:
     assert failure.value.code == "AccessDeniedException"
 
 
-def test_a_callers_registry_login_is_handed_over_only_whole() -> None:
-    assert (
-        caller_registry_secret({"DELIVERY_REGISTRY_USER": "ci", "DELIVERY_REGISTRY_PASSWORD": "pw"})
-        == "ci:pw"
+def test_a_callers_registry_login_is_handed_over_whole_and_read_back_by_the_push() -> None:
+    handed = caller_registry_secret({"DELIVERY_REGISTRY_USER": "ci", "DELIVERY_REGISTRY_PASSWORD": "p:w"})
+    assert handed is not None
+    read_back = registry_auth(
+        local_registry(registry_secret_block="run-registry-1-ab"), load_secret=lambda _: json.loads(handed)
     )
+    assert read_back == {"username": "ci", "password": "p:w"}
     assert caller_registry_secret({"DELIVERY_REGISTRY_USER": "ci"}) is None
     assert caller_registry_secret({}) is None
 

@@ -39,6 +39,7 @@ LONG_TERM_SECRET = "long-term-secret-of-the-caller-0123456789"
 SESSION_KEY = "AKIAIOSFODNN7EXAMPLE"
 SESSION_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
 SESSION_TOKEN_START = "AQoEXAMPLEH4aoAH0gNCAPyJxz4BlCFFxWNE1OPTgk5TthT"
+REGISTRY_PASSWORD = "registry-password-of-the-caller-9876"
 SIGNED = re.compile(r"Credential=([A-Z0-9]+)/\d+/[^/]+/([a-z0-9-]+)/")
 
 
@@ -95,7 +96,12 @@ class Plane:
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
             "AWS_EC2_METADATA_DISABLED": "true",
         }
-        self.keys = {"AWS_ACCESS_KEY_ID": LONG_TERM_KEY, "AWS_SECRET_ACCESS_KEY": LONG_TERM_SECRET}
+        self.keys = {
+            "AWS_ACCESS_KEY_ID": LONG_TERM_KEY,
+            "AWS_SECRET_ACCESS_KEY": LONG_TERM_SECRET,
+            "DELIVERY_REGISTRY_USER": "ci",
+            "DELIVERY_REGISTRY_PASSWORD": REGISTRY_PASSWORD,
+        }
         self.config = tmp / "aws.toml"
         self.config.write_text(
             f'application = "{APPLICATION}"\nenvironments = ["{NODE_1}", "{NODE_2}"]\n'
@@ -104,7 +110,8 @@ class Plane:
         )
 
     def cli(self, *args: str, keys: bool = False, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """The CLI in the copy, from a shell with (`keys`) or without the long-term keys."""
+        """The CLI in the copy, from a shell with (`keys`) or without the long-term keys (and a
+        registry login)."""
         env = self.env | (self.keys if keys else {})
         return subprocess.run(
             [*CLI, *args], cwd=self.repo, env=env, capture_output=True, text=True, timeout=timeout
@@ -165,7 +172,8 @@ def plane(tmp_path_factory: pytest.TempPathFactory, stand_in: StandIn) -> Iterat
 def test_the_worker_never_inherits_the_credentials_of_the_shell_that_started_it(plane: Plane) -> None:
     environ = Path(f"/proc/{plane.worker_pid()}/environ").read_bytes()
     assert b"PREFECT_API_URL=" in environ  # it is the worker's environment
-    assert LONG_TERM_KEY.encode() not in environ and LONG_TERM_SECRET.encode() not in environ
+    for secret in (LONG_TERM_KEY, LONG_TERM_SECRET, REGISTRY_PASSWORD):
+        assert secret.encode() not in environ, secret
 
 
 def test_without_credentials_preflight_says_whose_environment_it_searched(
@@ -189,6 +197,7 @@ def test_the_callers_keys_reach_the_run_short_lived_and_leave_nothing_behind(
     output = f"{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
     assert done.returncode == 1, output  # the ref does not exist: the checkout fails, after preflight
     assert "handed to the run: a session token for 240 min (STS GetSessionToken)" in done.stderr, output
+    assert "registry credentials of this shell handed to the run" in done.stderr, output
     assert "the aws target is ready for a release" in done.stdout, output
     # the stand-in: the long-term keys signed only the STS exchange, the run signed with the session's
     assert stand_in.keys_for("sts") == {LONG_TERM_KEY}
@@ -197,8 +206,8 @@ def test_the_callers_keys_reach_the_run_short_lived_and_leave_nothing_behind(
     # no secret anywhere in Prefect's database (parameters, logs, artifacts, blocks)
     database = b"".join(path.read_bytes() for path in (plane.tmp / "state" / "prefect").glob("prefect.db*"))
     assert database, "the control plane's database was not found"
-    for secret in (LONG_TERM_SECRET, SESSION_SECRET, SESSION_TOKEN_START):
+    for secret in (LONG_TERM_SECRET, SESSION_SECRET, SESSION_TOKEN_START, REGISTRY_PASSWORD):
         assert secret.encode() not in database, secret
-    assert b"credentials_block" in database  # the parameters are there, naming the block only
+    assert b"credentials_block" in database and b"registry_secret_block" in database  # names only
     environ = Path(f"/proc/{plane.worker_pid()}/environ").read_bytes()
     assert SESSION_KEY.encode() not in environ and LONG_TERM_KEY.encode() not in environ
