@@ -1,8 +1,41 @@
-"""The one small interface every deployment target implements, and the facts it reports.
+"""The one small interface every deployment target implements, the facts it reports, and its contract.
 
 A target looks like the seed's Elastic Beanstalk application: two long-lived environments,
 each reachable at an address (prod or preprod), each running one version. The pipeline
-decides *what* to do from these facts (see `decisions`); a target only carries it out.
+decides *what* to do from these facts (see `flows.release.decisions`); a target only carries
+it out.
+
+The contract, for every method of `Target` (each method's docstring says it again):
+
+- Failures are `flows.errors.TargetError` (a target's own branch of it, e.g.
+  `LocalTargetError`, `AwsTargetError`) whose message says what was seen and what to do;
+  never a bare SDK or OS exception. An unknown environment, an unregistered version, a refused
+  swap, an unreachable platform: all `TargetError`.
+- Every call is bounded in time: a wait inside a target has a deadline (`flows.clock.poll_until`
+  on the target's clock), after which it raises `TargetError` (or, where the deadline is a
+  normal end, returns what it has). Nothing waits for ever on a platform that stops answering.
+- Reads (`environments`, `url`, `events`, `preflight`, `traffic`, `supports_canary`) change
+  nothing and may be called at any time, also while another process releases.
+- Idempotent: `register_version` (the same version and bundle twice is one registration),
+  `reconcile` (a second call right after the first repairs nothing and returns []),
+  `set_traffic_share(env, 0)` (always allowed, also on a target without canary).
+  Not idempotent: `deploy` (each call replaces the environment's version, even with the same one)
+  and `swap` (a plain exchange: a second swap undoes the first).
+- `environments` reports exactly the configured environments, in configuration order, one holding
+  the prod address and the other the preprod one (an empty environment is `Missing`, never absent).
+- `deploy` may return before the environment is ready; `environments` then shows `Updating` until
+  it is `Ready` with the new version and an accepted health. A failed deploy leaves the
+  environment's previous version serving.
+- `lock` is exclusive across processes and machines sharing the target; a dead holder frees it
+  (the kernel, or an expiring lease); the next taker is told who died holding it.
+- `traffic` counters are cumulative and never go back for one environment across swaps,
+  deploys and restarts of the target's proxy.
+
+A new target proves itself by passing the contract suite, `tests/flows/targets/contract.py`:
+add one fixture to `tests/flows/targets/test_contract.py` that builds a `Stage` (the target, a
+bundle of a deployable version, and the world's clock and waiting), and every check runs against
+it. The fake target of the tests, the local target (with Docker) and the aws target (botocore
+events and moto) pass it.
 """
 
 from __future__ import annotations
@@ -89,34 +122,56 @@ class Target(Protocol):
     name: str
 
     def environments(self) -> list[Environment]:
-        """Both environments as they are now."""
+        """Both configured environments as they are now, in configuration order; a read.
+
+        One holds the prod address, the other the preprod one; an environment with nothing
+        deployed is `Missing`. Raises `TargetError` when the platform cannot be read.
+        """
         ...
 
     def url(self, address: str) -> str:
-        """The HTTP base URL through which an address (prod or preprod) is reached."""
+        """The HTTP base URL through which an address (prod or preprod) is reached; a read."""
         ...
 
     def register_version(self, version: str, bundle: dict[str, Any]) -> None:
-        """Make a version deployable from its rendered `Dockerrun.aws.json`; idempotent."""
+        """Make a version deployable from its rendered `Dockerrun.aws.json`; idempotent, bounded.
+
+        The same version with the same bundle twice is one registration; a bundle that cannot be
+        deployed (or, where versions are immutable, differs from the registered one) is a
+        `TargetError`.
+        """
         ...
 
     def deploy(self, environment: str, version: str) -> None:
-        """Start deploying a registered version to one environment; may return before ready."""
+        """Start deploying a registered version to one environment; may return before ready.
+
+        Not idempotent (each call replaces the environment's version). Bounded: a target that
+        blocks until the version serves does so within `deadlines.ready`. `environments` shows
+        `Updating` until the environment is `Ready` with the version. An unknown environment or
+        an unregistered version is a `TargetError`, and so is a version that never gets healthy;
+        the environment's previous version then keeps serving.
+        """
         ...
 
     def swap(self, first: str, second: str) -> None:
-        """Exchange the addresses of two environments in one step."""
+        """Exchange the addresses of two environments in one step; a second swap undoes it.
+
+        Both addresses switch together (no moment where both point at one environment). An
+        unknown environment, or one the platform cannot swap now, is a `TargetError` and
+        nothing changes.
+        """
         ...
 
     def events(self, environment: str, since: datetime) -> list[TargetEvent]:
-        """Events of one environment after `since`, oldest first."""
+        """Events of one environment strictly after `since`, oldest first; a read, bounded."""
         ...
 
     def preflight(self) -> list[str]:
         """What would stop a release on this target, found before anything is built (empty: ready).
 
         Each problem is one line saying what is missing and what to do (no credentials, no such
-        application or environment, no bucket, an address held by another target).
+        application or environment, no bucket, an address held by another target). A read: starts,
+        creates and changes nothing; problems are returned, not raised.
         """
         ...
 
@@ -125,7 +180,7 @@ class Target(Protocol):
 
         Local: serving containers a host or engine restart stopped start again, the proxy runs and
         points at them, orphan containers of killed deploys are removed. EB replaces its instances
-        itself, so nothing there.
+        itself, so nothing there. Idempotent: called again at once, it returns [].
         """
         ...
 
@@ -135,15 +190,26 @@ class Target(Protocol):
         Waits up to `wait_s`, logging who holds it, then raises `TargetError` naming the holder.
         A holder that dies frees the lock (the kernel, or an expiring lease). The block gets the
         holder that died holding it (its release was interrupted), or None after a clean release.
+        Exclusive across processes (and machines, where the target is shared); taken again at
+        once after the block ends. The block's exit waits only for the target's own bounded
+        clean-up.
         """
         ...
 
     def traffic(self, environment: str) -> TrafficCounters:
-        """The environment's cumulative traffic counters, as the target counts all clients' requests."""
+        """The environment's cumulative traffic counters, as the target counts all clients' requests.
+
+        Never below an earlier reading of the same environment (across swaps, deploys and proxy
+        restarts). A target that cannot count (no metrics) raises `TargetError`.
+        """
         ...
 
     def set_traffic_share(self, environment: str, percent: int) -> None:
-        """Canary: send `percent` of prod's traffic to `environment` (0 ends it); see `supports_canary`."""
+        """Canary: send `percent` of prod's traffic to `environment` (0 ends it); see `supports_canary`.
+
+        0 is always accepted (idempotent). A share above 0 on a target without canary, or a
+        percentage outside 0..100, is a `TargetError` and changes nothing.
+        """
         ...
 
     @property

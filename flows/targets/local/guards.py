@@ -3,7 +3,7 @@
 The release lock's holder record and what a waiter says; address claims (which target holds an
 address, and what to tell the user); the target's identity (labels and container names, so two
 state dirs never collide); which containers are orphans; which images retention prunes. Nothing
-here touches a file, a socket or Docker: `executor` and `target` carry these decisions out.
+here touches a file, a socket or Docker: the executors and the jobs carry these decisions out.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from flows.targets.base import LockHolder
-from flows.targets.local.plans import Registration, split_address
+from flows.targets.local.containers import Registration
+from flows.targets.local.plans import split_address
 from flows.targets.local.status import ContainerFacts
 
 # --- the release lock -----------------------------------------------------------------------
@@ -189,17 +190,3 @@ def versions_to_prune(
     kept = (set(known[-keep:]) if keep > 0 else set()) | set(running)
     kept_images = {versions[v].image for v in versions if v in kept or v not in known}
     return [v for v in known if v not in kept and versions[v].image not in kept_images]
-
-
-def split_image(image: str) -> tuple[str, str, str] | None:
-    """`127.0.0.1:5000/app:1.0` -> `("127.0.0.1:5000", "127.0.0.1:5000/app", "1.0")`.
-
-    None when the reference names no registry host or no tag (nothing to delete in a registry).
-    """
-    first, sep, _ = image.partition("/")
-    if not sep or not ("." in first or ":" in first or first == "localhost"):
-        return None
-    repository, colon, tag = image.rpartition(":")
-    if not colon or "/" in tag or not repository or "@" in image:
-        return None
-    return first, repository, tag

@@ -1,25 +1,27 @@
-"""Pure plans of the local target: the HAProxy configuration, its runtime commands, container specs.
+"""Pure plans of the proxy: the HAProxy configuration and every runtime command sent to it.
 
-Nothing here touches Docker, a socket or a file: each builder takes facts and returns the text,
-commands or run specification the executor will carry out, so the tests assert plans exactly.
+Nothing here touches a socket or a file: each builder takes facts and returns the text or the
+commands the HAProxy executor (`haproxy`) carries out, so tests assert plans exactly.
 
-Layout: two frontends, one per address (prod, preprod), each with its own backend named like the
-role; each backend has one server `app` pointing at the published 127.0.0.1 port of the container
-of the environment that holds that address. A swap re-points both servers in one admin-socket
-call; an environment with no container leaves its backend's server in maintenance (HTTP 503).
-The prod backend has a second server, `canary` (weight 0, in maintenance), which a canary points
-at another environment's container with a weight: `app` and `canary` weights add up to 100, so
-a weight is the share of prod's requests in percent. `noreuseport` makes a second HAProxy on the
+The general shape is a list of `Backend`s, each bound to one address and holding any number of
+`Server`s (an endpoint each, optionally weighted and health-checked), and commands keyed by
+`backend/server`: `switch_commands` re-points any set of servers of any backends in one
+admin-socket line, addresses first, so a swap of two backends of N servers each switches
+together. The local target's layout is one case of it: two frontends, one per address (prod,
+preprod), each with its own backend named like the role; each backend has one server `app`
+pointing at the published 127.0.0.1 port of the container of the environment holding that
+address, and an environment with no container leaves its server in maintenance (HTTP 503). The
+prod backend has a second server, `canary` (weight 0, in maintenance), which a canary points at
+another environment's container with a weight: `app` and `canary` weights add up to 100, so a
+weight is the share of prod's requests in percent. `noreuseport` makes a second HAProxy on the
 same address fail to bind instead of silently sharing the port with the first.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from flows.errors import TargetError
 
@@ -28,35 +30,27 @@ PREPROD = "preprod"
 ROLES = (PROD, PREPROD)
 SERVER = "app"
 CANARY = "canary"
+LOOPBACK = "127.0.0.1"
 FULL_WEIGHT = 100  # `app` + `canary` weights on prod: a weight is a percentage of prod's requests
-# Where a server with no environment container points: never contacted, it stays in maintenance.
+# Where a server with nothing to send to points: never contacted, it stays in maintenance.
 PARKED_PORT = 1
-
-CONFIG_IN_CONTAINER = "/app/application.conf"
-DATA_IN_CONTAINER = "/data"
-
-LABEL_APP = "deliverypipeline.app"
-LABEL_ENV = "deliverypipeline.env"
-LABEL_VERSION = "deliverypipeline.version"
-LABEL_STATE_DIR = "deliverypipeline.state_dir"
-LABEL_TARGET = "deliverypipeline.target"  # short hash of the absolute state dir: one target
-LABEL_RUN = "deliverypipeline.run"  # the flow run (or "cli") that started the container
-
-NANOSECONDS = 1_000_000_000
+# HAProxy is started with this environment and nothing else: it reads no variable, and the run's
+# own (its id, the worker's credentials) must not be readable in /proc/<haproxy>/environ.
+PROXY_ENVIRONMENT: Mapping[str, str] = {}
 
 
 class PlanError(TargetError):
     """A plan cannot be made from the given facts; the message says which fact is wrong."""
 
 
-def split_address(address: str) -> tuple[str, int]:
+def split_address(address: str, *, loopback_only: bool = True) -> tuple[str, int]:
     """`"127.0.0.1:8080"` -> `("127.0.0.1", 8080)`; the local target listens only on 127.0.0.1."""
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise PlanError(
             f"address {address!r} is not HOST:PORT; set prod_address/preprod_address like 127.0.0.1:8080"
         )
-    if host != "127.0.0.1":
+    if loopback_only and host != LOOPBACK:
         raise PlanError(f"address {address!r}: the local target binds only 127.0.0.1")
     if not 0 < int(port) < 65536:
         raise PlanError(f"address {address!r}: the port must be 1..65535; set prod_address/preprod_address")
@@ -64,8 +58,72 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """Where a server sends requests: a host and a port."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        """`host:port`."""
+        return f"{self.host}:{self.port}"
+
+
+def local(port: int | None) -> Endpoint | None:
+    """A port published on 127.0.0.1 as an endpoint (None stays None: nothing to send to)."""
+    return Endpoint(LOOPBACK, port) if port is not None else None
+
+
+@dataclass(frozen=True)
+class Server:
+    """One server of a backend: its endpoint (None: parked in maintenance), weight and checks."""
+
+    name: str
+    endpoint: Endpoint | None
+    weight: int | None = None  # None: HAProxy's default
+    check: bool = False  # HAProxy health-checks it (a fleet's nodes come and go)
+
+    def line(self) -> str:
+        """The `server` line of the configuration."""
+        endpoint = self.endpoint or Endpoint(LOOPBACK, PARKED_PORT)
+        words = [f"    server {self.name} {endpoint}"]
+        if self.weight is not None:
+            words.append(f"weight {self.weight}")
+        if self.check:
+            words.append("check")
+        if self.endpoint is None:
+            words.append("disabled")
+        return " ".join(words)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A frontend bound to one address and its backend of the same name, with its servers."""
+
+    name: str
+    bind: str  # HOST:PORT
+    servers: tuple[Server, ...]
+    health_path: str | None = None  # `option httpchk GET <path>` for checked servers
+
+    def lines(self) -> list[str]:
+        """The frontend and backend sections."""
+        backend = [f"backend {self.name}"]
+        if self.health_path is not None:
+            backend.append(f"    option httpchk GET {self.health_path}")
+        return [
+            "",
+            f"frontend {self.name}",
+            f"    bind {self.bind}",
+            f"    default_backend {self.name}",
+            "",
+            *backend,
+            *(server.line() for server in self.servers),
+        ]
+
+
+@dataclass(frozen=True)
 class ProxyLayout:
-    """Where the proxy listens and keeps its files."""
+    """Where the local proxy listens and keeps its files."""
 
     prod_address: str
     preprod_address: str
@@ -78,24 +136,20 @@ class ProxyLayout:
         return self.prod_address if role == PROD else self.preprod_address
 
 
-def haproxy_config(layout: ProxyLayout, ports: Mapping[str, int | None]) -> str:
-    """The HAProxy configuration: one frontend and backend per role, servers at `ports[role]`.
+def proxy_config(pid_path: Path, socket_path: Path, backends: Sequence[Backend]) -> str:
+    """A HAProxy configuration serving `backends`, run as a daemon with an admin socket.
 
-    `ports[role]` is the published port of the container serving that role at start, or None to
-    start that backend's server in maintenance. Servers have no HAProxy checks: the target only
-    points a server at a container Docker reports healthy. `http-server-close` opens a fresh
-    server connection per request, so after a switch no pooled connection reaches the old container;
-    `retry-on conn-failure empty-response` retries the rare connection caught during a switch.
+    `http-server-close` opens a fresh server connection per request, so after a switch no pooled
+    connection reaches the old server; `retry-on conn-failure empty-response` retries the rare
+    connection caught during a switch.
     """
-    for role in ROLES:
-        split_address(layout.address(role))
     lines = [
         "# Generated by the deliverypipeline local target; rewritten at every proxy start.",
         "global",
         "    daemon",
         "    noreuseport",
-        f"    pidfile {layout.pid_path}",
-        f"    stats socket {layout.socket_path} mode 600 level admin expose-fd listeners",
+        f"    pidfile {pid_path}",
+        f"    stats socket {socket_path} mode 600 level admin expose-fd listeners",
         "    stats timeout 30s",
         "    maxconn 4096",
         "",
@@ -112,46 +166,124 @@ def haproxy_config(layout: ProxyLayout, ports: Mapping[str, int | None]) -> str:
         "    timeout http-keep-alive 60s",
         "    timeout queue 10s",
     ]
-    for role in ROLES:
-        port = ports.get(role)
-        server = f"    server {SERVER} 127.0.0.1:{port if port is not None else PARKED_PORT}"
-        if role == PROD:
-            server += f" weight {FULL_WEIGHT}"
-        lines += [
-            "",
-            f"frontend {role}",
-            f"    bind {layout.address(role)}",
-            f"    default_backend {role}",
-            "",
-            f"backend {role}",
-            server if port is not None else f"{server} disabled",
-        ]
-        if role == PROD:
-            lines.append(f"    server {CANARY} 127.0.0.1:{PARKED_PORT} weight 0 disabled")
+    for backend in backends:
+        lines += backend.lines()
     return "\n".join(lines) + "\n"
 
 
-def point_commands(role: str, port: int | None) -> list[str]:
-    """Runtime API commands pointing a role's backend server at a port, or parking it (None)."""
-    if role not in ROLES:
-        raise PlanError(f"unknown role {role!r}; expected one of {ROLES}")
-    if port is None:
-        return [f"set server {role}/{SERVER} state maint"]
-    return [
-        f"set server {role}/{SERVER} addr 127.0.0.1 port {port}",
-        f"set server {role}/{SERVER} state ready",
-    ]
+def local_backends(layout: ProxyLayout, ports: Mapping[str, int | None]) -> list[Backend]:
+    """The local target's two backends: `app` at `ports[role]` (None: parked), prod's `canary` parked."""
+    backends = []
+    for role in ROLES:
+        split_address(layout.address(role))
+        app = Server(SERVER, local(ports.get(role)), FULL_WEIGHT if role == PROD else None)
+        canary = (Server(CANARY, None, 0),) if role == PROD else ()
+        backends.append(Backend(role, layout.address(role), (app, *canary)))
+    return backends
 
 
-def switch_commands(ports: Mapping[str, int | None]) -> list[str]:
-    """Commands re-pointing several roles at once: all address changes first, then states.
+def haproxy_config(layout: ProxyLayout, ports: Mapping[str, int | None]) -> str:
+    """The local proxy's configuration: servers at the published ports of the environments' containers.
 
-    Sent as one line over one admin-socket connection, so both addresses change together.
+    Servers have no HAProxy checks: the target only points a server at a container Docker
+    reports healthy.
     """
-    plans = [point_commands(role, ports[role]) for role in ROLES if role in ports]
+    return proxy_config(layout.pid_path, layout.socket_path, local_backends(layout, ports))
+
+
+# --- runtime commands -----------------------------------------------------------------------
+
+
+def readdress_command(backend: str, server: str, endpoint: Endpoint) -> str:
+    """Point a server at another endpoint (its state unchanged)."""
+    return f"set server {backend}/{server} addr {endpoint.host} port {endpoint.port}"
+
+
+def point_server(backend: str, server: str, endpoint: Endpoint | None) -> list[str]:
+    """Point a server at an endpoint and make it ready, or park it in maintenance (None)."""
+    if endpoint is None:
+        return [f"set server {backend}/{server} state maint"]
+    return [readdress_command(backend, server, endpoint), f"set server {backend}/{server} state ready"]
+
+
+def weight_command(backend: str, server: str, weight: int) -> str:
+    """Give a server a weight (its share among its backend's servers), no reload."""
+    return f"set weight {backend}/{server} {weight}"
+
+
+def switch_commands_for(moves: Sequence[tuple[str, str, Endpoint | None]]) -> list[str]:
+    """Re-point any servers of any backends at once: every address change first, then the states.
+
+    `moves` are (backend, server, endpoint or None to park). Sent as one line over one
+    admin-socket connection, so every address switches together.
+    """
+    plans = [point_server(backend, server, endpoint) for backend, server, endpoint in moves]
     addr = [cmd for plan in plans for cmd in plan if " addr " in cmd]
     rest = [cmd for plan in plans for cmd in plan if " addr " not in cmd]
     return addr + rest
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise PlanError(f"unknown role {role!r}; expected one of {ROLES}")
+
+
+def point_commands(role: str, port: int | None) -> list[str]:
+    """Runtime API commands pointing a role's `app` server at a local port, or parking it (None)."""
+    _check_role(role)
+    return point_server(role, SERVER, local(port))
+
+
+def switch_commands(ports: Mapping[str, int | None]) -> list[str]:
+    """Commands re-pointing several roles' `app` servers at once (a swap): addresses, then states."""
+    for role in ports:
+        _check_role(role)
+    return switch_commands_for([(role, SERVER, local(ports[role])) for role in ROLES if role in ports])
+
+
+def deploy_commands(
+    role: str, port: int, canary_port: int | None, canary_weight: int, old_port: int | None
+) -> list[str]:
+    """Point a role at a freshly deployed container on `port`; a canary on the old one follows it.
+
+    A canary that sends a share of prod to the container being replaced (`canary_port` ==
+    `old_port`, weight above 0) is re-addressed to the new one first, so that share never
+    reaches a container about to retire.
+    """
+    commands = point_commands(role, port)
+    if canary_weight > 0 and old_port is not None and canary_port == old_port:
+        commands.insert(0, readdress_command(PROD, CANARY, Endpoint(LOOPBACK, port)))
+    return commands
+
+
+def share_commands(
+    backend: str, main: Sequence[str], canary: Mapping[str, Endpoint | None], percent: int
+) -> list[str]:
+    """Send `percent` of a backend's requests to its `canary` servers, the rest to its `main` ones.
+
+    Weights, no reload (roundrobin honours them at run time). 0 (or no canary endpoint) parks
+    the canaries and gives the main servers their full weight back. The canaries' weights are
+    raised before the main ones are lowered, so the weights never all reach 0 mid-way.
+    """
+    if not 0 <= percent <= FULL_WEIGHT:
+        raise PlanError(f"a traffic share is a percentage, 0..100; got {percent}")
+    if percent == 0 or any(endpoint is None for endpoint in canary.values()):
+        return [
+            *(weight_command(backend, server, FULL_WEIGHT) for server in main),
+            *(weight_command(backend, server, 0) for server in canary),
+            *(f"set server {backend}/{server} state maint" for server in canary),
+        ]
+    commands = switch_commands_for([(backend, server, endpoint) for server, endpoint in canary.items()])
+    commands += [weight_command(backend, server, percent) for server in canary]
+    return commands + [weight_command(backend, server, FULL_WEIGHT - percent) for server in main]
+
+
+def canary_commands(port: int | None, percent: int) -> list[str]:
+    """Runtime commands sending `percent` of prod's requests to the container on `port`.
+
+    `app` keeps `100 - percent`, `canary` gets `percent`; 0 (or no port) ends the canary.
+    """
+    return share_commands(PROD, [SERVER], {CANARY: local(port)}, percent)
 
 
 def command_line(commands: Sequence[str]) -> str:
@@ -159,249 +291,3 @@ def command_line(commands: Sequence[str]) -> str:
     if not commands:
         raise PlanError("no runtime command to send")
     return "; ".join(commands) + "\n"
-
-
-_ACCEPTED_REPLY = re.compile(r"^(IP changed|no need to change|nothing changed|port changed)")
-
-
-def command_errors(reply: str) -> list[str]:
-    """The lines of an admin-socket reply that report a failure (an empty list means success)."""
-    return [
-        line.strip()
-        for line in reply.splitlines()
-        if line.strip() and not _ACCEPTED_REPLY.match(line.strip())
-    ]
-
-
-@dataclass(frozen=True)
-class ServerState:
-    """One backend server as `show servers state` reports it."""
-
-    backend: str
-    port: int
-    serving: bool  # operational state RUNNING (not stopped or in maintenance)
-
-
-def _server_rows(text: str) -> Iterator[dict[str, str]]:
-    """Each server line of `show servers state`, as {column: value} by the `# ` header line."""
-    header: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("# "):
-            header = line[2:].split()
-            continue
-        fields = line.split()
-        if not header or len(fields) != len(header):
-            continue
-        yield dict(zip(header, fields, strict=True))
-
-
-def parse_servers_state(text: str) -> dict[str, ServerState]:
-    """Parse `show servers state` into {backend: its `app` server}."""
-    servers: dict[str, ServerState] = {}
-    for row in _server_rows(text):
-        if row["srv_name"] != SERVER:
-            continue
-        servers[row["be_name"]] = ServerState(
-            backend=row["be_name"], port=int(row["srv_port"]), serving=row["srv_op_state"] == "2"
-        )
-    return servers
-
-
-@dataclass(frozen=True)
-class ServerSlot:
-    """Any server of any backend (`app` or `canary`) as `show servers state` reports it."""
-
-    backend: str
-    server: str
-    port: int
-    serving: bool
-    weight: int  # the user weight: 0 takes no new requests
-
-    @property
-    def key(self) -> str:
-        """`backend/server`, as the runtime API names it."""
-        return f"{self.backend}/{self.server}"
-
-
-def parse_server_slots(text: str) -> dict[str, ServerSlot]:
-    """Parse `show servers state` into {"backend/server": slot} for every server."""
-    slots: dict[str, ServerSlot] = {}
-    for row in _server_rows(text):
-        slot = ServerSlot(
-            backend=row["be_name"],
-            server=row["srv_name"],
-            port=int(row["srv_port"]),
-            serving=row["srv_op_state"] == "2",
-            weight=int(row["srv_uweight"]),
-        )
-        slots[slot.key] = slot
-    return slots
-
-
-def canary_commands(port: int | None, percent: int) -> list[str]:
-    """Runtime commands sending `percent` of prod's requests to the container on `port`.
-
-    `app` keeps `100 - percent`, `canary` gets `percent` (roundrobin honours weights at run time,
-    no reload). 0 (or no port) parks the canary and gives `app` its full weight back. The canary's
-    weight is raised before `app`'s is lowered, so the two never add up to 0 mid-way.
-    """
-    if not 0 <= percent <= FULL_WEIGHT:
-        raise PlanError(f"a traffic share is a percentage, 0..100; got {percent}")
-    if percent == 0 or port is None:
-        return [
-            f"set weight {PROD}/{SERVER} {FULL_WEIGHT}",
-            f"set weight {PROD}/{CANARY} 0",
-            f"set server {PROD}/{CANARY} state maint",
-        ]
-    return [
-        f"set server {PROD}/{CANARY} addr 127.0.0.1 port {port}",
-        f"set server {PROD}/{CANARY} state ready",
-        f"set weight {PROD}/{CANARY} {percent}",
-        f"set weight {PROD}/{SERVER} {FULL_WEIGHT - percent}",
-    ]
-
-
-def roles_from_proxy(
-    servers: Mapping[str, ServerState],
-    env_ports: Mapping[str, int | None],
-) -> dict[str, str] | None:
-    """Which environment holds which role, read from the proxy's servers; None if it cannot tell.
-
-    A serving backend belongs to the environment whose container has its port; a parked backend
-    belongs to the environment left over. Both parked (nothing deployed): the proxy cannot tell.
-    """
-    names = list(env_ports)
-    if len(names) != 2 or set(servers) != set(ROLES):
-        return None
-    holders: dict[str, str | None] = {}
-    for role in ROLES:
-        server = servers[role]
-        owners = [env for env, port in env_ports.items() if server.serving and port == server.port]
-        holders[role] = owners[0] if len(owners) == 1 else None
-    known = [env for env in holders.values() if env is not None]
-    if len(known) == 2:
-        return dict(holders) if known[0] != known[1] else None  # type: ignore[arg-type]
-    if len(known) == 1:
-        other = next(env for env in names if env != known[0])
-        return {role: env if env is not None else other for role, env in holders.items()}
-    return None
-
-
-_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]+")
-
-
-def container_name(application: str, environment: str, version: str, taken: Sequence[str] = ()) -> str:
-    """`<application>-<environment>-<version>`, made a valid Docker name, unique among `taken`."""
-    base = _NAME_CHARS.sub("-", f"{application}-{environment}-{version}").strip("-.") or "env"
-    name, serial = base, 1
-    while name in taken:
-        serial += 1
-        name = f"{base}-r{serial}"
-    return name
-
-
-def store_config_text(data_dir: str = DATA_IN_CONTAINER) -> str:
-    """The default shared store: one SQLite file on the volume both environments mount."""
-    return f'[store]\nkind = "sqlite"\npath = "{data_dir}/delivery.sqlite3"\n'
-
-
-@dataclass(frozen=True)
-class Registration:
-    """What `register_version` remembers of a rendered Dockerrun.aws.json."""
-
-    image: str
-    container_port: int
-
-
-def registration_from_bundle(version: str, bundle: Mapping[str, Any]) -> Registration:
-    """Read the image and container port from a Dockerrun.aws.json (version 1) document."""
-    try:
-        image = bundle["Image"]["Name"]
-    except (KeyError, TypeError):
-        raise PlanError(f"version {version}: Dockerrun.aws.json has no Image.Name") from None
-    if not isinstance(image, str) or not image:
-        raise PlanError(f"version {version}: Dockerrun.aws.json Image.Name is empty")
-    ports = bundle.get("Ports") or [{"ContainerPort": "8080"}]
-    try:
-        port = int(ports[0]["ContainerPort"])
-    except (KeyError, TypeError, ValueError, IndexError):
-        raise PlanError(
-            f"version {version}: Dockerrun.aws.json Ports[0].ContainerPort is not a port"
-        ) from None
-    return Registration(image=image, container_port=port)
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything needed to start one environment's container."""
-
-    name: str
-    image: str
-    container_port: int
-    labels: dict[str, str]
-    environment: dict[str, str]
-    volumes: dict[str, dict[str, str]]
-    healthcheck: dict[str, Any]
-    hostname: str
-
-    def docker_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for the Docker SDK's `containers.create`/`run` (port chosen by Docker)."""
-        return {
-            "image": self.image,
-            "name": self.name,
-            "hostname": self.hostname,
-            "labels": self.labels,
-            "environment": self.environment,
-            "volumes": self.volumes,
-            "ports": {f"{self.container_port}/tcp": ("127.0.0.1", None)},
-            "healthcheck": self.healthcheck,
-            "detach": True,
-        }
-
-
-def run_spec(
-    *,
-    application: str,
-    environment: str,
-    version: str,
-    registration: Registration,
-    name: str,
-    store_config: Path,
-    data_dir: Path,
-    state_dir: Path,
-    health_path: str,
-    extra_labels: Mapping[str, str] | None = None,
-) -> RunSpec:
-    """The container of `version` in `environment`, sharing the store the seed's way.
-
-    The store configuration is mounted read-only at /app/application.conf and named by
-    DELIVERY_CONF; the data directory is mounted at /data for SQLite. Docker probes
-    `health_path` every second (Docker 20.10 has no faster start interval).
-    """
-    labels = {
-        LABEL_APP: application,
-        LABEL_ENV: environment,
-        LABEL_VERSION: version,
-        LABEL_STATE_DIR: str(state_dir),
-        **(extra_labels or {}),
-    }
-    probe = f"http://127.0.0.1:{registration.container_port}{health_path}"
-    return RunSpec(
-        name=name,
-        image=registration.image,
-        container_port=registration.container_port,
-        labels=labels,
-        environment={"DELIVERY_CONF": CONFIG_IN_CONTAINER},
-        volumes={
-            str(store_config): {"bind": CONFIG_IN_CONTAINER, "mode": "ro"},
-            str(data_dir): {"bind": DATA_IN_CONTAINER, "mode": "rw"},
-        },
-        healthcheck={
-            "test": ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", probe],
-            "interval": 1 * NANOSECONDS,
-            "timeout": 3 * NANOSECONDS,
-            "retries": 3,
-            "start_period": 60 * NANOSECONDS,
-        },
-        hostname=name[:63],
-    )

@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
 from flows.errors import TargetError
 from flows.targets.base import TargetEvent
-from flows.targets.local.plans import PREPROD, PROD, ROLES, Registration
+from flows.targets.local.containers import Registration
+from flows.targets.local.plans import PREPROD, PROD, ROLES
 
 
 class JsonDocument:

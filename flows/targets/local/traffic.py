@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from flows.targets.base import TrafficCounters
-from flows.targets.local.plans import ServerSlot
+from flows.targets.local.replies import ServerSlot
 from flows.targets.local.state import JsonDocument
 
 

@@ -1,7 +1,8 @@
-"""The registry's v2 API as `flows.image.push` asks it, against a tiny registry on 127.0.0.1.
+"""The registry's v2 API as `flows.registry.client` asks it, against a tiny registry on 127.0.0.1.
 
 Basic credentials, a bearer-token challenge, the manifest Accept header, 404 as "absent",
-other refusals as `PushError`, the digest header and deletes.
+other refusals as `RegistryError`, the digest header and deletes; and the image stage's view
+of the same calls (`flows.image.push`), whose unreachable registry stays the retried error.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from flows.image.errors import PushError, RegistryUnreachable
-from flows.image.push import (
+from flows.image import errors as image_errors
+from flows.image import push
+from flows.registry.client import (
     MANIFEST_TYPES,
     delete_from_registry,
     image_in_registry,
     manifest_digest,
 )
+from flows.registry.errors import RegistryError, RegistryUnreachable
+from flows.registry.names import split_image
 from tests.support import free_port, serving
 
 DIGEST = "sha256:" + "cd" * 32
@@ -118,7 +122,7 @@ def test_a_bearer_challenge_is_answered_with_a_token_from_its_realm(registry: Re
 
 def test_a_challenge_without_a_granted_token_is_a_refusal(registry: Registry) -> None:
     registry.bearer = True
-    with pytest.raises(PushError, match="answered HTTP 401") as caught:
+    with pytest.raises(RegistryError, match="answered HTTP 401") as caught:
         image_in_registry(registry.host, "app", "v1", timeout=5)  # no credentials: no token
     assert not isinstance(caught.value, RegistryUnreachable)
 
@@ -139,7 +143,7 @@ def test_an_unreachable_token_realm_is_a_push_error_naming_it() -> None:
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Challenging)
     with serving(httpd):
-        with pytest.raises(PushError, match="gave no token for app: unreachable") as caught:
+        with pytest.raises(RegistryError, match="gave no token for app: unreachable") as caught:
             image_in_registry(f"127.0.0.1:{httpd.server_address[1]}", "app", "v1", timeout=5)
         assert not isinstance(caught.value, RegistryUnreachable)
 
@@ -147,9 +151,9 @@ def test_an_unreachable_token_realm_is_a_push_error_naming_it() -> None:
 @pytest.mark.parametrize("status", [403, 500])
 def test_other_answers_are_push_errors_not_unreachable(registry: Registry, status: int) -> None:
     registry.status = status
-    with pytest.raises(PushError, match=f"answered HTTP {status} for {registry.url}/v2/app/manifests/v1"):
+    with pytest.raises(RegistryError, match=f"answered HTTP {status} for {registry.url}/v2/app/manifests/v1"):
         image_in_registry(registry.host, "app", "v1", timeout=5)
-    with pytest.raises(PushError, match=f"answered HTTP {status}") as caught:
+    with pytest.raises(RegistryError, match=f"answered HTTP {status}") as caught:
         manifest_digest(registry.host, "app", "v1", timeout=5)
     assert not isinstance(caught.value, RegistryUnreachable)
 
@@ -160,7 +164,7 @@ def test_the_digest_of_a_tag_and_deleting_it(registry: Registry) -> None:
     delete_from_registry(registry.host, "app", DIGEST, timeout=5)
     method, path, headers = registry.seen[-1]
     assert (method, path, headers["Accept"]) == ("DELETE", f"/v2/app/manifests/{DIGEST}", MANIFEST_TYPES)
-    with pytest.raises(PushError, match=r"refused deleting app@sha256:0+: HTTP 404"):
+    with pytest.raises(RegistryError, match=r"refused deleting app@sha256:0+: HTTP 404"):
         delete_from_registry(registry.host, "app", "sha256:" + "0" * 64, timeout=5)
 
 
@@ -172,3 +176,21 @@ def test_a_closed_port_is_unreachable_for_every_call() -> None:
         manifest_digest(registry, "app", "v1", timeout=2)
     with pytest.raises(RegistryUnreachable, match="unreachable"):
         delete_from_registry(registry, "app", DIGEST, timeout=2)
+
+
+def test_the_image_stage_sees_its_own_errors_with_unreachable_still_retried(registry: Registry) -> None:
+    closed = f"127.0.0.1:{free_port()}"
+    with pytest.raises(image_errors.RegistryUnreachable, match="unreachable"):
+        push.image_in_registry(closed, "app", "v1", timeout=2)
+    registry.status = 403
+    with pytest.raises(image_errors.PushError, match="answered HTTP 403") as caught:
+        push.manifest_digest(registry.host, "app", "v1", timeout=5)
+    assert not isinstance(caught.value, image_errors.RegistryUnreachable)
+
+
+def test_split_image_names_the_registry_repository_and_tag() -> None:
+    assert split_image("127.0.0.1:5000/app:1.0") == ("127.0.0.1:5000", "127.0.0.1:5000/app", "1.0")
+    assert split_image("localhost/team/app:v2") == ("localhost", "localhost/team/app", "v2")
+    assert split_image("app:1.0") is None  # no registry host: nothing to ask a registry
+    assert split_image("127.0.0.1:5000/app") is None  # no tag
+    assert split_image("127.0.0.1:5000/app@sha256:" + "a" * 64) is None

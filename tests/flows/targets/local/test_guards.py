@@ -6,8 +6,8 @@ from pathlib import Path
 
 from flows.targets.base import LockHolder
 from flows.targets.local import guards
+from flows.targets.local.containers import Registration
 from flows.targets.local.guards import Claim
-from flows.targets.local.plans import Registration
 from flows.targets.local.status import ContainerFacts
 
 HOLDER = LockHolder("release v2", "run-7", 123, "ci-host", "2026-12-01T10:00:00+00:00")
@@ -96,15 +96,3 @@ def test_retention_keeps_the_last_k_and_the_running_versions() -> None:
     versions["other"] = reg("r/app:other")
     assert guards.versions_to_prune(releases, versions, running=set(), keep=2) == ["v1", "v3"]
     assert guards.touched(["v1", "v2", "v3"], "v1") == ["v2", "v3", "v1"]
-
-
-def test_split_image_finds_registry_repository_and_tag() -> None:
-    assert guards.split_image("127.0.0.1:5000/deliverypipeline:1.0.0") == (
-        "127.0.0.1:5000",
-        "127.0.0.1:5000/deliverypipeline",
-        "1.0.0",
-    )
-    assert guards.split_image("localhost/app:v") == ("localhost", "localhost/app", "v")
-    assert guards.split_image("dp-local-test:1.0") is None  # no registry host: engine only
-    assert guards.split_image("127.0.0.1:5000/app") is None  # no tag
-    assert guards.split_image("127.0.0.1:5000/app@sha256:abc") is None

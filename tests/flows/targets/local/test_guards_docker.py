@@ -23,8 +23,8 @@ import requests
 
 from flows.clock import poll_until
 from flows.config import Deadlines, PipelineConfig
-from flows.image.push import delete_from_registry, manifest_digest
-from flows.targets.local.plans import LABEL_TARGET
+from flows.registry.client import delete_from_registry, manifest_digest
+from flows.targets.local.containers import LABEL_TARGET
 from flows.targets.local.settings import LocalSettings
 from flows.targets.local.target import LocalTarget, LocalTargetError
 from tests.support import free_port
@@ -197,7 +197,7 @@ def test_after_an_engine_restart_the_next_release_first_brings_prod_back(
     # The host restarted: the engine stopped every container, and the proxy process is gone.
     for container in containers(docker_client, target):
         container.stop(timeout=1)
-    assert target.proxy.stop()
+    assert target.haproxy.stop()
     assert answers(target, config.prod_address) is None
     assert {env.health for env in target.environments()} == {"Red"}
 

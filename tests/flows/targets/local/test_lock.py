@@ -17,8 +17,8 @@ import pytest
 from flows.clock import poll_until
 from flows.config import PipelineConfig
 from flows.targets.base import LockHolder
-from flows.targets.local.errors import LocalTargetError
-from flows.targets.local.executor import LockBusy, ReleaseLock
+from flows.targets.local.errors import LocalTargetError, LockBusy
+from flows.targets.local.lock import ReleaseLock
 from flows.targets.local.settings import LocalSettings
 from flows.targets.local.target import LocalTarget
 

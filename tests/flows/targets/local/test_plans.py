@@ -1,4 +1,4 @@
-"""The local target's pure plans: HAProxy configuration, runtime commands, container specs."""
+"""The proxy's pure plans: the HAProxy configuration and every runtime command, exactly."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from flows.targets.local import plans
 from flows.targets.local.plans import (
     PREPROD,
     PROD,
+    Backend,
+    Endpoint,
     PlanError,
     ProxyLayout,
-    Registration,
-    ServerState,
+    Server,
 )
-from webapp.config import parse_config
 
 LAYOUT = ProxyLayout(
     prod_address="127.0.0.1:8080",
@@ -64,16 +64,6 @@ backend preprod
     server app 127.0.0.1:1 disabled
 """
 
-# `show servers state` as HAProxy 2.6 answers it: prod serving port 32768, preprod parked.
-SERVERS_STATE = (
-    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
-    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
-    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "
-    "srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n"
-    "3 prod 1 app 127.0.0.1 2 4 1 1 0 1 0 0 8 0 0 0 - 32768 - 0 0 - - 0\n"
-    "4 preprod 1 app 127.0.0.1 0 5 1 1 0 1 0 0 8 0 0 0 - 1 - 0 0 - - 0\n\n"
-)
-
 
 def test_haproxy_config_points_each_role_at_its_container_or_parks_it() -> None:
     assert plans.haproxy_config(LAYOUT, {PROD: 32768, PREPROD: None}) == EXPECTED_CONFIG
@@ -102,18 +92,6 @@ def test_canary_commands_split_prod_by_weight_and_end_with_all_on_app() -> None:
     for bad in (-1, 101):
         with pytest.raises(PlanError, match=r"percentage, 0\.\.100"):
             plans.canary_commands(32770, bad)
-
-
-def test_server_slots_include_the_canary_with_its_weight() -> None:
-    text = SERVERS_STATE.replace(
-        "4 preprod 1 app",
-        "3 prod 2 canary 127.0.0.1 2 0 25 25 0 1 0 2 0 0 0 0 - 32770 - 0 0 - - 0\n4 preprod 1 app",
-    )
-    slots = plans.parse_server_slots(text)
-    assert sorted(slots) == ["preprod/app", "prod/app", "prod/canary"]
-    assert slots["prod/canary"] == plans.ServerSlot("prod", "canary", 32770, True, 25)
-    assert slots["preprod/app"].serving is False
-    assert set(plans.parse_servers_state(text)) == {PROD, PREPROD}  # roles read `app` only
 
 
 @pytest.mark.parametrize(
@@ -164,164 +142,107 @@ def test_command_line_needs_a_command() -> None:
         plans.command_line([])
 
 
-def test_command_errors_accepts_haproxy_success_replies_only() -> None:
-    ok = "no need to change the addr, port changed from '1' to '9999' by 'stats socket command'\n\n\n"
-    assert plans.command_errors(ok) == []
-    assert (
-        plans.command_errors("IP changed from '10.0.0.1' to '127.0.0.1', no need to change the port\n") == []
-    )
-    assert plans.command_errors("\n") == []
-    assert plans.command_errors("No such server.\n\n\n") == ["No such server."]
-    assert plans.command_errors("Unknown command, but maybe ...\n  help\n") == [
-        "Unknown command, but maybe ...",
-        "help",
-    ]
-
-
-def test_parse_servers_state() -> None:
-    assert plans.parse_servers_state(SERVERS_STATE) == {
-        PROD: ServerState(PROD, 32768, serving=True),
-        PREPROD: ServerState(PREPROD, 1, serving=False),
-    }
-    assert plans.parse_servers_state("") == {}
-
-
-def _servers(prod: tuple[int, bool], preprod: tuple[int, bool]) -> dict[str, ServerState]:
-    return {PROD: ServerState(PROD, *prod), PREPROD: ServerState(PREPROD, *preprod)}
-
-
-def test_roles_from_proxy_matches_ports_to_environments() -> None:
-    servers = _servers((32770, True), (32768, True))
-    assert plans.roles_from_proxy(servers, {"node-1": 32768, "node-2": 32770}) == {
-        PROD: "node-2",
-        PREPROD: "node-1",
-    }
-
-
-def test_roles_from_proxy_gives_a_parked_backend_to_the_other_environment() -> None:
-    servers = _servers((32770, True), (1, False))
-    assert plans.roles_from_proxy(servers, {"node-1": None, "node-2": 32770}) == {
-        PROD: "node-2",
-        PREPROD: "node-1",
-    }
-
-
-def test_roles_from_proxy_during_a_deploy_still_tells_by_the_other_backend() -> None:
-    # node-1's backend already points at its new container; the state still has the old port.
-    servers = _servers((40000, True), (32770, True))
-    assert plans.roles_from_proxy(servers, {"node-1": 32768, "node-2": 32770}) == {
-        PROD: "node-1",
-        PREPROD: "node-2",
-    }
-
-
-@pytest.mark.parametrize(
-    ("servers", "ports"),
-    [
-        (_servers((1, False), (1, False)), {"node-1": None, "node-2": None}),  # nothing deployed
-        (_servers((5, True), (5, True)), {"node-1": 5, "node-2": 6}),  # both at one container
-        ({PROD: ServerState(PROD, 5, True)}, {"node-1": 5, "node-2": None}),  # not our proxy
-        (_servers((5, True), (6, True)), {"node-1": 5}),  # not two environments
-    ],
-)
-def test_roles_from_proxy_says_when_it_cannot_tell(
-    servers: dict[str, ServerState], ports: dict[str, int | None]
-) -> None:
-    assert plans.roles_from_proxy(servers, ports) is None
-
-
-def test_container_name_is_a_valid_unique_docker_name() -> None:
-    assert (
-        plans.container_name("deliverypipeline", "node-1", "1.4.0+g3f2a")
-        == "deliverypipeline-node-1-1.4.0-g3f2a"
-    )
-    taken = ["app-node-1-v1", "app-node-1-v1-r2"]
-    assert plans.container_name("app", "node-1", "v1", taken) == "app-node-1-v1-r3"
-
-
-def test_default_store_config_is_what_the_webapp_reads() -> None:
-    text = plans.store_config_text()
-    assert text == '[store]\nkind = "sqlite"\npath = "/data/delivery.sqlite3"\n'
-    parsed = parse_config(text, "/app/application.conf")
-    assert (parsed.kind, str(parsed.path)) == ("sqlite", "/data/delivery.sqlite3")
-
-
-def test_registration_from_dockerrun() -> None:
-    bundle = {
-        "AWSEBDockerrunVersion": "1",
-        "Image": {"Name": "127.0.0.1:5000/deliverypipeline:1.2.0", "Update": "true"},
-        "Ports": [{"ContainerPort": "9000"}],
-    }
-    assert plans.registration_from_bundle("1.2.0", bundle) == Registration(
-        "127.0.0.1:5000/deliverypipeline:1.2.0", 9000
-    )
-    assert plans.registration_from_bundle("1", {"Image": {"Name": "x:1"}}).container_port == 8080
-
-
-@pytest.mark.parametrize(
-    ("bundle", "message"),
-    [
-        ({}, "no Image.Name"),
-        ({"Image": "x"}, "no Image.Name"),
-        ({"Image": {"Name": ""}}, "is empty"),
-        ({"Image": {"Name": "x:1"}, "Ports": [{"ContainerPort": "http"}]}, "not a port"),
-    ],
-)
-def test_registration_errors_name_the_field(bundle: dict[str, object], message: str) -> None:
-    with pytest.raises(PlanError, match=message):
-        plans.registration_from_bundle("1", bundle)
-
-
-def test_run_spec_mounts_the_shared_store_the_seed_way() -> None:
-    spec = plans.run_spec(
-        application="deliverypipeline",
-        environment="node-2",
-        version="1.2.0",
-        registration=Registration("127.0.0.1:5000/deliverypipeline:1.2.0", 8080),
-        name="deliverypipeline-node-2-1.2.0",
-        store_config=Path("/state/store/application.conf"),
-        data_dir=Path("/state/data"),
-        state_dir=Path("/state"),
-        health_path="/health",
-        extra_labels={"deliverypipeline.test": "42"},
-    )
-    assert spec.docker_kwargs() == {
-        "image": "127.0.0.1:5000/deliverypipeline:1.2.0",
-        "name": "deliverypipeline-node-2-1.2.0",
-        "hostname": "deliverypipeline-node-2-1.2.0",
-        "labels": {
-            "deliverypipeline.app": "deliverypipeline",
-            "deliverypipeline.env": "node-2",
-            "deliverypipeline.version": "1.2.0",
-            "deliverypipeline.state_dir": "/state",
-            "deliverypipeline.test": "42",
-        },
-        "environment": {"DELIVERY_CONF": "/app/application.conf"},
-        "volumes": {
-            "/state/store/application.conf": {"bind": "/app/application.conf", "mode": "ro"},
-            "/state/data": {"bind": "/data", "mode": "rw"},
-        },
-        "ports": {"8080/tcp": ("127.0.0.1", None)},
-        "healthcheck": {
-            "test": [
-                "CMD",
-                "curl",
-                "-fsS",
-                "-o",
-                "/dev/null",
-                "--max-time",
-                "2",
-                "http://127.0.0.1:8080/health",
-            ],
-            "interval": 1_000_000_000,
-            "timeout": 3_000_000_000,
-            "retries": 3,
-            "start_period": 60_000_000_000,
-        },
-        "detach": True,
-    }
-
-
 def test_a_port_out_of_range_is_a_clear_error() -> None:
     with pytest.raises(plans.PlanError, match=r"port must be 1\.\.65535"):
         plans.split_address("127.0.0.1:70000")
+
+
+def test_a_deploy_points_its_role_and_moves_a_canary_that_sent_to_the_replaced_container() -> None:
+    assert plans.deploy_commands(PREPROD, 32771, canary_port=1, canary_weight=0, old_port=None) == [
+        "set server preprod/app addr 127.0.0.1 port 32771",
+        "set server preprod/app state ready",
+    ]
+    # a canary at 20 % on the container being replaced follows it to the new one, first
+    assert plans.deploy_commands(PREPROD, 32771, canary_port=32769, canary_weight=20, old_port=32769) == [
+        "set server prod/canary addr 127.0.0.1 port 32771",
+        "set server preprod/app addr 127.0.0.1 port 32771",
+        "set server preprod/app state ready",
+    ]
+    # a parked canary, or one on another container, stays where it is
+    assert len(plans.deploy_commands(PROD, 32771, canary_port=32769, canary_weight=0, old_port=32769)) == 2
+    assert len(plans.deploy_commands(PROD, 32771, canary_port=32760, canary_weight=20, old_port=32769)) == 2
+
+
+FLEET = [
+    Backend(
+        "prod",
+        "127.0.0.1:8080",
+        (
+            Server("node-1", Endpoint("10.77.0.2", 9001), check=True),
+            Server("node-2", Endpoint("10.77.0.3", 9001), check=True),
+        ),
+        health_path="/health",
+    ),
+    Backend(
+        "preprod",
+        "127.0.0.1:8081",
+        (Server("node-1", Endpoint("10.77.0.2", 9002), check=True), Server("node-2", None, check=True)),
+        health_path="/health",
+    ),
+]
+
+
+def test_a_backend_lists_any_number_of_health_checked_servers() -> None:
+    text = plans.proxy_config(Path("/s/haproxy.pid"), Path("/s/haproxy.sock"), FLEET)
+    assert text.split("timeout queue 10s\n", 1)[1] == (
+        "\n"
+        "frontend prod\n"
+        "    bind 127.0.0.1:8080\n"
+        "    default_backend prod\n"
+        "\n"
+        "backend prod\n"
+        "    option httpchk GET /health\n"
+        "    server node-1 10.77.0.2:9001 check\n"
+        "    server node-2 10.77.0.3:9001 check\n"
+        "\n"
+        "frontend preprod\n"
+        "    bind 127.0.0.1:8081\n"
+        "    default_backend preprod\n"
+        "\n"
+        "backend preprod\n"
+        "    option httpchk GET /health\n"
+        "    server node-1 10.77.0.2:9002 check\n"
+        "    server node-2 127.0.0.1:1 check disabled\n"
+    )
+
+
+def test_a_swap_of_two_backends_of_n_servers_changes_every_address_before_any_state() -> None:
+    moves = [
+        ("prod", "node-1", Endpoint("10.77.0.2", 9002)),
+        ("prod", "node-2", Endpoint("10.77.0.3", 9002)),
+        ("preprod", "node-1", Endpoint("10.77.0.2", 9001)),
+        ("preprod", "node-2", None),
+    ]
+    assert plans.switch_commands_for(moves) == [
+        "set server prod/node-1 addr 10.77.0.2 port 9002",
+        "set server prod/node-2 addr 10.77.0.3 port 9002",
+        "set server preprod/node-1 addr 10.77.0.2 port 9001",
+        "set server prod/node-1 state ready",
+        "set server prod/node-2 state ready",
+        "set server preprod/node-1 state ready",
+        "set server preprod/node-2 state maint",
+    ]
+
+
+def test_a_share_splits_a_backend_between_n_main_and_n_canary_servers() -> None:
+    canary = {"canary-1": Endpoint("10.77.0.2", 9002), "canary-2": Endpoint("10.77.0.3", 9002)}
+    assert plans.share_commands("prod", ["node-1", "node-2"], canary, 30) == [
+        "set server prod/canary-1 addr 10.77.0.2 port 9002",
+        "set server prod/canary-2 addr 10.77.0.3 port 9002",
+        "set server prod/canary-1 state ready",
+        "set server prod/canary-2 state ready",
+        "set weight prod/canary-1 30",
+        "set weight prod/canary-2 30",
+        "set weight prod/node-1 70",
+        "set weight prod/node-2 70",
+    ]
+    assert plans.share_commands("prod", ["node-1"], {"canary-1": None}, 30) == [
+        "set weight prod/node-1 100",
+        "set weight prod/canary-1 0",
+        "set server prod/canary-1 state maint",
+    ]
+
+
+def test_the_proxy_is_started_with_an_empty_environment() -> None:
+    # least privilege: nothing of the run (its id, the worker's credentials) reaches HAProxy
+    assert dict(plans.PROXY_ENVIRONMENT) == {}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.targets.local.plans import PREPROD, PROD, Registration
+from flows.targets.local.containers import Registration
+from flows.targets.local.plans import PREPROD, PROD
 from flows.targets.local.state import (
     EventLog,
     LocalState,

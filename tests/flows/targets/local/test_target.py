@@ -9,7 +9,8 @@ import pytest
 
 from flows.config import PipelineConfig
 from flows.targets.base import GREY, MISSING, Target
-from flows.targets.local.plans import PlanError, Registration
+from flows.targets.local.containers import Registration
+from flows.targets.local.plans import PlanError
 from flows.targets.local.settings import LocalSettings
 from flows.targets.local.target import LocalTarget, LocalTargetError, proxy_layout
 
@@ -90,21 +91,19 @@ def test_deploy_and_swap_check_their_arguments_first(tmp_path: Path) -> None:
 
 def test_the_default_store_config_is_generated_once(tmp_path: Path) -> None:
     target = make(tmp_path)
-    path = target.store_config_path()
+    path = target.deployer.store_config_path()
     assert path == tmp_path / "state" / "store" / "application.conf"
     assert path.read_text() == '[store]\nkind = "sqlite"\npath = "/data/delivery.sqlite3"\n'
 
 
 def test_a_configured_store_must_exist(tmp_path: Path) -> None:
     missing = tmp_path / "mongo.conf"
-    target = make(tmp_path)
-    target.config = target.config.model_copy(
-        update={"local": target.config.local.model_copy(update={"store_config": missing})}
-    )
+    local = LocalSettings(state_dir=tmp_path / "state", store_config=missing)
+    target = LocalTarget(PipelineConfig(local=local), client=NoDocker())
     with pytest.raises(LocalTargetError, match="does not exist"):
-        target.store_config_path()
+        target.deployer.store_config_path()
     missing.write_text('[store]\nkind = "mongodb"\nuri = "mongodb://127.0.0.1:27017/delivery"\n')
-    assert target.store_config_path() == missing
+    assert target.deployer.store_config_path() == missing
 
 
 class DeadEngine:
@@ -129,7 +128,7 @@ def test_preflight_lists_every_problem_and_starts_nothing(tmp_path: Path) -> Non
             local=LocalSettings(state_dir=tmp_path / "state"),
         )
         target = LocalTarget(config, client=DeadEngine())
-        target.proxy.binary = str(tmp_path / "no-haproxy")
+        target.haproxy.binary = str(tmp_path / "no-haproxy")
         problems = target.preflight()
     assert (
         problems[0] == f"haproxy not installed ({tmp_path / 'no-haproxy'}): run `bash scripts/setup-host.sh`"
@@ -141,7 +140,7 @@ def test_preflight_lists_every_problem_and_starts_nothing(tmp_path: Path) -> Non
     assert len(problems) == 3
     assert not (tmp_path / "state" / "haproxy.pid").exists()
     same = make(tmp_path, prod_address="127.0.0.1:9", preprod_address="127.0.0.1:9")
-    same.proxy.binary = "/bin/true"
+    same.haproxy.binary = "/bin/true"
     assert "both 127.0.0.1:9" in same.preflight()[-1]
 
 
@@ -160,4 +159,4 @@ def test_containers_are_named_and_labelled_after_the_target(tmp_path: Path) -> N
     other = LocalTarget(PipelineConfig(local=LocalSettings(state_dir=tmp_path / "other")), client=NoDocker())
     assert target.identity != other.identity and len(target.identity) == 8
     assert target.run == "run-9"
-    assert target._labels()["deliverypipeline.target"] == target.identity
+    assert target.site.labels()["deliverypipeline.target"] == target.identity

@@ -26,7 +26,7 @@ from flows.cli import local as local_cli
 from flows.config import Deadlines, PipelineConfig
 from flows.release.decisions import Readiness, assign_roles, readiness, swap_pair
 from flows.targets.base import GREEN, GREY, MISSING, READY, UPDATING, Target
-from flows.targets.local.executor import ContainerError
+from flows.targets.local.errors import ContainerError
 from flows.targets.local.settings import LocalSettings
 from flows.targets.local.target import LocalTarget
 from tests.support import free_port
@@ -244,11 +244,11 @@ def test_releases_and_swaps_fail_no_request(target: LocalTarget, docker_client: 
     assert any("healthy" in m for m in messages)
 
     # The proxy is reused, and a restarted proxy comes back with the same roles.
-    pid = target.proxy.pid()
+    pid = target.haproxy.pid()
     target.ensure_proxy()
-    assert target.proxy.pid() == pid
-    assert target.proxy.stop()
-    assert target.proxy.pid() is None
+    assert target.haproxy.pid() == pid
+    assert target.haproxy.stop()
+    assert target.haproxy.pid() is None
     target.ensure_proxy()
     assert get_json(prod_url + "/health")["version"] == V2
     assert by_name(target) == envs
@@ -321,7 +321,7 @@ def test_cli_status_and_down(
     assert f"node-2       {config.prod_address}  {V1}  {container}  Ready    Green" in out
     assert f"node-1       {config.preprod_address}  -" in out
 
-    pid = target.proxy.pid()
+    pid = target.haproxy.pid()
     args = parser.parse_args(["local", "down", *options])
     assert args.func(args) == 0
     assert f"removed container {container}" in capsys.readouterr().out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flows.targets.base import TrafficCounters
 from flows.targets.local import traffic
-from flows.targets.local.plans import ServerSlot
+from flows.targets.local.replies import ServerSlot
 from flows.targets.local.traffic import Counts, Ledger, ServerStat
 
 HEADER = "# pxname,svname,stot,econ,eresp,hrsp_2xx,hrsp_5xx,req_tot,rtime,"

@@ -78,7 +78,7 @@ def target() -> Iterator[LocalTarget]:
         local=LocalSettings(state_dir=state_dir),
     )
     made = LocalTarget(config, client=object())
-    made._docker = StubDocker(ports)  # type: ignore[assignment]
+    made.site._docker = StubDocker(ports)  # type: ignore[assignment]
     with made.state.update() as state:
         state.current = {
             "node-1": Serving("blue", ports["blue"], "blue"),
@@ -127,7 +127,7 @@ def test_traffic_counts_every_request_and_stays_monotonic_across_a_swap(target: 
     assert (green_after.requests, green_after.server_errors) == (13, 0)
 
     # A restarted proxy counts from zero; every reading banked what it saw, so nothing goes back.
-    assert target.proxy.stop()
+    assert target.haproxy.stop()
     assert target.traffic("node-2").requests == 13
     target.ensure_proxy()
     assert target.traffic("node-2").requests == 13
@@ -151,7 +151,7 @@ def test_canary_weights_split_prod_approximately(target: LocalTarget) -> None:
     assert hit(prod + "/", 20) == {"green": 20}
     target.set_traffic_share("node-2", 0)
     assert hit(prod + "/", 20) == {"blue": 20}
-    slots = target.proxy.slots()
+    slots = target.haproxy.slots()
     assert (slots["prod/canary"].weight, slots["prod/canary"].serving, slots["prod/app"].weight) == (
         0,
         False,
