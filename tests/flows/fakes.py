@@ -37,7 +37,12 @@ class FakeClock:
 
 @dataclass
 class FakeTarget:
-    """Two environments whose addresses swap; deploys finish after `deploy_polls` looks."""
+    """Two environments whose addresses swap; deploys finish after `deploy_polls` looks.
+
+    It passes the target contract (`tests/flows/targets/contract.py`): errors are `TargetError`,
+    and with `known_versions` set, only registered versions deploy (the release tests leave it
+    None: any version deploys without registering).
+    """
 
     envs: dict[str, Environment]
     name: str = "fake"
@@ -57,6 +62,7 @@ class FakeTarget:
     canary: bool = True
     fail_swap_after: int | None = None  # swaps allowed before `swap` raises (the swap back fails)
     orphans: list[str] = field(default_factory=list)  # what killed operations left (`reconcile` removes)
+    known_versions: set[str] | None = None  # registered versions; None: any version deploys
 
     @classmethod
     def pair(cls, prod_version: str | None = "v1", preprod_version: str | None = "v0") -> FakeTarget:
@@ -81,15 +87,28 @@ class FakeTarget:
     def url(self, address: str) -> str:
         return f"http://{address}"
 
+    def _known(self, environment: str) -> None:
+        if environment not in self.envs:
+            raise TargetError(f"unknown environment {environment!r}; this target has {', '.join(self.envs)}")
+
     def register_version(self, version: str, bundle: dict[str, Any]) -> None:
+        if not isinstance(bundle.get("Image"), dict) or not bundle["Image"].get("Name"):
+            raise TargetError(f"version {version}: the bundle has no Image.Name")
         self.calls.append(("register_version", version))
+        if self.known_versions is not None:
+            self.known_versions.add(version)
 
     def deploy(self, environment: str, version: str) -> None:
+        self._known(environment)
+        if self.known_versions is not None and version not in self.known_versions:
+            raise TargetError(f"version {version} is not registered; call register_version first")
         self.calls.append(("deploy", environment, version))
         self.envs[environment] = replace(self.envs[environment], status=UPDATING, health="Grey")
         self.pending[environment] = (version, self.deploy_polls)
 
     def swap(self, first: str, second: str) -> None:
+        self._known(first)
+        self._known(second)
         if (
             self.fail_swap_after is not None
             and sum(c[0] == "swap" for c in self.calls) >= self.fail_swap_after
@@ -101,7 +120,8 @@ class FakeTarget:
         self.envs[second] = replace(b, address=a.address)
 
     def events(self, environment: str, since: datetime) -> list[TargetEvent]:
-        return [e for e in self.events_after_deploy if e.environment == environment and e.time >= since]
+        mine = [e for e in self.events_after_deploy if e.environment == environment and e.time > since]
+        return sorted(mine, key=lambda e: e.time)
 
     def serving(self, address: str) -> Environment:
         return next(env for env in self.envs.values() if env.address == address)
@@ -139,6 +159,11 @@ class FakeTarget:
         return now
 
     def set_traffic_share(self, environment: str, percent: int) -> None:
+        self._known(environment)
+        if not 0 <= percent <= 100:
+            raise TargetError(f"a traffic share is a percentage, 0..100; got {percent}")
+        if percent and not self.canary:
+            raise TargetError("this target moves prod's traffic at once: no canary share")
         self.shares.append((environment, percent))
 
     @property

@@ -337,3 +337,28 @@ def test_cli_status_and_down(
     assert args.func(args) == 0
     assert f"removed {config.local.state_dir / 'data'}" in capsys.readouterr().out
     assert not config.local.state_dir.exists()
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    """A process's initial environment, as /proc shows it."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+
+def test_the_proxy_and_the_containers_get_none_of_the_run_s_environment(
+    target: LocalTarget, docker_client: Any, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = {"PREFECT__FLOW_RUN_ID": "6d3c1a4e-run", "AWS_SECRET_ACCESS_KEY": "worker-secret"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    release(target, V1)  # the proxy and the container start from this process
+    proxy_pid = target.haproxy.pid()
+    assert proxy_pid is not None
+    assert environ_of(proxy_pid) == {}
+
+    container = docker_client.containers.get(by_name(target)["node-2"].details["container"])
+    image_env = set(docker_client.images.get(images[V1]).attrs["Config"]["Env"])
+    assert set(container.attrs["Config"]["Env"]) == image_env | {"DELIVERY_CONF=/app/application.conf"}
+    seen = environ_of(container.attrs["State"]["Pid"])
+    assert seen["DELIVERY_CONF"] == "/app/application.conf"
+    assert not set(secrets) & set(seen), seen
