@@ -34,9 +34,13 @@ class TrafficBook:
         pid = self.haproxy.pid()
         if pid is None:
             return ledger, {}, {}
-        env_ports = {env: serving.port for env, serving in state.current.items()}
+        env_ports: dict[str, int | None] = {env: serving.port for env, serving in state.current.items()}
         ledger = traffic.rebased(ledger, pid)
-        return ledger, self.haproxy.stats(), traffic.owners(self.haproxy.slots(), env_ports)
+        return (
+            ledger,
+            self.haproxy.stats(),
+            traffic.owners(self.haproxy.slots(), traffic.local_endpoints(env_ports)),
+        )
 
     def banked(self, state: LocalState) -> Snapshot:
         """Bank every server's growth now and save the ledger; the snapshot after it."""

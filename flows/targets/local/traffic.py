@@ -2,7 +2,8 @@
 
 HAProxy counts per server (`show stat`: `req_tot`, `hrsp_5xx`, `econ`, `eresp`, `rtime`), every
 client's requests included. An environment's traffic is the sum over the servers that point at
-its container now (by port: prod's `app`, preprod's `app`, prod's `canary`). A server is re-pointed
+one of its endpoints now (by host and port; locally its container's port, from prod's `app`,
+preprod's `app` and prod's `canary`; a fleet's node addresses alike). A server is re-pointed
 by a deploy, a swap or a canary, and its counters then carry the old container's requests; so
 before every re-point the target *banks* each server's growth since the last bank into the
 environment it pointed at, and a reading is `banked[env]` plus the growth since the bank of the
@@ -15,10 +16,11 @@ zero: the ledger notices the new pid and re-bases on zero, keeping what was bank
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from flows.targets.base import TrafficCounters
+from flows.targets.local.plans import LOOPBACK, Endpoint
 from flows.targets.local.replies import ServerSlot
 from flows.targets.local.state import JsonDocument
 
@@ -87,10 +89,19 @@ def parse_stat(text: str) -> dict[str, ServerStat]:
     return stats
 
 
-def owners(slots: Mapping[str, ServerSlot], env_ports: Mapping[str, int | None]) -> dict[str, str]:
-    """{"backend/server": environment} for each server pointing at an environment's container port."""
-    by_port = {port: env for env, port in env_ports.items() if port is not None}
-    return {key: by_port[slot.port] for key, slot in slots.items() if slot.port in by_port}
+def owners(slots: Mapping[str, ServerSlot], endpoints: Mapping[str, Collection[Endpoint]]) -> dict[str, str]:
+    """{"backend/server": environment} for each server pointing at one of an environment's endpoints.
+
+    `endpoints`: where each environment answers (one container's port here; every node's
+    address for a fleet), matched on host and port.
+    """
+    by_endpoint = {endpoint: env for env, owned in endpoints.items() for endpoint in owned}
+    return {key: by_endpoint[slot.endpoint] for key, slot in slots.items() if slot.endpoint in by_endpoint}
+
+
+def local_endpoints(ports: Mapping[str, int | None]) -> dict[str, list[Endpoint]]:
+    """Each environment's published 127.0.0.1 port as its one endpoint (none without a port)."""
+    return {env: [Endpoint(LOOPBACK, port)] if port is not None else [] for env, port in ports.items()}
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flows.targets.base import TrafficCounters
 from flows.targets.local import traffic
+from flows.targets.local.plans import Endpoint
 from flows.targets.local.replies import ServerSlot
 from flows.targets.local.traffic import Counts, Ledger, ServerStat
 
@@ -49,7 +50,7 @@ def stats(prod: int, canary: int, preprod: int, errors: int = 0) -> dict[str, Se
     }
 
 
-PORTS = {"blue": 30001, "green": 30002}
+PORTS = traffic.local_endpoints({"blue": 30001, "green": 30002})
 
 
 def test_readings_stay_monotonic_across_a_swap() -> None:
@@ -88,3 +89,22 @@ def test_a_new_proxy_process_counts_from_zero_and_keeps_what_was_banked() -> Non
     assert traffic.rebased(ledger, 10) is ledger
     assert Ledger.from_json(ledger.to_json()) == ledger
     assert traffic.reading(Ledger(), {}, {}, "blue") == TrafficCounters(0, 0, 0, None)
+
+
+def test_servers_of_a_fleet_are_credited_by_host_and_port() -> None:
+    fleet = {
+        "prod/node-1": ServerSlot("prod", "node-1", 9001, True, 1, "10.77.0.2"),
+        "prod/node-2": ServerSlot("prod", "node-2", 9001, True, 1, "10.77.0.3"),
+        "preprod/node-1": ServerSlot("preprod", "node-1", 9002, True, 1, "10.77.0.2"),
+    }
+    blue = [Endpoint("10.77.0.2", 9001), Endpoint("10.77.0.3", 9001)]
+    green = [Endpoint("10.77.0.2", 9002), Endpoint("10.77.0.3", 9002)]
+    assert traffic.owners(fleet, {"blue": blue, "green": green}) == {
+        "prod/node-1": "blue",
+        "prod/node-2": "blue",
+        "preprod/node-1": "green",
+    }
+    assert traffic.local_endpoints({"blue": 30001, "green": None}) == {
+        "blue": [Endpoint("127.0.0.1", 30001)],
+        "green": [],
+    }
