@@ -3,12 +3,17 @@
 Every command comes from `plans` and goes through the HAProxy executor; every re-point is
 preceded by banking the traffic counters (`ledger`), so an environment's traffic never goes
 back. Changes happen under the target's short ops lock, with the state file updated alongside.
+What is not about the local layout (two roles, one container each) is kept apart for any proxy
+of the project, e.g. a fleet's edge HAProxy whose backends list every node: `start_on_claimed`,
+the plans of backends of N servers (`plans.proxy_config`, `switch_commands_for`,
+`share_commands`), the executor (`haproxy.HAProxy`) and the ledger (`ledger.TrafficBook`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from flows.config import PipelineConfig
 from flows.targets.base import TrafficCounters
@@ -18,9 +23,10 @@ from flows.targets.local.errors import LocalTargetError
 from flows.targets.local.guards import Claim
 from flows.targets.local.haproxy import HAProxy
 from flows.targets.local.ledger import TrafficBook
-from flows.targets.local.plans import PROD, ROLES, SERVER, ProxyLayout
+from flows.targets.local.plans import PROD, ROLES, SERVER, Endpoint, ProxyLayout
 from flows.targets.local.site import Site
 from flows.targets.local.state import LocalState, settle_roles, swapped
+from flows.targets.local.traffic import local_endpoints
 
 SOCKET_PATH_MAX = 107  # sun_path, less its terminating NUL
 
@@ -41,6 +47,27 @@ def proxy_layout(config: PipelineConfig) -> ProxyLayout:
         socket_path=socket_path,
         pid_path=state_dir / "haproxy.pid",
     )
+
+
+def start_on_claimed(
+    haproxy: HAProxy, claims: ClaimRegistry, addresses: Sequence[str], state_dir: Path, config: str
+) -> None:
+    """Start `haproxy` with `config` on `addresses` only if no other process or state dir holds them.
+
+    Under the claims registry's lock: the addresses are checked (`LocalTargetError` naming the
+    holder, before anything starts), the proxy starts, and the addresses are claimed for
+    `state_dir` with its pid. Any proxy of the project starts this way (a fleet's edge proxy too).
+    """
+    with claims.lock():
+        problems = claims.address_problems(addresses, state_dir)
+        if problems:
+            raise LocalTargetError(f"the proxy of {state_dir} cannot start: " + "; ".join(problems))
+        haproxy.start(config)
+        pid = haproxy.pid()
+        since = datetime.now(UTC).isoformat(timespec="seconds")
+        if pid is not None:
+            for address in addresses:
+                claims.write(Claim(address, str(state_dir), pid, since))
 
 
 class Proxy:
@@ -102,26 +129,30 @@ class Proxy:
             state = site.state.read()
             roles = settle_roles(state.roles, site.environment_names)
             ports = self.role_ports(state, roles)
-            with self.claims.lock():
-                problems = self.address_problems()
-                if problems:
-                    raise LocalTargetError(
-                        f"the proxy of {site.state_dir} cannot start: " + "; ".join(problems)
-                    )
-                self.haproxy.start(plans.haproxy_config(self.layout, ports))
-                pid = self.haproxy.pid()
-                since = datetime.now(UTC).isoformat(timespec="seconds")
-                if pid is not None:
-                    for address in self.addresses():
-                        self.claims.write(Claim(address, str(site.state_dir), pid, since))
+            start_on_claimed(
+                self.haproxy,
+                self.claims,
+                self.addresses(),
+                site.state_dir,
+                plans.haproxy_config(self.layout, ports),
+            )
             with site.state.update() as changed:
                 changed.roles = roles
         for role in ROLES:
             site.log.add(roles[role], f"proxy started: holds {role} address {self.layout.address(role)}")
 
+    @staticmethod
+    def endpoints(state: LocalState) -> dict[str, list[Endpoint]]:
+        """Where each environment's serving container answers (its published port)."""
+        return local_endpoints({env: serving.port for env, serving in state.current.items()})
+
+    def bank(self, state: LocalState) -> None:
+        """Credit every server's counters to the environment whose container it points at now."""
+        self.book.bank(self.endpoints(state))
+
     def switch(self, state: LocalState, commands: list[str]) -> None:
         """Re-point servers: bank their counters, then send `commands` in one line. Under the ops lock."""
-        self.book.bank(state)
+        self.bank(state)
         self.haproxy.send(commands)
 
     def swap(self, first: str, second: str) -> None:
@@ -177,7 +208,7 @@ class Proxy:
         `LocalTarget.traffic`)."""
         self.site.check_environment(environment)
         with self.site.ops_lock():
-            return self.book.reading(self.site.state.read(), environment)
+            return self.book.reading(self.endpoints(self.site.state.read()), environment)
 
     def set_share(self, environment: str, percent: int) -> None:
         """Send `percent` of prod's requests to `environment`'s container (0 ends the canary)."""
@@ -207,7 +238,7 @@ class Proxy:
 
     def stop(self) -> list[str]:
         """Stop the proxy and release its claims; what was removed. Callers hold the ops lock and
-        banked the counters (`book.bank`) before anything it served went away."""
+        banked the counters (`bank`) before anything it served went away."""
         removed = []
         if self.haproxy.stop():
             removed.append("haproxy")

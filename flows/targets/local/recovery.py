@@ -97,7 +97,7 @@ class Recovery:
         with site.ops_lock():
             state = site.state.read()
             roles = self.proxy.roles(state)  # read while the state still has the ports the proxy knows
-            self.proxy.book.bank(state)
+            self.proxy.bank(state)
             with site.state.update() as changed:
                 port = started.port or serving.port
                 changed.current[environment] = Serving(serving.container, port, serving.version)

@@ -256,7 +256,7 @@ class LocalTarget:
         self.settle()
         with site.ops_lock():
             if self.proxy.running():
-                self.proxy.book.bank(site.state.read())
+                self.proxy.bank(site.state.read())
             for facts in site.docker.find(site.labels()):
                 if site.docker.retire(facts.name, site.config.local.stop_grace):
                     removed.append(f"container {facts.name}")
