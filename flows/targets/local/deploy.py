@@ -157,7 +157,7 @@ class Deployer:
                 self._retire(environment, old, docker)
             self.retention.prune(environment, docker)
         finally:
-            self.site.release(docker)
+            self.site.close_own(docker)
 
     def _retire(self, environment: str, old: Serving, docker: Docker) -> None:
         """Drain, then stop and remove the container a deploy replaced; a failure is a WARN event."""

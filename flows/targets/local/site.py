@@ -57,12 +57,12 @@ class Site:
 
     def own_docker(self) -> Docker:
         """An engine connection for a background thread: the SDK's client is not shared between
-        threads (an injected client, the tests', is used as it is). Close it with `release`."""
+        threads (an injected client, the tests', is used as it is). Close it with `close_own`."""
         if self._client is not None:
             return self.docker
         return Docker(engine.connect())
 
-    def release(self, docker: Docker) -> None:
+    def close_own(self, docker: Docker) -> None:
         """Close a connection `own_docker` opened (never the shared one)."""
         if docker is not self._docker:
             docker.close()

@@ -1,4 +1,4 @@
-"""Traffic counters and canary weights read from a real HAProxy in front of two tiny HTTP servers.
+"""The proxy with a real HAProxy before two tiny HTTP servers: traffic counters and canary weights.
 
 The environments' "containers" are two in-process HTTP servers (one answers 500 on /boom), so
 the proxy, its admin socket and its counters are real while no Docker engine is involved: a stub
