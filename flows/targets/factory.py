@@ -1,4 +1,8 @@
-"""The one place that turns a target's name into a `Target`: the flow knows nothing else about it."""
+"""The one place that turns a target's name into a `Target`: the flow knows nothing else about it.
+
+A new target is registered here and proves itself by passing the contract suite (see
+`flows/targets/base.py` and `tests/flows/targets/test_contract.py`: one stage fixture).
+"""
 
 from __future__ import annotations
 

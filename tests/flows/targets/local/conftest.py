@@ -9,9 +9,18 @@ from typing import Any
 
 import pytest
 
+from flows.config import PipelineConfig
 from flows.registry.client import delete_from_registry, manifest_digest
 from flows.targets.local.target import LocalTarget
-from tests.flows.targets.local.registry_world import PID, REGISTRY, REPO, REPOSITORY, TEST_LABEL, VERSIONS
+from tests.flows.targets.local.registry_world import (
+    PID,
+    REGISTRY,
+    REPO,
+    REPOSITORY,
+    TEST_LABEL,
+    VERSIONS,
+    NewTarget,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +54,19 @@ def registry_images(docker_client: Any) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def made(docker_client: Any, registry_images: dict[str, str]) -> Iterator[list[LocalTarget]]:
-    """A list to put targets in; each is torn down (containers, proxy, state dir) afterwards."""
+def new_target(docker_client: Any, registry_images: dict[str, str]) -> Iterator[NewTarget]:
+    """Make targets on this test's label with every version registered; each is torn down
+    (containers, proxy, state dir) afterwards."""
     targets: list[LocalTarget] = []
-    yield targets
+
+    def make(config: PipelineConfig) -> LocalTarget:
+        target = LocalTarget(config, client=docker_client, extra_labels=TEST_LABEL, run="test-run")
+        for version, ref in registry_images.items():
+            target.register_version(version, {"AWSEBDockerrunVersion": "1", "Image": {"Name": ref}})
+        targets.append(target)
+        return target
+
+    yield make
     for target in targets:
         target.down(purge=True)
         shutil.rmtree(target.state_dir, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ REGISTRY = "127.0.0.1:5000"
 REPOSITORY = f"{REGISTRY}/dp-guards-test-{PID}"
 VERSIONS = ("g1", "g2", "g3", "g4")
 EPOCH = datetime(2000, 1, 1)  # before every event
+NewTarget = Callable[[PipelineConfig], LocalTarget]  # the `new_target` fixture
 
 
 def make_config(**local: Any) -> PipelineConfig:
@@ -41,16 +43,6 @@ def make_config(**local: Any) -> PipelineConfig:
             state_dir=Path(tempfile.mkdtemp(prefix=f"dpg-{PID}-")), drain_seconds=0.2, stop_grace=2, **local
         ),
     )
-
-
-def new_target(
-    made: list[LocalTarget], docker_client: Any, images: dict[str, str], config: PipelineConfig
-) -> LocalTarget:
-    target = LocalTarget(config, client=docker_client, extra_labels=TEST_LABEL, run="test-run")
-    for version, ref in images.items():
-        target.register_version(version, {"AWSEBDockerrunVersion": "1", "Image": {"Name": ref}})
-    made.append(target)
-    return target
 
 
 def release(target: LocalTarget, version: str) -> None:

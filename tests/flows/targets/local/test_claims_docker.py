@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from flows.targets.local.containers import LABEL_TARGET
-from flows.targets.local.target import LocalTarget, LocalTargetError
+from flows.targets.local.target import LocalTargetError
 from tests.flows.targets.local.registry_world import (
+    NewTarget,
     containers,
     make_config,
-    new_target,
     prod_versions,
     release,
 )
@@ -20,9 +20,9 @@ pytestmark = pytest.mark.docker
 
 
 def test_a_second_state_dir_on_the_same_addresses_is_refused(
-    made: list[LocalTarget], docker_client: Any, registry_images: dict[str, str]
+    new_target: NewTarget, docker_client: Any
 ) -> None:
-    first = new_target(made, docker_client, registry_images, make_config())
+    first = new_target(make_config())
     release(first, "g1")
     served = prod_versions(first, 5)
     assert len(served) == 1
@@ -36,7 +36,7 @@ def test_a_second_state_dir_on_the_same_addresses_is_refused(
     )
 
     clash = first.config.model_copy(update={"local": make_config().local})
-    second = new_target(made, docker_client, registry_images, clash)
+    second = new_target(clash)
     problems = second.preflight()
     print("\npreflight of the second state dir:\n  " + "\n  ".join(problems))
     assert len(problems) == 2
@@ -53,7 +53,7 @@ def test_a_second_state_dir_on_the_same_addresses_is_refused(
     assert first.preflight() == []
 
     # The same version next to it on other addresses: its own container name, no Docker conflict.
-    elsewhere = new_target(made, docker_client, registry_images, make_config())
+    elsewhere = new_target(make_config())
     release(elsewhere, "g1")
     assert prod_versions(elsewhere, 3) == served
     assert {c.name for c in containers(docker_client, elsewhere)}.isdisjoint(

@@ -17,10 +17,10 @@ from tests.flows.targets.local.registry_world import (
     EPOCH,
     REPO,
     TEST_LABEL,
+    NewTarget,
     answers,
     containers,
     make_config,
-    new_target,
     prod_versions,
     release,
 )
@@ -29,9 +29,9 @@ pytestmark = pytest.mark.docker
 
 
 def test_after_an_engine_restart_the_next_release_first_brings_prod_back(
-    made: list[LocalTarget], docker_client: Any, registry_images: dict[str, str]
+    new_target: NewTarget, docker_client: Any
 ) -> None:
-    target = new_target(made, docker_client, registry_images, make_config())
+    target = new_target(make_config())
     release(target, "g1")
     release(target, "g2")  # both environments serve: g2 on prod, g1 on preprod
     config = target.config
@@ -112,9 +112,9 @@ def _killed_mid_deploy(target: LocalTarget, docker_client: Any, config_file: Pat
 
 
 def test_a_deploy_killed_mid_way_leaves_an_orphan_the_next_deploy_removes(
-    made: list[LocalTarget], docker_client: Any, registry_images: dict[str, str], tmp_path: Path
+    new_target: NewTarget, docker_client: Any, tmp_path: Path
 ) -> None:
-    target = new_target(made, docker_client, registry_images, make_config())
+    target = new_target(make_config())
     release(target, "g1")  # node-2 on prod with g1; node-1 on preprod, empty
     config_file = tmp_path / "config.json"
     config_file.write_text(target.config.model_dump_json())

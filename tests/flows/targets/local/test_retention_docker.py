@@ -7,14 +7,13 @@ from typing import Any
 import pytest
 
 from flows.registry.client import manifest_digest
-from flows.targets.local.target import LocalTarget
 from tests.flows.targets.local.registry_world import (
     EPOCH,
     REGISTRY,
     REPOSITORY,
     VERSIONS,
+    NewTarget,
     make_config,
-    new_target,
     release,
 )
 
@@ -22,9 +21,9 @@ pytestmark = pytest.mark.docker
 
 
 def test_retention_keeps_k_releases_and_never_the_running_ones(
-    made: list[LocalTarget], docker_client: Any, registry_images: dict[str, str]
+    new_target: NewTarget, docker_client: Any, registry_images: dict[str, str]
 ) -> None:
-    target = new_target(made, docker_client, registry_images, make_config(keep_releases=2))
+    target = new_target(make_config(keep_releases=2))
     for version in VERSIONS:
         release(target, version)
     running = {env.version for env in target.environments()}
