@@ -142,9 +142,11 @@ class FakeTarget:
         self.held_by.append(holder)
         self.calls.append(("lock", holder.operation))
         interrupted, self.interrupted = self.interrupted, None
+        self.lock_holder = holder  # exclusive while the block runs
         try:
             yield interrupted
         finally:
+            self.lock_holder = None
             self.calls.append(("unlock", holder.operation))
 
     def traffic(self, environment: str) -> TrafficCounters:

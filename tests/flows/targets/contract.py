@@ -156,6 +156,19 @@ def check_the_lock_is_held_for_the_block_and_free_after(stage: Stage) -> None:
     assert not [line for line in logs if "waiting" in line], logs
 
 
+def check_a_held_lock_refuses_a_second_taker_in_time_naming_the_holder(stage: Stage) -> None:
+    """While held, another taker waits at most its wait, then gets a `TargetError` naming the holder."""
+    other = LockHolder("second taker", "contract-2", 4343, "tests", "2026-12-01T10:01:00+00:00")
+    with stage.target.lock(HOLDER, 5, print):
+        started = stage.clock.now()
+        with pytest.raises(TargetError) as refused, stage.target.lock(other, 1, print):
+            pytest.fail("took a lock another holder has")
+        assert stage.clock.now() - started < 30, "the wait overran its deadline"
+    assert HOLDER.operation in str(refused.value), refused.value
+    with stage.target.lock(other, 5, print) as interrupted:  # free again once the holder let go
+        assert interrupted is None
+
+
 def check_traffic_counters_never_go_back(stage: Stage) -> None:
     """Counters are non-negative, and a later reading is never below an earlier one."""
     env = deployed(stage, stage.versions[0])
@@ -201,6 +214,7 @@ CHECKS: list[Callable[[Stage], None]] = [
     check_events_are_of_one_environment_after_since_oldest_first,
     check_preflight_and_reconcile_report_lines_and_reconcile_is_idempotent,
     check_the_lock_is_held_for_the_block_and_free_after,
+    check_a_held_lock_refuses_a_second_taker_in_time_naming_the_holder,
     check_traffic_counters_never_go_back,
     check_traffic_shares_zero_always_and_refuses_what_it_cannot,
     check_failures_are_target_errors,
