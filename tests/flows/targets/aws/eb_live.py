@@ -20,8 +20,9 @@ from typing import Any
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from moto import mock_aws
 
+from flows.targets.aws.clients import AwsClients
 from flows.targets.aws.settings import AwsSettings
-from flows.targets.aws.target import AwsClients, ElasticBeanstalkTarget
+from flows.targets.aws.target import ElasticBeanstalkTarget
 from tests.flows.fakes import FakeClock
 from tests.flows.targets.aws.eb_world import (
     APPLICATION,
