@@ -11,24 +11,12 @@ from dataclasses import dataclass
 from enum import Enum
 
 from flows.errors import ReleaseError
+from flows.targets.addresses import holds_address
 from flows.targets.base import GREEN, GREY, LAUNCHING, MISSING, READY, RED, UPDATING, Environment
 
 
 class DecisionError(ReleaseError):
     """The environments are not in a shape the release can proceed from."""
-
-
-def holds_address(environment: Environment, address: str) -> bool:
-    """Whether an environment is reached at `address`.
-
-    An exact match, or, as the seed picks by CNAME, a CNAME whose first label is the
-    configured prefix (`app-preprod` matches `app-preprod.eu-west-1.elasticbeanstalk.com`).
-    Host names compare case-insensitively, as DNS does.
-    """
-    if not environment.address or not address:
-        return False
-    held, wanted = environment.address.lower(), address.lower()
-    return held == wanted or held.split(".", 1)[0] == wanted
 
 
 def pick_by_address(environments: Sequence[Environment], address: str) -> Environment:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flows.config import PipelineConfig
-from flows.release.decisions import holds_address
+from flows.targets.addresses import holds_address
 from flows.targets.base import GREY, MISSING, TERMINATED, Environment, TargetEvent
 
 BUNDLE_FILE = "Dockerrun.aws.json"

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from flows.config import PipelineConfig
 from flows.errors import TargetError
-from flows.release.decisions import holds_address
+from flows.targets.addresses import holds_address
 from flows.targets.aws.clients import AwsClients
 from flows.targets.aws.errors import MISSING_CREDENTIALS, hint_for
 from flows.targets.aws.facts import environment_from

@@ -13,7 +13,6 @@ from flows.release.decisions import (
     already_live,
     assign_roles,
     describe,
-    holds_address,
     pick_by_address,
     preprod_already_on,
     prod_serving,
@@ -32,33 +31,6 @@ def env(
     name: str, address: str, version: str | None = "v1", status: str = READY, health: str = GREEN
 ) -> Environment:
     return Environment(name=name, address=address, version=version, status=status, health=health)
-
-
-# --- which environment holds which address -----------------------------------------------
-
-
-def test_local_addresses_match_exactly() -> None:
-    assert holds_address(env("node-1", PROD), PROD)
-    assert not holds_address(env("node-1", PROD), PREPROD)
-
-
-def test_a_cname_matches_its_configured_prefix() -> None:
-    cname = "deliverypipeline-preprod.eu-west-1.elasticbeanstalk.com"
-    assert holds_address(env("node-2", cname), "deliverypipeline-preprod")
-    assert holds_address(env("node-2", cname), cname)
-    assert not holds_address(env("node-2", cname), "deliverypipeline-prod")
-    assert not holds_address(
-        env("node-2", "deliverypipeline-preprod-2.elasticbeanstalk.com"), "deliverypipeline-preprod"
-    )
-
-
-def test_host_names_compare_case_insensitively() -> None:
-    assert holds_address(env("node-1", "deliverypipeline-prod.elasticbeanstalk.com"), "Deliverypipeline-Prod")
-
-
-def test_no_address_holds_nothing() -> None:
-    assert not holds_address(env("node-1", ""), PROD)
-    assert not holds_address(env("node-1", PROD), "")
 
 
 def test_preprod_is_picked_by_address_never_by_name() -> None:
