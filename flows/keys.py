@@ -12,11 +12,11 @@ import re
 from collections.abc import Iterable
 
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_.@-]+")
-SHORT = 8
+SHORT = 8  # one length everywhere: run names, work directories, and the version (`--abbrev`)
 
 
 def short(commit: str) -> str:
-    """A commit id shortened for names."""
+    """A commit id shortened for names, as long as in the version (`flows.source.version`)."""
     return commit[:SHORT]
 
 
@@ -33,7 +33,7 @@ def run_name(application: str, version: str, commit: str) -> str:
     """The flow run's name once the version is known: `<app>-<version>`, plus the commit if the
     version does not already carry it (an exact tag like `v1.4.0`)."""
     name = f"{application}-{version}"
-    if short(commit)[:7] not in version:
+    if short(commit) not in version:
         name = f"{name}@{short(commit)}"
     return _NAME_BAD.sub("-", name)
 

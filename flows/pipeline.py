@@ -1,52 +1,78 @@
-"""The delivery pipeline as one Prefect flow: its body is the step table, the task calls in order.
+"""The delivery pipeline as one Prefect flow: its body is the step table, the step calls in order.
 
-preflight -> checkout -> (build image -> smoke test, beside unit tests) -> push -> lock target ->
-recover -> release bundle -> pick preprod -> deploy -> wait until ready -> verify preprod -> [approval] ->
-[canary] -> swap -> verify prod -> analyse traffic (-> swap back and fail, if prod is rejected).
+preflight -> recover -> checkout -> (build image -> smoke test, beside unit tests) -> push ->
+lock target -> release bundle -> pick preprod -> deploy -> wait until ready -> verify preprod ->
+[approval] -> [canary] -> swap -> verify prod -> analyse traffic (-> swap back and fail, if prod is
+rejected).
 
-The image is built and smoke-tested in the background while the unit tests run (they need no
-image, the build needs no test result); the push waits for all three, so nothing untested leaves
-this machine. The tests run in the flow's own thread: a cancel stops their process at once.
+The flow is assembled here from the stages' tasks: each is a `Step` (`flows.runs.record`), called
+like its task, whose final state goes into the run's record. Every step runs in the flow's thread
+except the build and its smoke test, which run together in the background (`in_background`) while
+the unit tests run (they need no image, the build needs no test result); the push waits for all
+three, so nothing untested leaves this machine, and a cancel stops the tests' process at once.
 
 Around the steps (`flows.runs`): the run's name, the record of every step, the report artifact
-and the notification. One release per target at a time: the target's own lock, held from
-`lock target` to the end, is the safety against overlapping releases and manual swaps (a
-second run waits for it, logging the holder); the deployments' Prefect concurrency limit
-queues runs before they start. The zero-downtime probe watches prod from the deploy to the
-end of the analysis.
+and the notification. Prod is made safe first: `recover` takes the target's lock for a moment
+right after the preflight, before anything is built, and undoes what a crashed release left. One
+release per target at a time: the target's own lock, held from `lock target` to the end, is the
+safety against overlapping releases and manual swaps (a second run waits for it, logging the
+holder); the deployments' Prefect concurrency limit queues runs before they start. The
+zero-downtime probe watches prod from the deploy to the end of the analysis.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from concurrent.futures import wait
+from contextlib import ExitStack, contextmanager
 from typing import Any, Literal
 
 from prefect import flow
 from prefect.client.schemas.objects import State
 
 from flows.config import PipelineConfig, for_target
-from flows.image.tasks import build_image, push, smoke_test
+from flows.image import tasks as image
+from flows.image.build import BuiltImage
+from flows.release import tasks as release
 from flows.release.decisions import already_live
-from flows.release.tasks import (
-    analyse_traffic,
-    approval,
-    canary,
-    deploy,
-    lock_target,
-    pick_preprod,
-    preflight,
-    recover,
-    release_bundle,
-    swap,
-    swap_back,
-    verify_preprod,
-    verify_prod,
-    wait_until_ready,
-)
 from flows.release.watch import watching_prod
+from flows.runs.background import in_background
 from flows.runs.lifecycle import release_run
-from flows.runs.naming import initial_name
-from flows.source.tasks import checkout, unit_tests
+from flows.runs.naming import initial_name, name_after_checkout
+from flows.runs.record import Step
+from flows.source import tasks as source_steps
+from flows.source.tasks import Checkout
+from flows.targets.base import Target
+
+# The steps in the order of the table; the target's preflight and recovery come first.
+preflight, recover = Step(release.preflight), Step(release.recover)
+checkout, unit_tests = Step(source_steps.checkout), Step(source_steps.unit_tests)
+build_image = Step(image.build_image, refresh=image.build_missing)
+smoke_test = Step(image.smoke_test)
+push = Step(image.push, refresh=image.push_missing)
+take_lock, release_bundle = Step(release.take_lock), Step(release.release_bundle)
+pick_preprod, deploy = Step(release.pick_preprod), Step(release.deploy)
+wait_until_ready, verify_preprod = Step(release.wait_until_ready), Step(release.verify_preprod)
+approval, canary, swap = Step(release.approval), Step(release.canary), Step(release.swap)
+verify_prod, analyse_traffic = Step(release.verify_prod), Step(release.analyse_traffic)
+swap_back = Step(release.swap_back)
+
+
+def smoke_tested_image(source: Checkout, config: PipelineConfig) -> BuiltImage:
+    """Build image, then smoke test it: the pair that runs in the background beside the unit tests."""
+    built = build_image(source, config)
+    smoke_test(built, source.version, config.deadlines.smoke_test)
+    return built
+
+
+@contextmanager
+def lock_target(where: Target, version: str, config: PipelineConfig) -> Iterator[None]:
+    """The target's exclusive lock for the block (step "lock target"): releases and manual swaps
+    never overlap. Released when the block ends, however it ends."""
+    with ExitStack() as held:
+        take_lock(held, where, version, config)
+        yield
 
 
 @flow(name="deliverypipeline", flow_run_name=initial_name, log_prints=True)
@@ -71,19 +97,16 @@ def pipeline(
         if superseded := run.superseded():  # a newer push of this branch waits: it releases instead
             return superseded
         where = preflight(target, config)
+        recover(where, config)  # prod safe first: what a crashed release left is undone
         source = checkout(repo, ref)
-        image = build_image(source, config)  # in the background, as is its smoke test
-        # Prefect passes the build's result (a future argument) to the smoke test once it is built.
-        smoked = smoke_test.submit(image, source.version, config.deadlines.smoke_test)  # type: ignore[call-overload]
+        name_after_checkout(run.report, source)
+        image_checked = in_background(smoke_tested_image, source, config)
         try:
             unit_tests(source, config.deadlines.unit_tests)  # here, so a cancel stops them at once
         finally:
-            smoked.wait()
-        built = image.result()  # a failed build or smoke test stops the run here: nothing is pushed
-        smoked.result()
-        pushed = push(built, config)
-        with lock_target(where, source.version, config) as interrupted:
-            recover(where, interrupted, config)
+            wait([image_checked])
+        pushed = push(image_checked.result(), config)  # a failed build or smoke test stops the run here
+        with lock_target(where, source.version, config):
             release_bundle(where, source.path, pushed.ref, source.version)
             roles = pick_preprod(where, config)
             if already_live(roles, source.version, config.accepted_health):
@@ -91,18 +114,18 @@ def pipeline(
                 return run.ended(
                     f"{source.version} was already live on prod ({roles.prod.name}): nothing to do"
                 )
-            with watching_prod(where, roles, config, require_approval) as watch:
+            with watching_prod(where, roles, config, run.report, require_approval) as watch:
                 since = deploy(where, roles, source.version, config)
                 wait_until_ready(where, roles, source.version, config, since)
                 verify_preprod(where, source.version, config)
-                approval(roles, source.version, require_approval, watch)
+                approval(roles, source.version, require_approval)
                 canary(where, roles, config, watch)
                 try:
                     after = swap(where, config, watch)
                     verify_prod(where, source.version, config)
                     analyse_traffic(where, after, config, watch)
                 except BaseException as rejected:  # rejected, or interrupted before it was verified
-                    raise swap_back(where, roles, rejected, config) from rejected
+                    swap_back(where, roles, rejected, config)  # raises what ends the run
         return run.ended(f"{source.version} is live on prod ({after.prod.name})")
 
 

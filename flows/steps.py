@@ -6,13 +6,13 @@ In the order a release runs them. `SWAP_BACK` runs only when the new prod is rej
 from __future__ import annotations
 
 PREFLIGHT = "preflight"
+RECOVER = "recover"
 CHECKOUT = "checkout"
 UNIT_TESTS = "unit tests"
 BUILD_IMAGE = "build image"
 SMOKE_TEST = "smoke test"
 PUSH = "push"
 LOCK_TARGET = "lock target"
-RECOVER = "recover"
 RELEASE_BUNDLE = "release bundle"
 PICK_PREPROD = "pick preprod"
 DEPLOY = "deploy"
@@ -27,13 +27,13 @@ SWAP_BACK = "swap back"
 
 STEPS = (
     PREFLIGHT,
+    RECOVER,
     CHECKOUT,
     UNIT_TESTS,
     BUILD_IMAGE,
     SMOKE_TEST,
     PUSH,
     LOCK_TARGET,
-    RECOVER,
     RELEASE_BUNDLE,
     PICK_PREPROD,
     DEPLOY,

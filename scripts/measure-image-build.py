@@ -18,8 +18,8 @@ from pathlib import Path
 import docker
 
 from flows.image.build import build_image
-from flows.image.version import VersionInfo, utc_timestamp
 from flows.image.wheelhouse import ensure_wheelhouse
+from flows.source.version import VersionInfo, utc_timestamp
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ from flows.cli.main import CliError
 from flows.cli.options import config_from_args
 from flows.clock import SYSTEM_CLOCK, Clock
 from flows.config import PipelineConfig
-from flows.release.operations import manual_swap
+from flows.release.manual import manual_swap
 from flows.targets.addresses import holds_address
 from flows.targets.aws.errors import AwsTargetError
 from flows.targets.aws.target import ElasticBeanstalkTarget

@@ -69,7 +69,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_swap(args: argparse.Namespace) -> int:
     """Exchange the prod and preprod addresses under the target's lock; print prod before and after."""
     from flows.release.decisions import describe
-    from flows.release.operations import manual_swap
+    from flows.release.manual import manual_swap
 
     config = config_from_args(args, "local")
     before, after = manual_swap(_target(args), config, log=print)

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from flows.image.errors import ImageBuildError
-from flows.image.version import VersionInfo
 from flows.image.wheelhouse import REQUIREMENTS_FILE, WHEELHOUSE_DIR
+from flows.source.version import VersionInfo
 
 DEFAULT_BASE_IMAGE = "deliverypipeline/base:bookworm-py311"
 OCI_VERSION = "org.opencontainers.image.version"

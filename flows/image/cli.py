@@ -19,8 +19,8 @@ from flows.image.build import DEFAULT_BASE_IMAGE, BuiltImage, build_image
 from flows.image.errors import BuildStepError
 from flows.image.push import push_image
 from flows.image.smoke import smoke_test
-from flows.image.version import VersionInfo, describe
 from flows.image.wheelhouse import ensure_wheelhouse
+from flows.source.version import VersionInfo, describe
 
 DEMO_CONTAINER = "deliverypipeline-demo"
 

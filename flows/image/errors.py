@@ -10,10 +10,6 @@ from flows.errors import ImageError
 BuildStepError = ImageError  # the stage's branch of the exception tree
 
 
-class VersionError(BuildStepError):
-    """The version could not be read from git (not a repository, git missing)."""
-
-
 class WheelhouseError(BuildStepError):
     """The wheelhouse for the image's Python dependencies could not be built."""
 

@@ -1,10 +1,11 @@
 """Steps 3-5 as Prefect tasks: build the image, smoke-test it, push it.
 
-Each is cached across runs by what its result depends on (see `flows.keys`); `build_step`
-and `push_step` add a liveness check: a cached build counts only while the image is still in
-the engine, a cached push only while the registry still has the tag (else the cache is
-refreshed). A re-run of the same commit thus gets all three back as Cached. Only an
-unreachable registry or a lost engine connection is retried.
+Each is cached across runs by what its result depends on (see `flows.keys`); `build_missing`
+and `push_missing` are the liveness checks the flow gives the build and the push (its `Step`'s
+`refresh`): a cached build counts only while the image is still in the engine, a cached push only
+while the registry still has the tag (else the cache is refreshed). A re-run of the same commit
+thus gets all three back as Cached. Only an unreachable registry or a lost engine connection is
+retried.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import requests
 from prefect import Task, get_run_logger, task
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
-from prefect.futures import PrefectFuture
 
 from flows import steps
 from flows.config import PipelineConfig
@@ -30,11 +30,10 @@ from flows.image.errors import PushError, RegistryUnreachable
 from flows.image.push import image_in_registry, push_image, registry_base_url
 from flows.image.smoke import SmokeResult
 from flows.image.smoke import smoke_test as run_smoke_test
-from flows.image.version import VersionInfo
 from flows.image.wheelhouse import ensure_wheelhouse
 from flows.keys import build_inputs_hash, build_key, push_key, smoke_key
-from flows.runs.record import RECORDED
 from flows.source.tasks import Checkout
+from flows.source.version import VersionInfo
 
 BUILD_KEY_LABEL = "deliverypipeline.build-key"
 PUSH_RETRY_DELAYS: list[float] = [1.0, 2.0, 4.0]
@@ -113,16 +112,6 @@ def _existing_image(client: Any, tag: str, key: str) -> Any | None:
     return image if (image.labels or {}).get(BUILD_KEY_LABEL) == key else None
 
 
-def build_present(source: Checkout, config: PipelineConfig) -> bool:
-    """Whether the engine still has the image built from these inputs (its build-key label)."""
-    try:
-        client = docker_client()
-        key = image_build_key(source, config, client)
-        return _existing_image(client, f"{config.image}:{source.version}", key) is not None
-    except Exception:  # no engine: build (and let the build report it)
-        return False
-
-
 def _build_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
     source: Checkout = parameters["source"]
     config: PipelineConfig = parameters["config"]
@@ -132,14 +121,19 @@ def _build_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
         return _unique()
 
 
-def build_image(source: Checkout, config: PipelineConfig) -> PrefectFuture[BuiltImage]:
-    """Step "build image", started in the background (the flow runs the unit tests meanwhile): the
-    build task, cached by its inputs unless the engine lost the image.
+def build_missing(source: Checkout, config: PipelineConfig) -> bool:
+    """Whether a cached build must be refreshed: the engine no longer has its image.
 
-    The key must not depend on whether the image exists (it would change once built and a
-    re-run would miss); liveness decides `refresh_cache` instead.
+    The cache key must not depend on whether the image exists (it would change once built and a
+    re-run would miss); this liveness check decides `refresh_cache` instead. The image counts
+    by its build-key label.
     """
-    return build.with_options(refresh_cache=not build_present(source, config)).submit(source, config)
+    try:
+        client = docker_client()
+        key = image_build_key(source, config, client)
+        return _existing_image(client, f"{config.image}:{source.version}", key) is None
+    except Exception:  # no engine: build (and let the build report it)
+        return True
 
 
 def _engine_connection_lost(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -155,15 +149,14 @@ def _engine_connection_lost(task: Task[Any, Any], task_run: TaskRun, state: Stat
 
 @task(
     name=steps.BUILD_IMAGE,
-    **RECORDED,
     cache_key_fn=_build_cache_key,
     persist_result=True,
     retries=2,
     retry_delay_seconds=2,
     retry_condition_fn=_engine_connection_lost,
 )
-def build(source: Checkout, config: PipelineConfig) -> BuiltImage:
-    """the image `<registry>/<repository>:<version>`, labelled, the build log streamed here.
+def build_image(source: Checkout, config: PipelineConfig) -> BuiltImage:
+    """Step "build image": `<registry>/<repository>:<version>`, labelled, the build log streamed here.
 
     An image already built from the same inputs (same build-key label) is reused as is.
     """
@@ -195,7 +188,7 @@ def _smoke_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
     return smoke_key(image.image_id, parameters["version"])
 
 
-@task(name=steps.SMOKE_TEST, **RECORDED, cache_key_fn=_smoke_cache_key, persist_result=True, retries=0)
+@task(name=steps.SMOKE_TEST, cache_key_fn=_smoke_cache_key, persist_result=True, retries=0)
 def smoke_test(image: BuiltImage, version: str, deadline_s: float) -> SmokeResult:
     """Step "smoke test": run the image once, check /health and the version; always removed after."""
     logger = get_run_logger()
@@ -208,23 +201,19 @@ def split_tag(ref: str) -> tuple[str, str]:
     return repository, tag
 
 
-def push_present(image: BuiltImage, config: PipelineConfig) -> bool:
-    """Whether the registry still has the image's tag (a quick anonymous look; False if unsure)."""
-    repository, tag = split_tag(image.tag)
-    try:
-        return image_in_registry(config.registry, repository, tag, timeout=3)
-    except Exception:  # unreachable or needs credentials: push (which retries and reports)
-        return False
-
-
 def _push_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
     image: BuiltImage = parameters["image"]
     return push_key(image.tag, image.image_id)
 
 
-def push(image: BuiltImage, config: PipelineConfig) -> PushedImage:
-    """Step "push": the push task, cached by image and reference unless the registry lost the tag."""
-    return push_to_registry.with_options(refresh_cache=not push_present(image, config))(image, config)
+def push_missing(image: BuiltImage, config: PipelineConfig) -> bool:
+    """Whether a cached push must be refreshed: the registry no longer has the tag, or cannot confirm
+    it (a quick anonymous look)."""
+    repository, tag = split_tag(image.tag)
+    try:
+        return not image_in_registry(config.registry, repository, tag, timeout=3)
+    except Exception:  # unreachable or needs credentials: push (which retries and reports)
+        return True
 
 
 def registry_unreachable(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -247,15 +236,14 @@ def auth_for(config: PipelineConfig) -> dict[str, str] | None:
 
 @task(
     name=steps.PUSH,
-    **RECORDED,
     cache_key_fn=_push_cache_key,
     persist_result=True,
     retries=len(PUSH_RETRY_DELAYS),
     retry_delay_seconds=PUSH_RETRY_DELAYS,
     retry_condition_fn=registry_unreachable,
 )
-def push_to_registry(image: BuiltImage, config: PipelineConfig) -> PushedImage:
-    """The image into the registry, unless the registry already has this tag."""
+def push(image: BuiltImage, config: PipelineConfig) -> PushedImage:
+    """Step "push": the image into the registry, unless the registry already has this tag."""
     logger = get_run_logger()
     repository, tag = split_tag(image.tag)
     auth = auth_for(config)

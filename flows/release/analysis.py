@@ -3,7 +3,7 @@
 The target counts every client's requests (HAProxy's per-server counters, EB enhanced health);
 the analysis subtracts two readings to get a window's figures and judges them against the
 thresholds and the previous prod's figures measured just before the swap. No I/O here: the
-operation in `flows.release.operations` takes the readings, this module decides.
+operations in `flows.release.analyse` take the readings, this module decides.
 """
 
 from __future__ import annotations
@@ -129,3 +129,32 @@ def _latency_limit(baseline: WindowFigures | None, thresholds: AnalysisSettings)
     if baseline is None or baseline.latency_ms is None:
         return None
     return thresholds.max_latency_ratio * max(baseline.latency_ms, thresholds.latency_floor_ms)
+
+
+@dataclass(frozen=True)
+class AnalysisRow:
+    """One judged window of real traffic as the run report shows it: a canary step or after the swap."""
+
+    step: str  # "canary 10 %", "after the swap"
+    share: int  # percent of prod traffic on the new version
+    verdict: str  # "passed", "passed (inconclusive)", "FAILED: ..."
+    requests: int
+    server_errors: int
+    connection_errors: int
+    new_latency_ms: float | None
+    old_latency_ms: float | None
+
+
+def analysis_row(step: str, share: int, verdict: Verdict, previous: WindowFigures | None) -> AnalysisRow:
+    """The report's row for one judged window; `previous`: the previous prod's figures, if measured."""
+    figures = verdict.figures
+    return AnalysisRow(
+        step,
+        share,
+        verdict.summary().split(":", 1)[0],
+        figures.requests,
+        figures.server_errors,
+        figures.connection_errors,
+        figures.latency_ms,
+        previous.latency_ms if previous is not None else None,
+    )

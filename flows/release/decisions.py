@@ -10,13 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from flows.errors import ReleaseError
+from flows.release.errors import DecisionError
 from flows.targets.addresses import holds_address
 from flows.targets.base import GREEN, GREY, LAUNCHING, MISSING, READY, RED, UPDATING, Environment
-
-
-class DecisionError(ReleaseError):
-    """The environments are not in a shape the release can proceed from."""
 
 
 def pick_by_address(environments: Sequence[Environment], address: str) -> Environment:

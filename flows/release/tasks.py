@@ -1,19 +1,18 @@
 """The release steps as Prefect tasks, one per step, named from `flows.steps`.
 
-Thin: each task calls one operation of `flows.release.operations` with the run's logger, and
-adds what the UI shows (its name and state, a progress artifact while waiting). None is cached
-(they act on live environments) and none retries: the operations wait up to their deadlines
-themselves. `lock_target` and `watching_prod` hold something for a stretch of the flow.
+Thin: each task calls one operation of the release stage (`facts`, `recovery`, `lock`, `waits`,
+`verify`, `analyse`, `swap`) with the run's logger, and adds what the UI shows (its name and
+state, a progress artifact while waiting). None is cached (they act on live environments) and none
+retries: the operations wait up to their deadlines themselves. `take_lock` enters the target's
+lock into the flow's block, which releases it; `watching_prod` holds the probe for a stretch.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from prefect import get_run_logger, task
@@ -23,17 +22,17 @@ from prefect.runtime import flow_run
 
 from flows import steps
 from flows.config import PipelineConfig
-from flows.errors import DeliveryError
 from flows.image.bundle import load_dockerrun_template, render_dockerrun
-from flows.release import operations
+from flows.release import analyse, facts, recovery, waits
+from flows.release import swap as swapping
 from flows.release.analysis import Verdict
 from flows.release.decisions import Roles, describe, release_operation
+from flows.release.errors import AnalysisFailed, ProdRejected, ReleaseRejected
 from flows.release.health import HealthCheck, PathCheck, fetch_health, fetch_paths
-from flows.release.operations import Verification
+from flows.release.lock import holder, locked
+from flows.release.verify import Verification, require, verify
 from flows.release.watch import ProdWatch
-from flows.report.artifacts import AnalysisRow
-from flows.runs.record import RECORDED
-from flows.targets.base import LockHolder, Target
+from flows.targets.base import Target
 from flows.targets.factory import make_target
 
 # The HTTP checks of the verifications. Module attributes, so that tests can answer for a fake
@@ -42,7 +41,7 @@ health_check: HealthCheck = fetch_health
 paths_check: PathCheck = fetch_paths
 prod_health_check: HealthCheck | None = None  # None: `health_check`
 
-LIVE = {"cache_policy": NO_CACHE, "retries": 0, **RECORDED}
+LIVE: dict[str, Any] = {"cache_policy": NO_CACHE, "retries": 0}
 
 
 def _log(line: str) -> None:
@@ -53,39 +52,33 @@ def _log(line: str) -> None:
 def preflight(target: str, config: PipelineConfig) -> Target:
     """The target, checked before anything is built: its environments, addresses, credentials."""
     where = make_target(target, config)
-    operations.preflight(where)
+    facts.preflight(where)
     get_run_logger().info("the %s target is ready for a release", where.name)
     return where
 
 
-@task(name=steps.LOCK_TARGET, **LIVE)
-def _take_lock(
-    target: Target, version: str, config: PipelineConfig
-) -> tuple[AbstractContextManager[LockHolder | None], LockHolder | None]:
-    """Wait for the target's lock (logging who holds it) and take it; the caller releases it."""
-    who = operations.holder(release_operation(version), str(flow_run.id or "-"))
-    held = operations.locked(target, who, config, _log)
-    interrupted = held.__enter__()
-    return held, interrupted
-
-
-@contextmanager
-def lock_target(target: Target, version: str, config: PipelineConfig) -> Iterator[LockHolder | None]:
-    """Hold the target's exclusive lock for the block: the release and manual swaps never overlap.
-
-    The block gets the holder that died holding the lock (a release interrupted by a crash), or None.
-    """
-    held, interrupted = _take_lock(target, version, config)
-    try:
-        yield interrupted
-    finally:
-        held.__exit__(*sys.exc_info())
+def _run_id() -> str:
+    return str(flow_run.id or "-")
 
 
 @task(name=steps.RECOVER, **LIVE)
-def recover(target: Target, interrupted: LockHolder | None, config: PipelineConfig) -> str:
-    """After a crash: bring the target back to its record, swap back a swap left unverified."""
-    done = operations.recover(target, interrupted, config, _log)
+def recover(target: Target, config: PipelineConfig) -> str:
+    """Before anything is built, under the target's lock: bring the target back to its record and
+    swap back a swap a dead release left unverified, so prod is safe however long the build takes."""
+    done = recovery.recover_target(target, holder(recovery.RECOVERY, _run_id()), config, _log)
+    get_run_logger().info(done)
+    return done
+
+
+@task(name=steps.LOCK_TARGET, **LIVE)
+def take_lock(held: ExitStack, target: Target, version: str, config: PipelineConfig) -> str:
+    """Wait for the target's lock (logging who holds it) and take it into `held`, the flow's block
+    that releases it. A holder that died since the recover step is recovered from first."""
+    who = holder(release_operation(version), _run_id())
+    interrupted = held.enter_context(locked(target, who, config, _log))
+    if interrupted is None:
+        return f"holding the {target.name} target's lock"
+    done = recovery.recover(target, interrupted, config, _log)
     get_run_logger().info(done)
     return done
 
@@ -102,7 +95,7 @@ def release_bundle(target: Target, source_dir: str, image_ref: str, version: str
 @task(name=steps.PICK_PREPROD, **LIVE)
 def pick_preprod(target: Target, config: PipelineConfig) -> Roles:
     """Prod and preprod by address; waits (up to its deadline) while preprod is busy."""
-    roles = operations.wait_for_preprod(target, config, _log)
+    roles = waits.wait_for_preprod(target, config, _log)
     get_run_logger().info("prod: %s; preprod: %s", describe(roles.prod), describe(roles.preprod))
     return roles
 
@@ -110,7 +103,7 @@ def pick_preprod(target: Target, config: PipelineConfig) -> Roles:
 @task(name=steps.DEPLOY, **LIVE)
 def deploy(target: Target, roles: Roles, version: str, config: PipelineConfig) -> datetime:
     """Start deploying to preprod; returns the start time (for the target's events)."""
-    return operations.deploy(target, roles, version, config, _log)
+    return waits.deploy(target, roles, version, config, _log)
 
 
 @task(name=steps.WAIT_UNTIL_READY, **LIVE)
@@ -137,7 +130,7 @@ def wait_until_ready(
         else:
             update_progress_artifact(artifact[0], percent)
 
-    operations.wait_until_ready(
+    waits.wait_until_ready(
         target,
         roles.preprod.name,
         version,
@@ -152,15 +145,15 @@ def wait_until_ready(
 @task(name=steps.VERIFY_PREPROD, **LIVE)
 def verify_preprod(target: Target, version: str, config: PipelineConfig) -> Verification:
     """The preprod address serves `version` consistently and every user path answers."""
-    result = operations.verify(
+    result = verify(
         target.url(config.preprod_address), version, config, check=health_check, paths_check=paths_check
     )
     get_run_logger().info("preprod: %s", result.summary())
-    return operations.require(result, "preprod")
+    return require(result, "preprod")
 
 
 @task(name=steps.APPROVAL, **LIVE)
-def approval(roles: Roles, version: str, required: bool, watch: ProdWatch) -> str:
+def approval(roles: Roles, version: str, required: bool) -> str:
     """A person's go before the swap, when the release requires it (else a pass-through)."""
     if not required:
         return "not required"
@@ -168,11 +161,10 @@ def approval(roles: Roles, version: str, required: bool, watch: ProdWatch) -> st
 
     decision = await_approval(version, describe(roles.prod), describe(roles.preprod), APPROVAL_WAIT_S)
     if not decision.approved:
-        raise operations.ReleaseRejected(
+        raise ReleaseRejected(
             f"{version} was not approved ({decision.reason}); preprod ({roles.preprod.name}) "
             f"runs it, prod ({describe(roles.prod)}) was not touched"
         )
-    watch.start_probe()
     return decision.reason
 
 
@@ -185,12 +177,12 @@ def canary(target: Target, roles: Roles, config: PipelineConfig, watch: ProdWatc
     if not config.traffic_steps:
         return "no traffic steps configured"
     try:
-        verdicts = operations.shift_traffic(target, roles, watch.measure_previous(), config, log=_log)
-    except operations.AnalysisFailed as failed:
-        watch.add_analysis(_row(f"canary {failed.share} %", failed.share, failed.verdict, watch))
+        verdicts = analyse.shift_traffic(target, roles, watch.measure_previous(), config, log=_log)
+    except AnalysisFailed as failed:
+        watch.add_window(f"canary {failed.share} %", failed.share, failed.verdict)
         raise
     for share, verdict in verdicts:
-        watch.add_analysis(_row(f"canary {share} %", share, verdict, watch))
+        watch.add_window(f"canary {share} %", share, verdict)
     return ", ".join(f"{share} %: {verdict.summary()}" for share, verdict in verdicts)
 
 
@@ -202,7 +194,7 @@ def swap(target: Target, config: PipelineConfig, watch: ProdWatch) -> Roles:
         get_run_logger().info("the previous prod before the swap: %s", previous.summary())
     watch.mark_swap_start()
     try:
-        after = operations.swap(target, config, _log)
+        after = swapping.swap(target, config, _log)
     finally:
         watch.mark_swap_end()
     get_run_logger().info("prod is now %s", describe(after.prod))
@@ -213,11 +205,9 @@ def swap(target: Target, config: PipelineConfig, watch: ProdWatch) -> Roles:
 def verify_prod(target: Target, version: str, config: PipelineConfig) -> Verification:
     """The prod address serves `version` consistently on every user path; else the flow swaps back."""
     check = prod_health_check or health_check
-    result = operations.verify(
-        target.url(config.prod_address), version, config, check=check, paths_check=paths_check
-    )
+    result = verify(target.url(config.prod_address), version, config, check=check, paths_check=paths_check)
     (get_run_logger().info if result.ok else get_run_logger().error)("prod: %s", result.summary())
-    return operations.require(result, "prod", operations.ProdRejected)
+    return require(result, "prod", ProdRejected)
 
 
 @task(name=steps.ANALYSE_TRAFFIC, **LIVE)
@@ -225,7 +215,7 @@ def analyse_traffic(target: Target, after: Roles, config: PipelineConfig, watch:
     """The new prod's real traffic over the analysis window from the swap, against thresholds and the
     previous prod."""
     try:
-        verdict = operations.analyse(
+        verdict = analyse.analyse(
             target,
             after.prod.name,
             watch.previous,
@@ -234,35 +224,19 @@ def analyse_traffic(target: Target, after: Roles, config: PipelineConfig, watch:
             since=watch.swap_reading,
             log=_log,
         )
-    except operations.AnalysisFailed as failed:
-        watch.add_analysis(_row("after the swap", 100, failed.verdict, watch))
+    except AnalysisFailed as failed:
+        watch.add_window("after the swap", 100, failed.verdict)
         raise
-    watch.add_analysis(_row("after the swap", 100, verdict, watch))
+    watch.add_window("after the swap", 100, verdict)
     return verdict
 
 
 @task(name=steps.SWAP_BACK, **LIVE)
-def swap_back(
-    target: Target, before: Roles, rejected: BaseException, config: PipelineConfig
-) -> DeliveryError:
+def swap_back(target: Target, before: Roles, rejected: BaseException, config: PipelineConfig) -> NoReturn:
     """The new prod was rejected or the run interrupted: the previous prod takes prod again.
 
-    Returns the error that ends the run (the flow raises it), so this step shows Completed when
-    the swap back worked (or was not needed: the swap had not happened), Failed when it failed.
+    Raises the error that ends the run: `SwappedBack` (the previous prod serves again),
+    `StoppedBeforeSwap` (the swap had not happened: prod untouched), or `SwapBackFailed` (a
+    person must act). The step's note in the report says which.
     """
-    return operations.swap_back(target, before, rejected, config, _log)
-
-
-def _row(step: str, share: int, verdict: Verdict, watch: ProdWatch) -> AnalysisRow:
-    figures = verdict.figures
-    old = watch.previous.latency_ms if watch.previous is not None else None
-    return AnalysisRow(
-        step,
-        share,
-        verdict.summary().split(":", 1)[0],
-        figures.requests,
-        figures.server_errors,
-        figures.connection_errors,
-        figures.latency_ms,
-        old,
-    )
+    swapping.swap_back(target, before, rejected, config, _log)

@@ -1,10 +1,12 @@
 """Watching prod while a release changes it: the zero-downtime probe and the previous prod's figures.
 
-`watching_prod` runs for the risky part of a release (deploy to swap and its analysis): the probe
-sends bounded traffic over the user paths to the prod address and marks the swap; the previous
-prod's traffic counters are read at the start, so the swap can measure how it served (the
-baseline the new prod is judged against). When the block ends the probe's artifact is published
-and its summary goes into the run report.
+`watching_prod` runs for the risky part of a release (deploy to swap and its analysis): it starts
+the probe, which sends bounded traffic over the user paths to the prod address and marks the swap
+(when the release waits for a person first, the probe is held until just before the swap: a
+person may take longer than the probe's time cap); the previous prod's traffic counters are read
+at the start, so the swap can measure how it served (the baseline the new prod is judged
+against). The judged windows and, when the block ends, the probe's summary go into the run's
+`Findings` (the run report, handed in by the flow); the probe's artifact is published.
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prefect import get_run_logger
 
 from flows.config import PipelineConfig
-from flows.release.analysis import WindowFigures
+from flows.release.analyse import baseline, read_traffic
+from flows.release.analysis import AnalysisRow, Verdict, WindowFigures, analysis_row
 from flows.release.decisions import Roles, describe, prod_serving
-from flows.release.operations import baseline, read_traffic
 from flows.release.probe import Probe
-from flows.release.probe_stats import buckets
-from flows.report.artifacts import AnalysisRow, publish_probe
-from flows.runs.record import current_report
+from flows.release.probe_artifact import publish_probe
+from flows.release.probe_stats import ProbeSummary, buckets
 from flows.targets.base import Target, TrafficCounters
 
 PROBE_THREADS = 8
@@ -33,12 +35,20 @@ PROBE_TAIL_S = 1.5  # after the swap, the probe runs at least this long (past th
 PROBE_LEAD_S = 1.5  # with approval, probing starts this long before the swap
 
 
+class Findings(Protocol):
+    """Where the watch puts what it found (the run report has these)."""
+
+    analysis: list[AnalysisRow]
+    probe: ProbeSummary | None
+
+
 @dataclass
 class ProdWatch:
     """The probe on prod (None when prod serves nothing yet) and the previous prod's figures."""
 
     target: Target
     roles: Roles
+    findings: Findings
     probe: Probe | None
     prod_reading: TrafficCounters | None
     read_at: float = field(default_factory=time.monotonic)
@@ -47,14 +57,15 @@ class ProdWatch:
     # window starts at the swap, so every request the new prod serves from then on is judged.
     swap_reading: tuple[TrafficCounters, float] | None = None
 
-    def start_probe(self) -> None:
-        """Start probing (after an approval: a person may take longer than the probe's time cap)."""
+    def measure_previous(self) -> WindowFigures | None:
+        """Just before the swap (or the canary): how the previous prod served since the watch began.
+
+        A probe held while the release waited for a person starts now, a little ahead of the swap.
+        """
         if self.probe is not None and not self.probe.started:
+            get_run_logger().info("the zero-downtime probe starts now, ahead of the swap")
             self.probe.start()
             time.sleep(PROBE_LEAD_S)  # the "before the swap" phase needs requests too
-
-    def measure_previous(self) -> WindowFigures | None:
-        """Just before the swap: how the previous prod served since the watch began."""
         self.previous = baseline(
             self.target,
             self.roles.prod.name,
@@ -76,11 +87,9 @@ class ProdWatch:
         if self.probe is not None and self.probe.started:
             self.probe.mark_swap_end()
 
-    def add_analysis(self, row: AnalysisRow) -> None:
-        """Put one judged window into the run report."""
-        report = current_report()
-        if report is not None:
-            report.analysis.append(row)
+    def add_window(self, step: str, share: int, verdict: Verdict) -> None:
+        """Put one judged window (a canary step, after the swap) into the findings."""
+        self.findings.analysis.append(analysis_row(step, share, verdict, self.previous))
 
 
 def probe_for(target: Target, config: PipelineConfig) -> Probe:
@@ -102,12 +111,13 @@ def probe_for(target: Target, config: PipelineConfig) -> Probe:
 
 @contextmanager
 def watching_prod(
-    target: Target, roles: Roles, config: PipelineConfig, require_approval: bool
+    target: Target, roles: Roles, config: PipelineConfig, findings: Findings, require_approval: bool
 ) -> Iterator[ProdWatch]:
-    """Watch prod for the block; publishes the probe's artifact at the end."""
+    """Watch prod for the block, the probe started here (held until the swap when a person approves
+    first); what it found goes into `findings`, the probe's artifact is published at the end."""
     logger = get_run_logger()
     probe = probe_for(target, config) if prod_serving(roles) else None
-    watch = ProdWatch(target, roles, probe, read_traffic(target, roles.prod.name, logger.info))
+    watch = ProdWatch(target, roles, findings, probe, read_traffic(target, roles.prod.name, logger.info))
     if probe is None and roles.prod.version is not None:
         logger.warning(
             "prod is down before this release (%s): no zero-downtime probe; the release replaces it",
@@ -116,7 +126,7 @@ def watching_prod(
     elif probe is None:
         logger.info("prod serves nothing yet: no zero-downtime probe for this first release")
     elif require_approval:
-        logger.info("the zero-downtime probe starts once the release is approved")
+        logger.info("the zero-downtime probe starts once the release is approved, ahead of the swap")
     else:
         probe.start()
     completed = False
@@ -130,7 +140,5 @@ def watching_prod(
             if completed and since_swap < PROBE_TAIL_S:  # the analysis window usually covered it
                 time.sleep(PROBE_TAIL_S - since_swap)  # the "after the swap" phase needs requests too
             summary = probe.stop()
-            report = current_report()
-            if report is not None:
-                report.probe = summary
+            findings.probe = summary
             publish_probe(summary, buckets(probe.samples(), summary.swap))

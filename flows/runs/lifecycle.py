@@ -19,7 +19,8 @@ from prefect.runtime import flow_run
 
 from flows.config import PipelineConfig
 from flows.release.decisions import describe
-from flows.release.operations import ZeroDowntimeViolation, find_roles
+from flows.release.errors import ZeroDowntimeViolation
+from flows.release.facts import find_roles
 from flows.report.artifacts import RunReport, publish_run
 from flows.runs.record import recording
 from flows.source.tasks import release_checkout

@@ -8,13 +8,13 @@ from prefect.runtime import flow_run
 
 from flows.config import PipelineConfig
 from flows.errors import SourceError
-from flows.keys import initial_run_name
+from flows.keys import initial_run_name, run_name
+from flows.report.artifacts import RunReport
+from flows.source.tasks import Checkout, resolve_local
 
 
 def initial_name() -> str:
     """The flow run's name before checkout (Prefect's `flow_run_name`): the resolved commit, else the ref."""
-    from flows.source.tasks import resolve_local
-
     parameters = flow_run.parameters
     repo, ref = str(parameters.get("repo", ".")), str(parameters.get("ref", "HEAD"))
     config = parameters.get("config")
@@ -24,6 +24,13 @@ def initial_name() -> str:
     except SourceError:
         commit = None
     return initial_run_name(application, ref, commit)
+
+
+def name_after_checkout(report: RunReport, source: Checkout) -> None:
+    """From the checkout on, the run is known by what it releases: its report carries the commit,
+    the version and the work directory (removed at the end), and the run is renamed after them."""
+    report.commit, report.version, report.workdir = source.commit, source.version, source.path
+    rename_run(run_name(report.application, source.version, source.commit))
 
 
 def rename_run(name: str) -> None:

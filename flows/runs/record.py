@@ -1,26 +1,29 @@
-"""The record of one run: how each step ended and what it proved, gathered by Prefect task hooks.
+"""The record of one run: how each step ended and what it proved, read from each step's final state.
 
-Every step task carries `RECORDED` (its completion and failure hooks), so the flow body stays
-the task calls in order: the hooks note each step's final state (Completed, Cached, Failed),
-its running time and a one-line summary of its result into the current run's `RunReport`,
-which `flows.runs.lifecycle` publishes when the run ends.
+The flow is assembled from `Step`s (`flows.pipeline`): a step calls its task for the task's final
+state (Completed, Cached, Failed), notes the state, its running time and a one-line summary of the
+result in the current run's `RunReport` (which `flows.runs.lifecycle` publishes when the run ends),
+then gives back the result or raises the task's error. The stages know nothing of it, and no
+Prefect state hook runs (so no log line says one did).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from prefect import Task
-from prefect.client.schemas.objects import State, TaskRun
+from prefect.client.schemas.objects import State
 
 from flows import steps
-from flows.keys import run_name
 from flows.report.artifacts import RunReport, StepRecord
-from flows.runs.naming import rename_run
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _CURRENT: ContextVar[RunReport | None] = ContextVar("deliverypipeline_run_report", default=None)
 NOTE_CHARS = 200
@@ -29,17 +32,12 @@ _RECORDING = threading.Lock()
 
 @contextmanager
 def recording(report: RunReport) -> Iterator[RunReport]:
-    """Make `report` the one the step hooks write into, for the block."""
+    """Make `report` the one the steps note their states in, for the block."""
     token = _CURRENT.set(report)
     try:
         yield report
     finally:
         _CURRENT.reset(token)
-
-
-def current_report() -> RunReport | None:
-    """The report of the run in progress in this context, if any."""
-    return _CURRENT.get()
 
 
 def result_line(result: Any) -> str | None:
@@ -51,29 +49,22 @@ def result_line(result: Any) -> str | None:
     return None
 
 
-def record_step(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> None:
-    """Task hook: note the step's final state, running time and result in the current report."""
+def note_step(name: str, state: State[Any], seconds: float) -> None:
+    """Note a step's final state, running time and result line in the current run's report, if any."""
     report = _CURRENT.get()
     if report is None:
         return
-    seconds = task_run.total_run_time.total_seconds()
     note = ""
     if state.name == "Cached":
         note = "reused from an earlier run"
     if state.is_failed() or state.is_crashed():
         note = (state.message or "")[:NOTE_CHARS]
     elif state.is_completed():
-        result = state.result(raise_on_failure=False)
-        commit, version = getattr(result, "commit", None), getattr(result, "version", None)
-        if isinstance(commit, str) and isinstance(version, str) and report.commit is None:
-            report.commit, report.version = commit, version  # the checkout: the run is named after it
-            report.workdir = getattr(result, "path", None)
-            rename_run(run_name(report.application, version, commit))
-        line = result_line(result)
+        line = result_line(state.result(raise_on_failure=False))
         if line:
-            report.verifications.append(f"{task.name}: {line}")
+            report.verifications.append(f"{name}: {line}")
     with _RECORDING:  # steps side by side (the build beside the unit tests) end in other threads
-        report.steps.append(StepRecord(task.name, str(state.name), seconds, note))
+        report.steps.append(StepRecord(name, str(state.name), seconds, note))
         report.steps.sort(key=_table_order)  # as the step table reads, not as they ended
 
 
@@ -81,5 +72,25 @@ def _table_order(step: StepRecord) -> int:
     return steps.STEPS.index(step.name) if step.name in steps.STEPS else len(steps.STEPS)
 
 
-# The hooks every step task carries: `@task(name=steps.X, **RECORDED, ...)`.
-RECORDED: dict[str, Any] = {"on_completion": [record_step], "on_failure": [record_step]}
+class Step(Generic[P, R]):
+    """One step of the flow: its task, called like the task, with its final state on the run's record.
+
+    `refresh`, given the call's arguments, says whether a cached result must be refreshed (the
+    image or the pushed tag it names is gone): the task then runs again and replaces it.
+    """
+
+    def __init__(self, task: Task[P, R], refresh: Callable[P, bool] | None = None) -> None:
+        """The step of `task`; see the class for `refresh`."""
+        self.task = task
+        self.refresh = refresh
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the task to its final state, note it, and give back its result (or raise its error)."""
+        task = self.task
+        if self.refresh is not None:
+            task = task.with_options(refresh_cache=self.refresh(*args, **kwargs))
+        started = time.monotonic()
+        state: State[R] = task(*args, return_state=True, **kwargs)
+        note_step(task.name, state, time.monotonic() - started)
+        result: R = state.result()
+        return result

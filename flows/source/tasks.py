@@ -22,11 +22,11 @@ from prefect.context import TaskRunContext
 
 from flows import steps
 from flows.errors import SourceError
-from flows.image.version import describe
 from flows.keys import short, unit_tests_key
-from flows.runs.record import RECORDED
 from flows.source import workspace
+from flows.source.artifact import publish_unit_tests
 from flows.source.junit import JunitError, TestSummary, parse_junit
+from flows.source.version import describe
 
 WORK_DIR_ENV = "DELIVERYPIPELINE_WORK_DIR"
 GIT_TIMEOUT_S = 120
@@ -144,7 +144,7 @@ def _check_out_in(directory: Path, source: str, ref: str, commit: str | None) ->
     return commit
 
 
-@task(name=steps.CHECKOUT, retries=0, **RECORDED)
+@task(name=steps.CHECKOUT, retries=0)
 def checkout(repo: str, ref: str) -> Checkout:
     """Step 1: the commit in a clean work directory; the version comes from `git describe`."""
     logger = get_run_logger()
@@ -209,14 +209,7 @@ def _unit_tests_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
     return unit_tests_key(source.tree, sys.version)
 
 
-def publish_summary(summary: TestSummary, version: str) -> None:
-    """The summary as a markdown artifact on the run (see `flows.report.artifacts`)."""
-    from flows.report.artifacts import publish_unit_tests
-
-    publish_unit_tests(summary, version)
-
-
-@task(name=steps.UNIT_TESTS, **RECORDED, retries=0, cache_key_fn=_unit_tests_cache_key, persist_result=True)
+@task(name=steps.UNIT_TESTS, retries=0, cache_key_fn=_unit_tests_cache_key, persist_result=True)
 def unit_tests(source: Checkout, deadline_s: float) -> TestSummary:
     """Step 2: the checkout's fast tests; failing tests stop the run (never retried)."""
     logger = get_run_logger()
@@ -248,7 +241,7 @@ def unit_tests(source: Checkout, deadline_s: float) -> TestSummary:
             f"pytest wrote no readable report (exit code {done.returncode}): {exc}; output:\n{tail}\n"
             f"{done.stderr.strip()[-2000:]}"
         ) from exc
-    publish_summary(summary, source.version)
+    publish_unit_tests(summary, source.version)
     if done.returncode not in (0, 5) or not summary.ok:  # 5: no tests collected
         names = ", ".join(f.test for f in summary.failures[:5]) or "see the log"
         raise UnitTestsFailed(

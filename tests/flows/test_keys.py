@@ -17,7 +17,7 @@ COMMIT = "97af668c5253683dfb3547bca809ed5e15dbbee3"
 
 
 def test_run_name_carries_version_and_commit() -> None:
-    assert run_name("app", "v0.1.0-1-g97af668", COMMIT) == "app-v0.1.0-1-g97af668"
+    assert run_name("app", "v0.1.0-1-g97af668c", COMMIT) == "app-v0.1.0-1-g97af668c"
     assert run_name("app", "v1.0.0", COMMIT) == "app-v1.0.0@97af668c"
     assert initial_run_name("app", "main", COMMIT) == "app-97af668c"
     assert initial_run_name("app", "feature/x y", None) == "app-feature-x-y"

@@ -1,9 +1,10 @@
 """The real pipeline flow, every branch, against a fake target: no Docker, no HTTP, one Prefect test server.
 
-Checkout, unit tests, build, smoke test and push are replaced by functions returning their
-results (they are tested against Docker in tests/flows/image and tests/flows/source); from
-`preflight` on, the flow's own tasks run against `FakeTarget`, with the verification's HTTP
-checks answered from the fake and a fake zero-downtime probe. Each test asserts what happened
+Checkout, unit tests and push are replaced by functions returning their results, build and smoke
+test by tasks (run in the background, as the flow runs them); they are tested against Docker in
+tests/flows/image and tests/flows/source. From `preflight` on, the flow's own tasks run against
+`FakeTarget`, with the verification's HTTP checks answered from the fake and a fake zero-downtime
+probe. Each test asserts what happened
 to prod and how the run ended.
 """
 
@@ -38,6 +39,7 @@ pytestmark = (
 
 MAIN = Path(__file__).resolve().parents[2]
 NEW = "v2"
+RECOVERED_ONLY = [("lock", "recover"), ("unlock", "recover")]  # the target's lock, taken and let go
 
 
 @dataclass
@@ -128,9 +130,7 @@ def world(prefect_harness: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
     monkeypatch.setattr(pipeline_module, "checkout", checkout)
     monkeypatch.setattr(pipeline_module, "unit_tests", lambda source, deadline: None)
-    monkeypatch.setattr(
-        pipeline_module, "build_image", lambda source, config: built_image.submit(source, config)
-    )
+    monkeypatch.setattr(pipeline_module, "build_image", built_image)
     monkeypatch.setattr(pipeline_module, "smoke_test", passing_smoke_test)
     monkeypatch.setattr(
         pipeline_module, "push", lambda built, config: PushedImage(built.tag, built.image_id, None)
@@ -156,8 +156,8 @@ def test_a_good_release_goes_to_prod_through_every_step(world: World) -> None:
     assert world.prod_version() == NEW and world.target.serving("127.0.0.1:8081").version == "v1"
     assert list(steps_of(state)) == [
         "preflight",
-        "lock target",
         "recover",
+        "lock target",
         "release bundle",
         "pick preprod",
         "deploy",
@@ -169,7 +169,8 @@ def test_a_good_release_goes_to_prod_through_every_step(world: World) -> None:
         "verify prod",
         "analyse traffic",
     ]
-    assert [call[0] for call in world.target.calls] == [
+    assert world.target.calls[:2] == [("lock", "recover"), ("unlock", "recover")]  # before the build
+    assert [call[0] for call in world.target.calls[2:]] == [
         "lock",
         "register_version",
         "deploy",
@@ -298,14 +299,14 @@ def test_failing_unit_tests_stop_the_run_after_the_build_beside_them_and_before_
         return PushedImage(image.tag, image.image_id, None)
 
     monkeypatch.setattr(pipeline_module, "unit_tests", failing_unit_tests)
-    monkeypatch.setattr(pipeline_module, "build_image", lambda source, config: build.submit(source, config))
+    monkeypatch.setattr(pipeline_module, "build_image", build)
     monkeypatch.setattr(pipeline_module, "push", push)
     state = world.run()
 
     assert state.is_failed()
     assert "1 failed (tests/test_x.py::test_broken)" in (state.message or "")
     assert built == [NEW] and pushed == []
-    assert world.target.calls == [] and world.prod_version() == "v1"
+    assert world.target.calls == RECOVERED_ONLY and world.prod_version() == "v1"
 
 
 def test_a_failed_build_beside_passing_tests_stops_the_run_with_its_own_error(
@@ -315,14 +316,12 @@ def test_a_failed_build_beside_passing_tests_stops_the_run_with_its_own_error(
     def broken_build(source: Checkout, config: PipelineConfig) -> BuiltImage:
         raise RuntimeError("the build failed at step 4/24: pip could not install plyvel")
 
-    monkeypatch.setattr(
-        pipeline_module, "build_image", lambda source, config: broken_build.submit(source, config)
-    )
+    monkeypatch.setattr(pipeline_module, "build_image", broken_build)
     state = world.run()
 
     assert state.is_failed()
     assert "pip could not install plyvel" in (state.message or "")
-    assert world.target.calls == [] and world.prod_version() == "v1"
+    assert world.target.calls == RECOVERED_ONLY and world.prod_version() == "v1"
 
 
 def test_a_target_locked_by_another_release_is_not_touched(world: World) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from flows.image.build import BuiltImage
 from flows.image.cli import build_release
-from flows.image.version import VersionInfo
+from flows.source.version import VersionInfo
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = "127.0.0.1:5000"

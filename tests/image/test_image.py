@@ -13,7 +13,7 @@ import pytest
 from flows import http
 from flows.image.build import BuiltImage
 from flows.image.smoke import published_port
-from flows.image.version import VersionInfo
+from flows.source.version import VersionInfo
 from tests.image.support import build_repo_image, labels_for_test, remove_image, repository_for_test
 
 pytestmark = pytest.mark.docker

@@ -17,7 +17,7 @@ from flows.image.build import (
     read_build_stream,
 )
 from flows.image.errors import ImageBuildError
-from flows.image.version import VersionInfo
+from flows.source.version import VersionInfo
 
 INFO = VersionInfo("v1.2.0-3-gabc1234", "abc1234def", "2026-11-27T23:00:00Z")
 

@@ -13,7 +13,7 @@ from flows.image.build import BuiltImage
 from flows.image.errors import RegistryUnreachable, SmokeTestFailed
 from flows.image.push import delete_from_registry, image_in_registry, push_image
 from flows.image.smoke import smoke_test
-from flows.image.version import VersionInfo
+from flows.source.version import VersionInfo
 from tests.image.support import (
     REGISTRY,
     TEST_LABEL,

@@ -21,7 +21,7 @@ from flows.image.tasks import (
     PushTimedOut,
     _engine_connection_lost,
     _push_cache_key,
-    push_present,
+    push_missing,
     registry_unreachable,
     split_tag,
     within_deadline,
@@ -133,4 +133,4 @@ def test_a_push_the_registry_cannot_confirm_refreshes_its_cache() -> None:
         port = sock.getsockname()[1]  # closed again: nothing listens there
     config = PipelineConfig(registry=f"127.0.0.1:{port}")
     image = BuiltImage(f"{config.image}:v1", "sha256:abc")
-    assert not push_present(image, config)
+    assert push_missing(image, config)

@@ -7,7 +7,6 @@ import pytest
 from flows.release.decisions import (
     Agreement,
     Consistency,
-    DecisionError,
     Readiness,
     Roles,
     already_live,
@@ -21,6 +20,7 @@ from flows.release.decisions import (
     swap_pair,
     swappable,
 )
+from flows.release.errors import DecisionError
 from flows.targets.base import GREEN, GREY, LAUNCHING, MISSING, READY, RED, UPDATING, YELLOW, Environment
 
 PROD = "127.0.0.1:8080"

@@ -46,7 +46,7 @@ from flows.release import watch as watch_module
 from flows.release.health import fetch_health
 from flows.release.settings import AnalysisSettings, VerificationSettings
 from flows.report.artifacts import RunReport, publish_run
-from flows.runs.record import RECORDED
+from flows.runs.record import Step
 from flows.source.junit import TestSummary
 from flows.source.tasks import Checkout
 from flows.targets.aws import target as target_module
@@ -120,22 +120,22 @@ def recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
     """Checkout, unit tests, build and smoke test faked in the flow; Docker's push and the check recorded."""
     record = Recorder()
 
-    @task(name=steps.CHECKOUT, cache_policy=NO_CACHE, **RECORDED)
+    @task(name=steps.CHECKOUT, cache_policy=NO_CACHE)
     def checkout(repo: str, ref: str) -> Checkout:
         path = tmp_path / "checkout"
         path.mkdir()
         shutil.copy(MAIN / "Dockerrun.aws.json", path / "Dockerrun.aws.json")
         return Checkout(str(path), repo, ref, "c0ffee" * 6 + "beef", "tree", VERSION, "2026-11-27T09:00:00Z")
 
-    @task(name=steps.UNIT_TESTS, cache_policy=NO_CACHE, **RECORDED)
+    @task(name=steps.UNIT_TESTS, cache_policy=NO_CACHE)
     def unit_tests(source: Checkout, deadline_s: float) -> TestSummary:
         return TestSummary(tests=3, failed=0, errors=0, skipped=0, seconds=0.1)
 
-    @task(name=steps.BUILD_IMAGE, cache_policy=NO_CACHE, **RECORDED)
+    @task(name=steps.BUILD_IMAGE, cache_policy=NO_CACHE)
     def build_image(source: Checkout, config: PipelineConfig) -> BuiltImage:
         return BuiltImage(tag=f"{config.image}:{source.version}", image_id="sha256:" + "ab" * 32)
 
-    @task(name=steps.SMOKE_TEST, cache_policy=NO_CACHE, **RECORDED)
+    @task(name=steps.SMOKE_TEST, cache_policy=NO_CACHE)
     def smoke_test(image: BuiltImage, version: str, deadline_s: float) -> SmokeResult:
         return SmokeResult(image.tag, version, "http://127.0.0.1:9", 0.5)
 
@@ -151,12 +151,10 @@ def recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
         record.pushes.append((repository, tag, auth_config))
         return "sha256:" + "cd" * 32
 
-    monkeypatch.setattr(pipeline_module, "checkout", checkout)
-    monkeypatch.setattr(pipeline_module, "unit_tests", unit_tests)
-    monkeypatch.setattr(
-        pipeline_module, "build_image", lambda source, config: build_image.submit(source, config)
-    )
-    monkeypatch.setattr(pipeline_module, "smoke_test", smoke_test)
+    monkeypatch.setattr(pipeline_module, "checkout", Step(checkout))
+    monkeypatch.setattr(pipeline_module, "unit_tests", Step(unit_tests))
+    monkeypatch.setattr(pipeline_module, "build_image", Step(build_image))
+    monkeypatch.setattr(pipeline_module, "smoke_test", Step(smoke_test))
     monkeypatch.setattr(image_steps, "image_in_registry", image_in_registry)
     monkeypatch.setattr(image_steps, "push_image", push_image)
     monkeypatch.setattr(image_steps, "docker_client", lambda: None)
@@ -275,6 +273,8 @@ def eb_world(monkeypatch: pytest.MonkeyPatch, config: PipelineConfig, http: list
 def queue_until_swap(world: EbWorld) -> None:
     """EB's and S3's answers in the order the flow asks, from the preflight up to the swap."""
     world.preflight_ok()  # preflight: the application, both environments, the bucket
+    world.lock_taken()  # recover: the lock taken for the recovery alone, before the build...
+    world.lock_released()  # ... nothing to recover (EB replaces its instances), let go
     world.lock_taken()  # lock target: no lock object, the conditional put wins
     world.version_answer(VERSION, None)  # release bundle: not registered yet
     world.upload(VERSION)
@@ -395,15 +395,18 @@ def test_flow_pushes_with_an_ecr_login_and_puts_the_version_behind_the_prod_cnam
     assert health == [NODE_1, NODE_1, NODE_2, NODE_2, NODE_2, NODE_2]
     swap_at = operations.index("SwapEnvironmentCNAMEs")
     assert operations[swap_at:].count("DescribeEnvironmentHealth") == 4  # the analysis: after the swap
-    # Under the S3 release lock: taken before the bundle was uploaded, removed at the end.
+    # Under the S3 release lock: taken and let go by the recovery before the build, taken again
+    # before the bundle was uploaded, removed at the end.
     lock = world.lock_key()
     assert s3_operations(world) == [
         f"HeadBucket {BUCKET}",
         f"PutObject {lock}",
+        f"DeleteObject {lock}",
+        f"PutObject {lock}",
         f"PutObject {world.bundle_key(VERSION)}",
         f"DeleteObject {lock}",
     ]
-    assert world.failed_calls == [("GetObject", "NoSuchKey")]  # the lock was free
+    assert world.failed_calls == [("GetObject", "NoSuchKey")] * 2  # the lock was free both times
     world.done()
 
 
@@ -444,7 +447,7 @@ def test_flow_swaps_back_when_prod_does_not_verify(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    from flows.release.operations import SwappedBack
+    from flows.release.errors import SwappedBack
 
     config = flow_config(registry=ECR)
     stubbed_ecr(monkeypatch)
@@ -469,7 +472,7 @@ def test_flow_swaps_back_when_prod_does_not_verify(
         {"SourceEnvironmentName": NODE_1, "DestinationEnvironmentName": NODE_2},
     ]
     steps_run = steps_of(world)
-    assert steps_run[steps.VERIFY_PROD] == "Failed" and steps_run[steps.SWAP_BACK] == "Completed"
+    assert steps_run[steps.VERIFY_PROD] == "Failed" and steps_run[steps.SWAP_BACK] == "Failed"
     assert steps.ANALYSE_TRAFFIC not in steps_run
     assert world.operations()[-1] == "DescribeEnvironments" and "DeleteObject" in world.operations()
     world.done()
@@ -482,7 +485,7 @@ def test_flow_swaps_back_when_the_new_prods_traffic_fails_the_analysis(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    from flows.release.operations import SwappedBack
+    from flows.release.errors import SwappedBack
 
     config = flow_config(registry=ECR)
     stubbed_ecr(monkeypatch)
@@ -507,6 +510,6 @@ def test_flow_swaps_back_when_the_new_prods_traffic_fails_the_analysis(
     assert world.behind(PREPROD_CNAME) == NODE_2
     steps_run = steps_of(world)
     assert steps_run[steps.VERIFY_PROD] == "Completed" and steps_run[steps.ANALYSE_TRAFFIC] == "Failed"
-    assert steps_run[steps.SWAP_BACK] == "Completed"
+    assert steps_run[steps.SWAP_BACK] == "Failed"  # raising SwappedBack, the error that ends the run
     assert [name for name, _ in world.calls].count("SwapEnvironmentCNAMEs") == 2
     world.done()

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.image.errors import VersionError
-from flows.image.version import VersionInfo, describe, tag_safe, utc_timestamp
+from flows.source.version import VersionError, VersionInfo, describe, tag_safe, utc_timestamp
 
 
 @pytest.mark.parametrize(

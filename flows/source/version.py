@@ -1,7 +1,8 @@
 """The release's version, revision and build time, read from git like the seed's sbt-git.
 
-`git describe --tags --always --dirty` gives the human version ("v1.4.0-3-gabc1234-dirty"),
-made safe for a Docker tag; `git rev-parse HEAD` gives the full revision.
+`git describe --tags --always --dirty --abbrev=8` gives the human version
+("v1.4.0-3-gabc12345-dirty"), made safe for a Docker tag, with the commit shortened as run names
+shorten it (`flows.keys.SHORT`); `git rev-parse HEAD` gives the full revision.
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.image.errors import VersionError
+from flows.errors import SourceError
+from flows.keys import SHORT
 
 _TAG_MAX = 128
 _TAG_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class VersionError(SourceError):
+    """The version could not be read from git (not a repository, git missing)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,6 @@ def _git(repo_dir: Path, *args: str) -> str:
 
 def describe(repo_dir: Path, now: datetime | None = None) -> VersionInfo:
     """Version, revision and build time of the checkout at `repo_dir`."""
-    described = _git(repo_dir, "describe", "--tags", "--always", "--dirty")
+    described = _git(repo_dir, "describe", "--tags", "--always", "--dirty", f"--abbrev={SHORT}")
     revision = _git(repo_dir, "rev-parse", "HEAD")
     return VersionInfo(version=tag_safe(described), revision=revision, build_time=utc_timestamp(now))
