@@ -207,6 +207,36 @@ def test_a_rejected_approval_leaves_prod_untouched(world: World, monkeypatch: py
     assert not any(call[0] == "swap" for call in world.target.calls)
 
 
+def test_an_approved_release_probes_prod_from_just_before_the_swap(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probing_at_approval: list[bool] = []
+
+    def approve(*args: Any) -> Any:
+        probing_at_approval.append(world.probe.started)
+        return approval_module.Decision(True, "approved by a person")
+
+    monkeypatch.setattr(approval_module, "await_approval", approve)
+    state = world.run(require_approval=True)
+
+    assert state.is_completed(), state.message
+    assert probing_at_approval == [False]  # a person may take longer than the probe's time cap
+    assert world.probe.started and world.probe.swaps == ["start", "end"]
+    assert world.prod_version() == NEW
+
+
+def test_the_run_is_named_after_the_version_it_checked_out(world: World) -> None:
+    from prefect.client.orchestration import get_client
+
+    state = world.run()
+
+    assert state.is_completed(), state.message
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.name == f"deliverypipeline-{NEW}@c0ffeec0"  # a tag: the commit beside it
+    assert state.result()["version"] == NEW and state.result()["commit"].startswith("c0ffee")
+
+
 def test_a_page_failing_on_preprod_stops_the_release_before_the_swap(world: World) -> None:
     world.target.broken_versions = frozenset({NEW})
     state = world.run()
@@ -396,7 +426,7 @@ def test_a_rerun_after_a_kill_mid_deploy_removes_the_orphan_even_when_preprod_ne
 
 
 def test_a_release_killed_after_its_swap_is_swapped_back_then_released_through_every_check(
-    world: World,
+    world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The killed run had put v2 on prod (node-2) and died before verifying it; v1 still on node-1.
     world.target.swap("node-1", "node-2")
@@ -406,9 +436,18 @@ def test_a_release_killed_after_its_swap_is_swapped_back_then_released_through_e
     world.target.interrupted = LockHolder(
         f"release {NEW}", "run-killed", 999, "host", "2026-12-01T00:00:00+00:00"
     )
+    checked_out = pipeline_module.checkout
+    prod_at_checkout: list[str | None] = []
+
+    def checkout(repo: str, ref: str) -> Checkout:
+        prod_at_checkout.append(world.prod_version())
+        return checked_out(repo, ref)
+
+    monkeypatch.setattr(pipeline_module, "checkout", checkout)
     state = world.run()
 
     assert state.is_completed(), state.message
+    assert prod_at_checkout == ["v1"]  # prod safe again before anything was built
     assert steps_of(state)["recover"] == "Completed"
     assert [c for c in world.target.calls if c[0] == "swap"] == [
         ("swap", "node-1", "node-2"),
@@ -416,3 +455,26 @@ def test_a_release_killed_after_its_swap_is_swapped_back_then_released_through_e
     ]
     assert world.prod_version() == NEW  # released again, this time verified and analysed
     assert "analyse traffic" in steps_of(state)
+
+
+def test_a_holder_that_died_since_the_recover_step_is_recovered_from_under_the_release_lock(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between this run's recover step and its lock, another release put v3 on prod and was killed.
+    checked_out = pipeline_module.checkout
+
+    def checkout(repo: str, ref: str) -> Checkout:
+        world.target.swap("node-1", "node-2")
+        world.target.envs["node-2"] = replace(world.target.envs["node-2"], version="v3")
+        world.target.interrupted = LockHolder("release v3", "run-other", 998, "host", "2026-12-01T00:00:00")
+        return checked_out(repo, ref)
+
+    monkeypatch.setattr(pipeline_module, "checkout", checkout)
+    state = world.run()
+
+    assert state.is_completed(), state.message
+    swaps = [call for call in world.target.calls if call[0] == "swap"]
+    assert swaps == [("swap", "node-1", "node-2")] * 2 + [("swap", "node-2", "node-1")]
+    recovered = world.target.calls.index(swaps[1], world.target.calls.index(swaps[0]) + 1)
+    assert recovered < world.target.calls.index(("register_version", NEW))  # v3 swapped back first
+    assert world.prod_version() == NEW and steps_of(state)["lock target"] == "Completed"

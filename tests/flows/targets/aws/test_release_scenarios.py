@@ -1,6 +1,6 @@
 """Whole releases on Elastic Beanstalk, EB answered by `Stubber`: each asserts what happened to prod.
 
-The steps are the pipeline's own (`flows.release.operations`, in the flow's order) on
+The steps are the pipeline's own (the operations of `flows.release`, in the flow's order) on
 `ElasticBeanstalkTarget`; EB's answers are queued in the order a release asks (the swap first
 waits until both environments are Ready, so a describe answer precedes each swap), the HTTP side
 is `EbWorld.check`, and time is a fake clock. The target's lock, preflight and traffic are
@@ -16,10 +16,13 @@ import pytest
 
 from flows.config import Deadlines
 from flows.errors import ReleaseError
-from flows.release import operations as release
 from flows.release.decisions import Roles
+from flows.release.errors import DeploymentFailed, NotReadyInTime, ProdRejected, SwappedBack
 from flows.release.health import PathAnswer, PathCheck
 from flows.release.settings import UserPath
+from flows.release.swap import swap, swap_back
+from flows.release.verify import require, verify
+from flows.release.waits import deploy, wait_for_preprod, wait_until_ready
 from flows.targets.aws.errors import AwsSwapError
 from flows.targets.aws.facts import render_bundle
 from tests.flows.targets.aws.eb_world import (
@@ -83,20 +86,20 @@ def run_release(world: EbWorld, version: str) -> Roles:
     target, config, log, clock = world.target(), world.config, world.log.append, world.clock
     paths = paths_check(world)
     target.register_version(version, dockerrun(version))
-    roles = release.wait_for_preprod(target, config, log=log, clock=clock)
-    since = release.deploy(target, roles, version, config, log)
-    release.wait_until_ready(
+    roles = wait_for_preprod(target, config, log=log, clock=clock)
+    since = deploy(target, roles, version, config, log)
+    wait_until_ready(
         target, roles.preprod.name, version, config, since=since, log=log, clock=clock, check=world.check
     )
     preprod_url = target.url(config.preprod_address)
-    release.require(release.verify(preprod_url, version, config, clock, world.check, paths), "preprod")
-    after = release.swap(target, config, log, clock)
+    require(verify(preprod_url, version, config, clock, world.check, paths), "preprod")
+    after = swap(target, config, log, clock)
     try:
         prod_url = target.url(config.prod_address)
-        verified = release.verify(prod_url, version, config, clock, world.check, paths)
-        release.require(verified, "prod", release.ProdRejected)
+        verified = verify(prod_url, version, config, clock, world.check, paths)
+        require(verified, "prod", ProdRejected)
     except Exception as rejected:
-        raise release.swap_back(target, roles, rejected, config, log, clock) from rejected
+        swap_back(target, roles, rejected, config, log, clock)
     return after
 
 
@@ -178,7 +181,7 @@ def test_error_event_during_the_update_fails_and_prod_keeps_serving() -> None:
         ("ERROR", "[Instance: i-0a1b2c3d4e5f67890] Command failed on instance. Return code: 1."),
     )
 
-    with pytest.raises(release.DeploymentFailed, match="Failed to pull Docker image") as failure:
+    with pytest.raises(DeploymentFailed, match="Failed to pull Docker image") as failure:
         run_release(world, "v2")
 
     assert "prod was not touched" in str(failure.value)
@@ -200,7 +203,7 @@ def test_health_red_fails_the_release_without_swapping() -> None:
     )
     world.describe(node_2={"status": "Ready", "health": "Red", "version": "v2"})
 
-    with pytest.raises(release.DeploymentFailed, match="health Red"):
+    with pytest.raises(DeploymentFailed, match="health Red"):
         run_release(world, "v2")
 
     assert world.behind(PROD_CNAME) == NODE_1 and world.check(f"http://{PROD_CNAME}").version == "v1"
@@ -218,7 +221,7 @@ def test_deadline_passing_names_what_was_last_seen_and_leaves_prod() -> None:
         world.events(NODE_2, ("INFO", "Deploying new version to instance(s)."))
         world.describe()
 
-    with pytest.raises(release.NotReadyInTime, match="within 30s") as failure:
+    with pytest.raises(NotReadyInTime, match="within 30s") as failure:
         run_release(world, "v2")
 
     assert "status Updating" in str(failure.value) and NODE_2 in str(failure.value)
@@ -263,7 +266,7 @@ def test_prod_failing_verification_is_swapped_back() -> None:
     world.describe()  # the prod URL looked up
     queue_swap(world, NODE_1, NODE_2)  # the swap back, once both are Ready
 
-    with pytest.raises(release.SwappedBack, match="swapped back") as failure:
+    with pytest.raises(SwappedBack, match="swapped back") as failure:
         run_release(world, "v2")
 
     assert f"swapped back: prod is {NODE_1}" in str(failure.value)
