@@ -1,4 +1,4 @@
-"""The pipeline's build operations: wheelhouse, version, image build, smoke test, push, EB bundle.
+"""Stage 2, the pipeline's build operations: wheelhouse, image build, smoke test, push, EB bundle.
 
 Each module pairs pure planning (what to run, how to read an answer) with a small executor
 that talks to the Docker engine, a registry or git. The pipeline wraps the executors in

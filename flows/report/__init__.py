@@ -1,1 +1,1 @@
-"""What a run tells people: the artifacts in the Prefect UI (`artifacts`) and the chat notification."""
+"""At a run's end, what it tells people: the release report in the UI (`artifacts`), the chat notification."""

@@ -1,1 +1,1 @@
-"""Stage 1: the commit checked out into a clean directory, and its fast tests run (`tasks`)."""
+"""Stage 1: the commit checked out into a clean directory, its version from git, its fast tests run."""
