@@ -20,8 +20,9 @@ from starlette.types import Lifespan, Receive, Scope, Send
 
 from webapp import buildinfo
 from webapp.config import load_config
+from webapp.errors import CallNotRecorded, ServiceClosed
 from webapp.page import wants_json
-from webapp.service import CallNotRecorded, CounterService, ServiceClosed
+from webapp.service import CounterService
 from webapp.stores import open_store
 
 log = logging.getLogger("webapp.app")
@@ -32,7 +33,7 @@ NOT_ALLOWED = b"HTTP method not allowed, supported methods: GET"
 def open_service(buildinfo_path: Path = buildinfo.DEFAULT_PATH) -> CounterService:
     """Open the configured store, recover the state and record this start (blocking).
 
-    Raises ConfigError, StoreError, BuildInfoError or JournalDamaged with a message naming what to fix.
+    Raises a WebappError (settings, store, build info, damaged journal) with a message naming what to fix.
     """
     info = buildinfo.load(buildinfo_path)
     config = load_config()

@@ -21,13 +21,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from webapp.errors import BuildInfoError
+
 DEFAULT_PATH = Path(__file__).with_name("buildinfo.json")
 DEV_VERSION = "0.0.0+dev"
 KEYS = ("version", "revision", "build_time")
-
-
-class BuildInfoError(Exception):
-    """buildinfo.json exists but is malformed, or git cannot describe the checkout."""
 
 
 @dataclass(frozen=True)

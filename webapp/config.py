@@ -3,10 +3,14 @@
 File format::
 
     [store]
-    kind = "sqlite"                  # "leveldb" | "sqlite" | "mongodb"
+    kind = "sqlite"                  # "leveldb" | "sqlite" | "mongodb" | "postgresql"
     path = "/data/delivery.sqlite3"  # sqlite: file; leveldb: directory
-    uri = "mongodb://host:27017/db"  # mongodb only
+    uri = "mongodb://host:27017/db"  # mongodb; postgresql: "postgresql://user[:password]@host:5432/db"
+    password_env = "DELIVERY_DB_PASSWORD"  # postgresql, optional: the variable holding the password
     snapshot_every = 1000            # optional
+
+The PostgreSQL password comes from the URL in the file or from the environment variable that
+``password_env`` names (which wins); it is never shown in a message or a log line.
 
 Parsing is pure (:func:`parse_config`); every error names the file and the key to fix.
 """
@@ -14,21 +18,25 @@ Parsing is pure (:func:`parse_config`); every error names the file and the key t
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-KINDS = ("leveldb", "sqlite", "mongodb")
+from webapp.errors import SettingsError
+
+KINDS = ("leveldb", "sqlite", "mongodb", "postgresql")
+KEYS = ("kind", "path", "uri", "password_env", "snapshot_every")
+URI_SCHEMES = {
+    "mongodb": ("mongodb://", "mongodb+srv://"),
+    "postgresql": ("postgresql://", "postgres://"),
+}
 DEFAULT_DATA_DIR = "/tmp/deliverypipeline"
 DEFAULT_SNAPSHOT_EVERY = 1000
 CONF_ENV = "DELIVERY_CONF"
 DATA_DIR_ENV = "DELIVERY_DATA_DIR"
-
-
-class ConfigError(Exception):
-    """The store configuration is missing or wrong; the message names the file and key to fix."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ class StoreConfig:
     kind: str
     path: Path | None = None
     uri: str | None = None
+    password_env: str | None = None  # postgresql: the environment variable holding the password
+    password: str | None = field(default=None, repr=False)  # its value, read by load_config
     snapshot_every: int = DEFAULT_SNAPSHOT_EVERY
     origin: str = "defaults"
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -63,34 +73,38 @@ def parse_config(text: str, file: str) -> StoreConfig:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML ({exc}); fix the syntax") from exc
+        raise SettingsError(f"{file}: not valid TOML ({exc}); fix the syntax") from exc
     store = doc.get("store")
     if not isinstance(store, dict):
-        raise ConfigError(
+        raise SettingsError(
             f'{file}: [store] table is missing; add [store] with kind = "leveldb|sqlite|mongodb"'
         )
-    unknown = sorted(set(store) - {"kind", "path", "uri", "snapshot_every"})
+    unknown = sorted(set(store) - set(KEYS))
     if unknown:
-        raise ConfigError(
-            f"{file}: [store] {unknown[0]} is not a known key; use kind, path, uri, snapshot_every"
-        )
+        raise SettingsError(f"{file}: [store] {unknown[0]} is not a known key; use {', '.join(KEYS)}")
     kind = _string(store, "kind", file)
     if kind not in KINDS:
-        raise ConfigError(
+        raise SettingsError(
             f"{file}: [store] kind = {kind!r} is not a known store; use one of {', '.join(KINDS)}"
         )
     snapshot_every = store.get("snapshot_every", DEFAULT_SNAPSHOT_EVERY)
     if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) or snapshot_every < 1:
-        raise ConfigError(f"{file}: [store] snapshot_every = {snapshot_every!r} must be a positive integer")
+        raise SettingsError(f"{file}: [store] snapshot_every = {snapshot_every!r} must be a positive integer")
     path: Path | None = None
     uri: str | None = None
-    if kind == "mongodb":
+    if kind in URI_SCHEMES:
         uri = _string(store, "uri", file)
-        if not uri.startswith(("mongodb://", "mongodb+srv://")):
-            raise ConfigError(f"{file}: [store] uri = {uri!r} must start with mongodb:// or mongodb+srv://")
+        if not uri.startswith(URI_SCHEMES[kind]):
+            raise SettingsError(
+                f"{file}: [store] uri = {masked(uri)!r} must start with {' or '.join(URI_SCHEMES[kind])}"
+            )
     else:
         path = Path(_string(store, "path", file))
-    return StoreConfig(kind=kind, path=path, uri=uri, snapshot_every=snapshot_every, origin=file)
+    password_env = _string(store, "password_env", file) if "password_env" in store else None
+    if password_env is not None and kind != "postgresql":
+        raise SettingsError(f'{file}: [store] password_env is for kind = "postgresql" only; remove it')
+    config = StoreConfig(kind=kind, path=path, uri=uri, snapshot_every=snapshot_every, origin=file)
+    return replace(config, password_env=password_env) if password_env else config
 
 
 def load_config(env: Mapping[str, str] | None = None) -> StoreConfig:
@@ -102,14 +116,33 @@ def load_config(env: Mapping[str, str] | None = None) -> StoreConfig:
     try:
         text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{CONF_ENV}={file}: cannot read the config file ({exc})") from exc
-    return parse_config(text, file)
+        raise SettingsError(f"{CONF_ENV}={file}: cannot read the config file ({exc})") from exc
+    return with_password(parse_config(text, file), env)
+
+
+def with_password(config: StoreConfig, env: Mapping[str, str]) -> StoreConfig:
+    """``config`` with the password read from the variable its ``password_env`` names (if any)."""
+    variable = config.password_env
+    if not variable:
+        return config
+    password = env.get(variable)
+    if not password:
+        raise SettingsError(
+            f"{config.origin}: [store] password_env = {variable!r} but {variable} is not set; "
+            "set it to the database password"
+        )
+    return replace(config, password=password)
+
+
+def masked(uri: str) -> str:
+    """``uri`` with its password (if any) replaced by ``***``, for messages."""
+    return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", uri)
 
 
 def _string(table: Mapping[str, Any], key: str, file: str) -> str:
     value = table.get(key)
     if value is None:
-        raise ConfigError(f"{file}: [store] {key} is missing")
+        raise SettingsError(f"{file}: [store] {key} is missing")
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{file}: [store] {key} = {value!r} must be a non-empty string")
+        raise SettingsError(f"{file}: [store] {key} = {value!r} must be a non-empty string")
     return value

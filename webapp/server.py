@@ -16,10 +16,7 @@ from typing import Any
 import uvicorn
 
 from webapp.app import create_app, open_service
-from webapp.buildinfo import BuildInfoError
-from webapp.config import ConfigError
-from webapp.service import JournalDamaged
-from webapp.stores.base import StoreError
+from webapp.errors import SettingsError, WebappError
 
 EXIT_STARTUP = 2
 GRACEFUL_SHUTDOWN_S = 10
@@ -38,7 +35,7 @@ def uvicorn_settings() -> dict[str, Any]:
 
 
 def listen_address(env: Mapping[str, str]) -> tuple[str, int]:
-    """``(HOST, PORT)`` from the environment; raise ConfigError naming the variable when wrong."""
+    """``(HOST, PORT)`` from the environment; raise SettingsError naming the variable when wrong."""
     host = env.get("HOST") or "0.0.0.0"
     raw = env.get("PORT") or "8080"
     try:
@@ -46,7 +43,7 @@ def listen_address(env: Mapping[str, str]) -> tuple[str, int]:
     except ValueError:
         port = -1
     if not 0 <= port <= 65535:
-        raise ConfigError(f"PORT={raw}: must be a port number 0-65535")
+        raise SettingsError(f"PORT={raw}: must be a port number 0-65535")
     return host, port
 
 
@@ -58,7 +55,7 @@ def main() -> int:
     try:
         host, port = listen_address(os.environ)
         service = open_service()
-    except (ConfigError, StoreError, BuildInfoError, JournalDamaged) as exc:
+    except WebappError as exc:
         print(f"webapp: cannot start: {exc}", file=sys.stderr)
         return EXIT_STARTUP
     config = uvicorn.Config(create_app(service), host=host, port=port, **uvicorn_settings())

@@ -18,13 +18,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from webapp.buildinfo import BuildInfo, utc_now_iso
+from webapp.errors import (
+    CallNotRecorded,
+    EventDecodeError,
+    JournalDamaged,
+    ServiceClosed,
+    SnapshotDecodeError,
+    StoreError,
+)
 from webapp.page import Body, html_body, json_body
 from webapp.state import (
     CALLS,
     STARTS,
     CallCounted,
-    EventDecodeError,
-    SnapshotDecodeError,
     State,
     VersionStarted,
     apply,
@@ -35,24 +41,12 @@ from webapp.state import (
     encode_snapshot,
     is_call,
 )
-from webapp.stores.base import Store, StoreError
+from webapp.stores.base import Store
 
 log = logging.getLogger("webapp.service")
 
 CATCH_UP_INTERVAL_S = 0.25  # how often a shared store is polled for other processes' starts
 STOP_DEADLINE_S = 30.0  # longest wait at shutdown for the write in flight
-
-
-class JournalDamaged(Exception):
-    """A journal entry cannot be decoded; the service refuses to start rather than lose it."""
-
-
-class CallNotRecorded(Exception):
-    """The journal write for a call failed; the caller must not be told a number."""
-
-
-class ServiceClosed(Exception):
-    """The service is shutting down and takes no more calls."""
 
 
 @dataclass(frozen=True)

@@ -14,19 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from webapp.errors import EventDecodeError, SnapshotDecodeError
+
 CALLS = "calls"
 STARTS = "starts"
 STREAMS = (CALLS, STARTS)
 HISTORY_LENGTH = 10
 SNAPSHOT_FORMAT = 1
-
-
-class EventDecodeError(ValueError):
-    """A journal entry that is not a valid event (the journal is damaged or written by something else)."""
-
-
-class SnapshotDecodeError(ValueError):
-    """A snapshot that cannot be trusted; recovery falls back to replaying the journal."""
 
 
 @dataclass(frozen=True, slots=True)

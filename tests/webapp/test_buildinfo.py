@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from webapp import buildinfo
-from webapp.buildinfo import DEV_VERSION, BuildInfo, BuildInfoError
+from webapp.buildinfo import DEV_VERSION, BuildInfo
+from webapp.errors import BuildInfoError
 
 
 def test_missing_file_means_a_dev_checkout(tmp_path: Path) -> None:

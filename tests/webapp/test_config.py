@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from webapp.config import DEFAULT_SNAPSHOT_EVERY, ConfigError, load_config, parse_config
+from webapp.config import DEFAULT_SNAPSHOT_EVERY, load_config, parse_config
+from webapp.errors import SettingsError
 
 
 def test_sqlite_file_is_parsed() -> None:
@@ -60,11 +61,11 @@ def test_delivery_conf_file_is_read(tmp_path: Path) -> None:
     ],
 )
 def test_config_errors_name_file_and_key(text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(SettingsError, match=message):
         parse_config(text, "c.toml")
 
 
 def test_unreadable_config_file_names_the_variable_and_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
-    with pytest.raises(ConfigError, match=rf"DELIVERY_CONF={missing}: cannot read the config file"):
+    with pytest.raises(SettingsError, match=rf"DELIVERY_CONF={missing}: cannot read the config file"):
         load_config({"DELIVERY_CONF": str(missing)})

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.webapp.servers import WebappProcess, run_module
-from webapp.config import ConfigError
+from webapp.errors import SettingsError
 from webapp.server import listen_address
 
 pytestmark = pytest.mark.slow  # starts webapp processes and waits on them
@@ -63,7 +63,7 @@ def test_unusable_data_dir_names_the_variable(tmp_path: Path) -> None:
 
 
 def test_bad_port_names_the_variable() -> None:
-    with pytest.raises(ConfigError, match="PORT=http: must be a port number"):
+    with pytest.raises(SettingsError, match="PORT=http: must be a port number"):
         listen_address({"PORT": "http"})
     assert listen_address({}) == ("0.0.0.0", 8080)
     assert listen_address({"HOST": "127.0.0.1", "PORT": "9000"}) == ("127.0.0.1", 9000)

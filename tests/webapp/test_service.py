@@ -11,9 +11,10 @@ import pytest
 
 from tests.webapp.conftest import StoreFactory
 from webapp.buildinfo import BuildInfo
-from webapp.service import CallNotRecorded, CounterService, JournalDamaged
+from webapp.errors import CallNotRecorded, JournalDamaged, StoreError
+from webapp.service import CounterService
 from webapp.state import CALLS, STARTS, CallCounted, decode_event
-from webapp.stores.base import Store, StoreError
+from webapp.stores.base import Store
 from webapp.stores.leveldb import LevelDBStore
 from webapp.stores.sqlite import SQLiteStore
 

@@ -6,14 +6,13 @@ import json
 
 import pytest
 
+from webapp.errors import EventDecodeError, SnapshotDecodeError
 from webapp.state import (
     CALLS,
     HISTORY_LENGTH,
     STARTS,
     CallCounted,
     Event,
-    EventDecodeError,
-    SnapshotDecodeError,
     State,
     VersionStarted,
     apply,

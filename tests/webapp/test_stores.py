@@ -13,7 +13,8 @@ import pytest
 
 from tests.webapp.conftest import StoreFactory
 from webapp.config import StoreConfig
-from webapp.stores import StoreError, open_store
+from webapp.errors import StoreError
+from webapp.stores import open_store
 from webapp.stores.leveldb import LevelDBStore
 from webapp.stores.mongodb import JournalEntry, MongoStore
 from webapp.stores.sqlite import SQLiteStore

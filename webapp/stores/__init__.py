@@ -1,9 +1,10 @@
-"""Journal stores (LevelDB, SQLite, MongoDB) and :func:`open_store`, which picks one from the config."""
+"""The journal stores (LevelDB, SQLite, MongoDB, PostgreSQL) and :func:`open_store`, which picks one."""
 
 from __future__ import annotations
 
 from webapp.config import StoreConfig
-from webapp.stores.base import Store, StoreError
+from webapp.errors import StoreError
+from webapp.stores.base import Store
 
 __all__ = ["Store", "StoreError", "open_store"]
 
@@ -28,4 +29,9 @@ def open_store(config: StoreConfig) -> Store:
 
         assert config.uri is not None
         return MongoStore(config.uri, where=config.where("uri"))
+    if config.kind == "postgresql":
+        from webapp.stores.postgresql import PostgresStore
+
+        assert config.uri is not None
+        return PostgresStore(config.uri, where=config.where("uri"), password=config.password)
     raise StoreError(f"{config.where('kind')}: unknown store kind {config.kind!r}")

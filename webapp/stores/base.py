@@ -1,4 +1,4 @@
-"""The journal store interface shared by the LevelDB, SQLite and MongoDB stores.
+"""The journal store interface shared by the LevelDB, SQLite, MongoDB and PostgreSQL stores.
 
 A store keeps append-only streams of opaque event payloads, each entry numbered by a
 per-stream sequence (1, 2, 3, ... with no gaps), plus the latest state snapshot. ``append``
@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Protocol
-
-
-class StoreError(Exception):
-    """The store cannot be opened or written; the message says which setting or resource to look at."""
 
 
 class Store(Protocol):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import plyvel
 
-from webapp.stores.base import StoreError
+from webapp.errors import StoreError
 
 SNAPSHOT_KEY = b"snapshot"
 

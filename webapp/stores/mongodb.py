@@ -18,7 +18,7 @@ from mongoengine import BinaryField, Document, IntField, StringField
 from pymongo import uri_parser
 from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
 
-from webapp.stores.base import StoreError
+from webapp.errors import StoreError
 
 ALIAS = "deliverypipeline"
 WRITE_CONCERN = {"j": True}

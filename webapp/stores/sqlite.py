@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from webapp.stores.base import StoreError
+from webapp.errors import StoreError
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS events ("

@@ -1,0 +1,1 @@
+"""Servers the project starts for itself: a throwaway PostgreSQL cluster (`postgres`)."""
