@@ -206,9 +206,9 @@ class Cluster:
                 self.kill()
 
     def kill(self) -> None:
-        """SIGKILL the postmaster, as a crash would; its backends exit once they notice."""
+        """SIGKILL the server and its backends at once (its own process group), as a crash would."""
         if self.process.poll() is None:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(STOP_DEADLINE_S)
 
     def __enter__(self) -> Cluster:

@@ -69,3 +69,46 @@ def test_unreadable_config_file_names_the_variable_and_file(tmp_path: Path) -> N
     missing = tmp_path / "nope.toml"
     with pytest.raises(SettingsError, match=rf"DELIVERY_CONF={missing}: cannot read the config file"):
         load_config({"DELIVERY_CONF": str(missing)})
+
+
+def test_postgresql_file_with_a_password_variable(tmp_path: Path) -> None:
+    file = tmp_path / "delivery.toml"
+    file.write_text(
+        '[store]\nkind = "postgresql"\nuri = "postgresql://app@db:5432/dp"\npassword_env = "DP_PASSWORD"\n'
+    )
+    config = load_config({"DELIVERY_CONF": str(file), "DP_PASSWORD": "s3cret"})
+    assert (config.kind, config.uri, config.password_env, config.password) == (
+        "postgresql",
+        "postgresql://app@db:5432/dp",
+        "DP_PASSWORD",
+        "s3cret",
+    )
+    assert "s3cret" not in repr(config)
+
+
+def test_postgresql_password_variable_unset_is_named(tmp_path: Path) -> None:
+    file = tmp_path / "delivery.toml"
+    file.write_text(
+        '[store]\nkind = "postgresql"\nuri = "postgresql://app@db/dp"\npassword_env = "DP_PASSWORD"\n'
+    )
+    with pytest.raises(SettingsError, match=r"password_env = 'DP_PASSWORD' but DP_PASSWORD is not set"):
+        load_config({"DELIVERY_CONF": str(file)})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[store]\nkind = "postgresql"\n', r"\[store\] uri is missing"),
+        (
+            '[store]\nkind = "postgresql"\nuri = "mysql://app:pw@db/dp"\n',
+            r"uri = 'mysql://app:\*\*\*@db/dp' must start with postgresql:// or postgres://",
+        ),
+        (
+            '[store]\nkind = "sqlite"\npath = "x"\npassword_env = "P"\n',
+            r'password_env is for kind = "postgresql" only',
+        ),
+    ],
+)
+def test_postgresql_config_errors(text: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        parse_config(text, "c.toml")

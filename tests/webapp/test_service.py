@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.webapp.conftest import StoreFactory
+from webapp import service as service_module
 from webapp.buildinfo import BuildInfo
 from webapp.errors import CallNotRecorded, JournalDamaged, StoreError
 from webapp.service import CounterService
-from webapp.state import CALLS, STARTS, CallCounted, decode_event
+from webapp.state import CALLS, STARTS, CallCounted, VersionStarted, decode_event, encode_event
 from webapp.stores.base import Store
 from webapp.stores.leveldb import LevelDBStore
-from webapp.stores.sqlite import SQLiteStore
 
 INFO = BuildInfo(version="v1.0.0", revision="a" * 40, build_time="2026-11-27T10:00:00Z")
 
@@ -96,17 +96,32 @@ def test_damaged_snapshot_falls_back_to_replay_and_says_so(
 
 
 @pytest.mark.parametrize(("stream", "label"), [(STARTS, "starts #1"), (CALLS, "calls #1")])
-def test_undecodable_journal_entry_stops_start_up(tmp_path: Path, stream: str, label: str) -> None:
-    store = LevelDBStore(tmp_path / "db")
+def test_undecodable_journal_entry_stops_start_up(
+    store_factory: StoreFactory, stream: str, label: str
+) -> None:
+    store = store_factory()
     store.append(stream, [b"garbage"])
     with pytest.raises(JournalDamaged, match=label):
         CounterService(store, INFO, "h").recover()
-    store.close()
 
 
-def test_two_services_on_one_sqlite_file_share_count_and_history(tmp_path: Path) -> None:
-    blue = started(SQLiteStore(tmp_path / "j.db"), host="blue")
-    green = started(SQLiteStore(tmp_path / "j.db"), host="green")
+def test_another_process_s_damaged_start_is_skipped_in_the_page(
+    shared_store_factory: StoreFactory, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_module, "CATCH_UP_INTERVAL_S", 0.0)  # catch up at every write
+    service = started(shared_store_factory(), host="blue")
+    other = shared_store_factory()
+    other.append(STARTS, [b"garbage"])
+    other.append(STARTS, [encode_event(VersionStarted(version="v2", at="t", host="green"))])
+    with caplog.at_level(logging.ERROR, logger="webapp.service"):
+        assert asyncio.run(count(service, 1)) == [1]  # the first write catches up
+    assert [s.host for s in service.state.history] == ["blue", "green"]
+    assert "starts #2 is damaged" in caplog.text and "skipped in the page" in caplog.text
+
+
+def test_two_services_on_one_shared_store_share_count_and_history(shared_store_factory: StoreFactory) -> None:
+    blue = started(shared_store_factory(), host="blue")
+    green = started(shared_store_factory(), host="green")
 
     async def both() -> list[int]:
         await blue.start()
@@ -119,7 +134,7 @@ def test_two_services_on_one_sqlite_file_share_count_and_history(tmp_path: Path)
             await green.stop()
 
     assert sorted(asyncio.run(both())) == list(range(1, 101))
-    third = started(SQLiteStore(tmp_path / "j.db"), host="third")
+    third = started(shared_store_factory(), host="third")
     assert third.state.calls == 100
     assert [s.host for s in third.state.history] == ["blue", "green", "third"]
     third.close()

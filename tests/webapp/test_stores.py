@@ -1,4 +1,4 @@
-"""The journal stores: LevelDB, SQLite and MongoDB (on mongomock) behave the same."""
+"""The journal stores: LevelDB, SQLite, MongoDB (on mongomock) and PostgreSQL behave the same."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.webapp.conftest import StoreFactory
 from webapp.config import StoreConfig
 from webapp.errors import StoreError
 from webapp.stores import open_store
+from webapp.stores.base import Store
 from webapp.stores.leveldb import LevelDBStore
 from webapp.stores.mongodb import JournalEntry, MongoStore
 from webapp.stores.sqlite import SQLiteStore
@@ -134,12 +135,14 @@ def test_sqlite_uses_wal_and_full_sync(tmp_path: Path) -> None:
     db.close()
 
 
-def test_sqlite_connections_appending_concurrently_get_distinct_numbers(tmp_path: Path) -> None:
-    stores = [SQLiteStore(tmp_path / "j.sqlite3") for _ in range(3)]
+def test_shared_stores_appending_concurrently_get_distinct_numbers(
+    shared_store_factory: StoreFactory,
+) -> None:
+    stores = [shared_store_factory() for _ in range(3)]  # three processes on one journal
     numbers: list[int] = []
     lock = threading.Lock()
 
-    def work(store: SQLiteStore) -> None:
+    def work(store: Store) -> None:
         for _ in range(40):
             got = store.append("calls", [b"x", b"y"])
             with lock:
@@ -152,8 +155,7 @@ def test_sqlite_connections_appending_concurrently_get_distinct_numbers(tmp_path
         t.join(timeout=60)
     assert sorted(numbers) == list(range(1, 241))
     assert stores[0].head("calls") == 240
-    for store in stores:
-        store.close()
+    assert [seq for seq, _ in stores[1].read("calls", 0)] == list(range(1, 241))
 
 
 @pytest.fixture

@@ -107,6 +107,9 @@ class PostgresStore:
                 f"{where}: cannot use {self.description} ({_one_line(exc)}); "
                 "check the server and the user's rights on the database"
             ) from exc
+        except BaseException:
+            self.close()
+            raise
 
     def _connection(self) -> psycopg.Connection[Any]:
         """The open connection, or a new one (after a lost connection, the next call reconnects here)."""
