@@ -47,6 +47,7 @@ log = logging.getLogger("webapp.service")
 
 CATCH_UP_INTERVAL_S = 0.25  # how often a shared store is polled for other processes' starts
 STOP_DEADLINE_S = 30.0  # longest wait at shutdown for the write in flight
+FAILURE_REPORT_S = 5.0  # during an outage, one log line per this many seconds (not one per write)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class CounterService:
         self._bodies_for = -1
         self.batches = 0
         self.batched_calls = 0
+        self._outage = False  # the last write failed
+        self._unrecorded = 0  # calls refused since the last failure report
+        self._reported_at = -FAILURE_REPORT_S
 
     # --- start-up (blocking; before the server accepts requests) ---
 
@@ -217,11 +221,14 @@ class CounterService:
         """Event loop: the journal thread finished a write; answer its callers and start the next one."""
         batch, self._in_flight = self._in_flight, []
         if error is not None or numbers is None or state is None:
-            log.error("journal write of %d calls failed: %s", len(batch), error)
+            self._report_failure(len(batch), error)
             for future in batch:
                 if not future.done():
                     future.set_exception(CallNotRecorded(str(error)))
         else:
+            if self._outage:
+                log.warning("journal writes succeed again (%d more calls not recorded)", self._unrecorded)
+                self._outage, self._unrecorded, self._reported_at = False, 0, -FAILURE_REPORT_S
             self.state = state
             self.batches += 1
             self.batched_calls += len(batch)
@@ -232,6 +239,17 @@ class CounterService:
             self._flush()
         elif self._idle is not None:
             self._idle.set()
+
+    def _report_failure(self, calls: int, error: Exception | None) -> None:
+        """Log a failed write: the first at once, then one line per FAILURE_REPORT_S with the count."""
+        self._outage = True
+        self._unrecorded += calls
+        now = time.monotonic()
+        if now - self._reported_at >= FAILURE_REPORT_S:
+            log.error(
+                "journal write failed, %d calls not recorded (answered 503): %s", self._unrecorded, error
+            )
+            self._unrecorded, self._reported_at = 0, now
 
     # --- group commit: the journal thread ---
 

@@ -13,6 +13,7 @@ crash tests). Commands and configuration text are built by pure functions; `star
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -158,6 +159,22 @@ def _as_owner() -> dict[str, Any]:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
+def children(pid: int, proc: Path = Path("/proc")) -> list[int]:
+    """The ids of the processes whose parent is ``pid`` (from /proc/<id>/stat)."""
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
+        if len(fields) > 1 and fields[1] == str(pid):
+            found.append(int(entry.name))
+    return found
+
+
 def _hand_over(path: Path, owner: dict[str, Any]) -> None:
     if owner:
         os.chown(path, owner["user"], owner["group"])
@@ -206,9 +223,15 @@ class Cluster:
                 self.kill()
 
     def kill(self) -> None:
-        """SIGKILL the server and its backends at once (its own process group), as a crash would."""
+        """SIGKILL the server and all its processes at once, as a crash of the host's server would.
+
+        Each backend runs in a process group of its own (PostgreSQL calls setsid), so they are
+        found by their parent and killed with the postmaster.
+        """
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            for pid in (*children(self.process.pid), self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         self.process.wait(STOP_DEADLINE_S)
 
     def __enter__(self) -> Cluster:

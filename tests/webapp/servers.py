@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ class WebappProcess:
         """Start the server (retrying on another port if the chosen one was taken) and wait until ready."""
         for _attempt in range(3):
             self.port = free_port()
+            self._log, self._err = tempfile.TemporaryFile(), ""  # noqa: SIM115 - closed by _stderr
             full = {k: v for k, v in os.environ.items() if k not in ("DELIVERY_CONF", "DELIVERY_DATA_DIR")}
             full.update(env)
             full.update({"HOST": "127.0.0.1", "PORT": str(self.port), "PYTHONPATH": str(ROOT)})
@@ -33,7 +35,7 @@ class WebappProcess:
                 env=full,
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=self._log,  # a file, not a pipe: a chatty server never blocks on a full pipe
             )
             if self._wait_ready():
                 return
@@ -76,19 +78,26 @@ class WebappProcess:
         """SIGKILL: no graceful shutdown, no final snapshot."""
         self.proc.kill()
         self.proc.wait(timeout=10)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        self._stderr()
 
     def stop(self) -> str:
         """SIGTERM and wait; return what the process wrote to stderr."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            _, err = self.proc.communicate(timeout=20)
+            self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate(timeout=10)
-        return err.decode(errors="replace")
+            self.proc.wait(timeout=10)
+        return self._stderr()
+
+    def _stderr(self) -> str:
+        """What the process wrote to stderr (the file is read and closed once the process ended)."""
+        if not self._log.closed:
+            self._log.seek(0)
+            self._err = self._log.read().decode(errors="replace")
+            self._log.close()
+        return self._err
 
 
 def hammer(port: int, requests: int) -> list[int]:

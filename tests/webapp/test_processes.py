@@ -1,4 +1,4 @@
-"""Real processes: blue and green on one SQLite file count exactly; a kill -9 loses no acknowledged call."""
+"""Real processes: blue and green on one shared store count exactly; a kill -9 loses no acknowledged call."""
 
 from __future__ import annotations
 
@@ -6,16 +6,22 @@ import http.client
 import json
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from tests.webapp.conftest import POSTGRESQL
 from tests.webapp.servers import WebappProcess, hammer
 from webapp.service import CATCH_UP_INTERVAL_S
 from webapp.state import CALLS
+from webapp.stores.base import Store
 from webapp.stores.leveldb import LevelDBStore
+from webapp.stores.postgresql import PostgresStore
 from webapp.stores.sqlite import SQLiteStore
+
+PASSWORD_ENV = "DELIVERY_DB_PASSWORD"
 
 pytestmark = (
     pytest.mark.slow
@@ -38,8 +44,33 @@ def leveldb_conf(tmp_path: Path) -> Path:
     return conf
 
 
-def test_two_processes_sharing_sqlite_give_every_call_a_distinct_number(tmp_path: Path) -> None:
-    env = {"DELIVERY_CONF": str(sqlite_conf(tmp_path))}
+def postgresql_conf(tmp_path: Path, url: str) -> Path:
+    """The postgresql store on ``url``, its password given through an environment variable."""
+    parts = urllib.parse.urlsplit(url)
+    bare = parts._replace(netloc=f"{parts.username}@{parts.hostname}:{parts.port}").geturl()
+    conf = tmp_path / "delivery.toml"
+    conf.write_text(
+        f'[store]\nkind = "postgresql"\nuri = "{bare}"\n'
+        f'password_env = "{PASSWORD_ENV}"\nsnapshot_every = 100\n'
+    )
+    return conf
+
+
+def shared_env(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[dict[str, str], Store]:
+    """The environment of a process on a shared store of ``kind``, and that store opened here."""
+    if kind == "sqlite":
+        return {"DELIVERY_CONF": str(sqlite_conf(tmp_path))}, SQLiteStore(tmp_path / "journal.sqlite3")
+    url: str = request.getfixturevalue("postgres_url")
+    password = urllib.parse.unquote(urllib.parse.urlsplit(url).password or "")
+    env = {"DELIVERY_CONF": str(postgresql_conf(tmp_path, url)), PASSWORD_ENV: password}
+    return env, PostgresStore(url)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", POSTGRESQL])
+def test_two_processes_sharing_a_store_give_every_call_a_distinct_number(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    env, store = shared_env(kind, tmp_path, request)
     blue, green = WebappProcess(env), WebappProcess(env)
     try:
         with ThreadPoolExecutor(max_workers=2 * CLIENTS_PER_SERVER) as pool:
@@ -60,7 +91,6 @@ def test_two_processes_sharing_sqlite_give_every_call_a_distinct_number(tmp_path
     finally:
         blue.stop()
         green.stop()
-    store = SQLiteStore(tmp_path / "journal.sqlite3")
     assert [seq for seq, _ in store.read(CALLS, 0)] == list(range(1, total + 3))
     store.close()
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from webapp.errors import StoreError
 SCHEMA_VERSION = 1
 SCHEMA_LOCK = 0x6A6F75726E616C  # pg_advisory_xact_lock key held while the schema is created
 CONNECT_TIMEOUT_S = 5
+RECONNECT_PAUSE_S = 0.5  # after a failed connect, calls fail at once for this long: no connection storm
 READ_PAGE = 5000
 
 SCHEMA = (
@@ -99,6 +101,7 @@ class PostgresStore:
         self._where = where
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
+        self._failed: tuple[float, StoreError] | None = None  # when the last connect failed, and how
         try:
             self._create_schema(self._connection())
         except psycopg.Error as exc:
@@ -118,16 +121,21 @@ class PostgresStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._failed is not None and time.monotonic() - self._failed[0] < RECONNECT_PAUSE_S:
+            raise self._failed[1]  # a server starting up is not flooded with connection attempts
         try:
             conn = psycopg.connect(
                 **self._params, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="webapp"
             )
         except psycopg.Error as exc:
-            raise StoreError(
+            error = StoreError(
                 f"{self._where}: cannot connect to {self.description} ({_one_line(exc)}); check that the "
                 "server runs and listens on that address, that its pg_hba.conf admits this host, and "
                 "the user and password"
-            ) from exc
+            )
+            self._failed = (time.monotonic(), error)
+            raise error from exc
+        self._failed = None
         conn.execute("SET synchronous_commit = on")  # durable when acknowledged, whatever the server default
         self._conn = conn
         return conn
