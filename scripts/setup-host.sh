@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the integration tests and the demo need on this host:
-# the Docker engine, Debian's registry on 127.0.0.1:5000, HAProxy, git, curl and the base image.
+# the Docker engine, Debian's registry on 127.0.0.1:5000, HAProxy, PostgreSQL's server binaries,
+# git, curl and the base image.
 # Idempotent: each part is skipped when already present or running. Needs root only for what
 # it must install or start (apt-get, dockerd, the registry, debootstrap).
 # Every failure prints what failed and which log to read, and exits non-zero.
@@ -29,6 +30,9 @@ command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need_pkgs+=(iptables)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need_pkgs+=(ca-certificates)
 command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)  # load generator of the benchmarks
+# PostgreSQL's server binaries: the tests and bench/store_bench.py start throwaway clusters with them
+# (flows/servers/postgres.py); nothing uses the cluster the package may create and start itself.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   need_root "installing ${need_pkgs[*]}"
   command -v apt-get >/dev/null 2>&1 \
