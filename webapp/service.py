@@ -1,10 +1,12 @@
 """The event-sourced counter: recovery at start-up and durable, group-committed calls.
 
 Recovery loads the latest snapshot (a damaged one is logged and ignored), replays the journal
-after it and then records this start. Group commit: each call parks a future in a list; when no
-write is in flight, everything pending goes to the journal thread as one synced append, and when
-it is durable the loop resolves each future with the number the journal assigned. Calls arriving
-while a write is in flight form the next batch, so the fsync cost is shared, never skipped.
+after it and then records this start. Group commit: each call parks a future in a list; when a
+write may start, everything pending goes to a journal thread as one synced append, and when it is
+durable the loop resolves each future with the number the journal assigned. Calls arriving while
+the writes are in flight form the next batch, so the fsync cost is shared, never skipped. A store
+takes ``store.writers`` writes at once (one for the file stores; a database server orders
+concurrent transactions itself and overlaps their round trips).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from webapp.state import (
     encode_event,
     encode_snapshot,
     is_call,
+    union,
 )
 from webapp.stores.base import Store
 
@@ -73,10 +76,12 @@ class CounterService:
         self._since_snapshot = 0
         self._last_catch_up = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._requests: queue.SimpleQueue[tuple[int, State] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._requests: queue.SimpleQueue[tuple[int, int, State] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._snapshot_lock = threading.Lock()
         self._pending: list[asyncio.Future[int]] = []
-        self._in_flight: list[asyncio.Future[int]] = []
+        self._in_flight: dict[int, list[asyncio.Future[int]]] = {}  # by write number
+        self._writes = 0
         self._flush_scheduled = False
         self._idle: asyncio.Event | None = None
         self._closing = False
@@ -144,12 +149,16 @@ class CounterService:
     # --- serving ---
 
     async def start(self) -> None:
-        """Start the journal thread; calls are accepted from the running event loop from now on."""
+        """Start the journal threads (one per write the store takes at once); calls are accepted now."""
         self._loop = asyncio.get_running_loop()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._thread = threading.Thread(target=self._journal_thread, name="journal", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._journal_thread, name=f"journal-{n}", daemon=True)
+            for n in range(self.store.writers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     async def count_call(self) -> int:
         """Count one call; return its number once it is durable in the journal."""
@@ -158,7 +167,7 @@ class CounterService:
             raise ServiceClosed("the service is not accepting calls")
         future: asyncio.Future[int] = loop.create_future()
         self._pending.append(future)
-        if not self._in_flight and not self._flush_scheduled:
+        if len(self._in_flight) < self.store.writers and not self._flush_scheduled:
             # flush after the callbacks already queued in this loop iteration: calls that
             # arrived together go into one write
             self._flush_scheduled = True
@@ -178,15 +187,17 @@ class CounterService:
     async def stop(self) -> None:
         """Finish pending calls, stop the journal thread, snapshot and close the store."""
         self._closing = True
-        if self._thread is not None and self._idle is not None:
+        if self._threads and self._idle is not None:
             try:
                 await asyncio.wait_for(self._idle.wait(), STOP_DEADLINE_S)
             except TimeoutError:
                 log.error("journal write still running after %.0f s at shutdown; leaving it", STOP_DEADLINE_S)
                 return
-            self._requests.put(None)
-            await asyncio.to_thread(self._thread.join, STOP_DEADLINE_S)
-            self._thread = None
+            for _ in self._threads:
+                self._requests.put(None)
+            for thread in self._threads:
+                await asyncio.to_thread(thread.join, STOP_DEADLINE_S)
+            self._threads = []
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:
@@ -208,18 +219,21 @@ class CounterService:
     # --- group commit: the event loop side ---
 
     def _flush(self) -> None:
-        """Hand everything pending to the journal thread as one write (one write in flight at a time)."""
+        """Hand everything pending to a journal thread as one write (at most ``store.writers`` in flight)."""
         self._flush_scheduled = False
-        if self._in_flight or not self._pending:
+        if len(self._in_flight) >= self.store.writers or not self._pending:
             return
-        self._in_flight, self._pending = self._pending, []
+        self._writes += 1
+        self._in_flight[self._writes], self._pending = self._pending, []
         assert self._idle is not None
         self._idle.clear()
-        self._requests.put((len(self._in_flight), self.state))
+        self._requests.put((self._writes, len(self._in_flight[self._writes]), self.state))
 
-    def _written(self, numbers: Sequence[int] | None, state: State | None, error: Exception | None) -> None:
-        """Event loop: the journal thread finished a write; answer its callers and start the next one."""
-        batch, self._in_flight = self._in_flight, []
+    def _written(
+        self, write: int, numbers: Sequence[int] | None, state: State | None, error: Exception | None
+    ) -> None:
+        """Event loop: a journal thread finished a write; answer its callers and start the next one."""
+        batch = self._in_flight.pop(write)
         if error is not None or numbers is None or state is None:
             self._report_failure(len(batch), error)
             for future in batch:
@@ -229,7 +243,7 @@ class CounterService:
             if self._outage:
                 log.warning("journal writes succeed again (%d more calls not recorded)", self._unrecorded)
                 self._outage, self._unrecorded, self._reported_at = False, 0, -FAILURE_REPORT_S
-            self.state = state
+            self.state = union(self.state, state)  # writes in flight at once may finish in any order
             self.batches += 1
             self.batched_calls += len(batch)
             for future, number in zip(batch, numbers, strict=True):
@@ -237,7 +251,7 @@ class CounterService:
                     future.set_result(number)
         if self._pending:
             self._flush()
-        elif self._idle is not None:
+        elif not self._in_flight and self._idle is not None:
             self._idle.set()
 
     def _report_failure(self, calls: int, error: Exception | None) -> None:
@@ -261,13 +275,13 @@ class CounterService:
             request = self._requests.get()
             if request is None:
                 return
-            count, state = request
+            write, count, state = request
             try:
                 numbers, new_state = self._commit(count, state)
             except Exception as exc:
-                loop.call_soon_threadsafe(self._written, None, None, exc)
+                loop.call_soon_threadsafe(self._written, write, None, None, exc)
             else:
-                loop.call_soon_threadsafe(self._written, numbers, new_state, None)
+                loop.call_soon_threadsafe(self._written, write, numbers, new_state, None)
 
     def _commit(self, count: int, state: State) -> tuple[Sequence[int], State]:
         """Writer thread: append ``count`` call events in one durable write, then fold and maybe snapshot."""
@@ -276,8 +290,9 @@ class CounterService:
         state = apply_calls(state, max(numbers))
         if self.store.shared and time.monotonic() - self._last_catch_up >= CATCH_UP_INTERVAL_S:
             state = self._catch_up(state)
-        self._since_snapshot += count
-        self._maybe_snapshot(state)
+        with self._snapshot_lock:
+            self._since_snapshot += count
+            self._maybe_snapshot(state)
         return numbers, state
 
     def _catch_up(self, state: State) -> State:

@@ -123,6 +123,15 @@ def apply_calls(state: State, last_seq: int) -> State:
     return State(calls=last_seq, starts=state.starts, history=state.history)
 
 
+def union(a: State, b: State) -> State:
+    """What two views of the journal know together: the higher call number, and the history of
+    the view that has folded more starts (each view folds the starts stream in order)."""
+    longer = a if a.starts >= b.starts else b
+    if longer.calls >= max(a.calls, b.calls):
+        return longer
+    return State(calls=max(a.calls, b.calls), starts=longer.starts, history=longer.history)
+
+
 def fold(state: State, entries: Iterable[tuple[str, int, Event]]) -> State:
     """Fold ``(stream, seq, event)`` entries in order."""
     for _stream, seq, event in entries:

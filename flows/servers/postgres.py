@@ -36,7 +36,9 @@ RUN_AS = "postgres"  # the system user the server runs as when we are root
 START_DEADLINE_S = 60.0
 STOP_DEADLINE_S = 30.0
 POLL_S = 0.1
-BIN_DIRS = ("/usr/lib/postgresql",)  # Debian: /usr/lib/postgresql/<major>/bin
+BIN_DIRS = ("/usr/lib/postgresql",)
+# what a server that is still starting answers (anything else, e.g. a pg_hba.conf refusal, is final)
+STARTING = ("Connection refused", "starting up", "not yet accepting", "shutting down", "timeout expired")  # Debian: /usr/lib/postgresql/<major>/bin
 
 
 class PostgresError(DeliveryError):
@@ -288,8 +290,13 @@ def _ready(spec: ClusterSpec, process: subprocess.Popen[bytes]) -> bool | None:
     try:
         with psycopg.connect(url(spec), connect_timeout=2):
             return True
-    except psycopg.OperationalError:
-        return None
+    except psycopg.OperationalError as exc:
+        if any(sign in str(exc) for sign in STARTING):
+            return None
+        raise PostgresError(
+            f"PostgreSQL on {spec.host}:{spec.port} runs but refuses this host's connection ({exc}); "
+            f"check ClusterSpec.host and allow_from (pg_hba.conf in {spec.data_dir})"
+        ) from exc
 
 
 def start(spec: ClusterSpec, bindir: Path | None = None) -> Cluster:

@@ -24,6 +24,7 @@ from webapp.state import (
     fold,
     is_call,
     stream_of,
+    union,
 )
 
 
@@ -92,3 +93,13 @@ def test_call_entries_are_recognised_by_their_tag() -> None:
     assert is_call(encode_event(CallCounted(at=1.0, host="h", version="v")))
     assert not is_call(encode_event(start(1)))
     assert not is_call(b"garbage")
+
+
+def test_union_keeps_the_higher_count_and_the_longer_history() -> None:
+    one = VersionStarted(version="v1", at="t1", host="a")
+    two = VersionStarted(version="v2", at="t2", host="b")
+    behind = State(calls=30, starts=1, history=(one,))
+    ahead = State(calls=20, starts=2, history=(one, two))
+    assert union(behind, ahead) == State(calls=30, starts=2, history=(one, two))
+    assert union(ahead, behind) == union(behind, ahead)
+    assert union(ahead, State(calls=5, starts=2, history=(one, two))) is ahead

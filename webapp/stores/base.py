@@ -17,6 +17,7 @@ class Store(Protocol):
 
     description: str
     shared: bool  # True when other processes may append to the same journal
+    writers: int  # how many appends may run at once, each from its own thread (1: one at a time)
 
     def head(self, stream: str) -> int:
         """The highest sequence number in ``stream`` (0 when empty)."""

@@ -32,6 +32,7 @@ class LevelDBStore:
     """Journal in a LevelDB directory; see the module docstring for the layout."""
 
     shared = False
+    writers = 1
 
     def __init__(self, path: Path, where: str = "path") -> None:
         """Open (creating if needed) the database at ``path``; ``where`` names the setting for messages."""

@@ -53,6 +53,7 @@ class MongoStore:
     """Journal in a MongoDB database; see the module docstring."""
 
     shared = True
+    writers = 1
 
     def __init__(self, uri: str, where: str = "uri", client_class: Callable[..., Any] | None = None) -> None:
         """Connect to the database named in ``uri`` and ensure the unique index.

@@ -35,6 +35,7 @@ SCHEMA_LOCK = 0x6A6F75726E616C  # pg_advisory_xact_lock key held while the schem
 CONNECT_TIMEOUT_S = 5
 RECONNECT_PAUSE_S = 0.5  # after a failed connect, calls fail at once for this long: no connection storm
 READ_PAGE = 5000
+WRITERS = 4  # appends in flight at once, one connection each: the head's row lock orders them
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS journal_schema ("
@@ -87,6 +88,7 @@ class PostgresStore:
     """Journal in a PostgreSQL database; see the module docstring."""
 
     shared = True
+    writers = WRITERS
 
     def __init__(self, url: str, where: str = "uri", password: str | None = None) -> None:
         """Connect to the database of ``url`` and create the schema if missing.
@@ -99,8 +101,9 @@ class PostgresStore:
         except ValueError as exc:
             raise StoreError(f"{where}: the PostgreSQL URL {masked(url)} {exc}") from exc
         self._where = where
+        self._local = threading.local()  # each thread its own connection (a connection runs one statement)
+        self._open: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
-        self._conn: psycopg.Connection[Any] | None = None
         self._failed: tuple[float, StoreError] | None = None  # when the last connect failed, and how
         try:
             self._create_schema(self._connection())
@@ -115,12 +118,16 @@ class PostgresStore:
             raise
 
     def _connection(self) -> psycopg.Connection[Any]:
-        """The open connection, or a new one (after a lost connection, the next call reconnects here)."""
-        if self._conn is not None and not self._conn.closed and not self._conn.broken:
-            return self._conn
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """This thread's open connection, or a new one (after a lost connection, the next call reconnects)."""
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        if conn is not None:
+            conn.close()
+            with self._lock:
+                if conn in self._open:
+                    self._open.remove(conn)
+            self._local.conn = None
         if self._failed is not None and time.monotonic() - self._failed[0] < RECONNECT_PAUSE_S:
             raise self._failed[1]  # a server starting up is not flooded with connection attempts
         try:
@@ -137,7 +144,9 @@ class PostgresStore:
             raise error from exc
         self._failed = None
         conn.execute("SET synchronous_commit = on")  # durable when acknowledged, whatever the server default
-        self._conn = conn
+        self._local.conn = conn
+        with self._lock:
+            self._open.append(conn)
         return conn
 
     def _create_schema(self, conn: psycopg.Connection[Any]) -> None:
@@ -158,12 +167,11 @@ class PostgresStore:
             )
 
     def _fetch(self, what: str, query: str, params: Sequence[Any] | dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Run one statement and return its rows; a failure is a StoreError naming ``what``."""
-        with self._lock:
-            try:
-                return self._connection().execute(query, params).fetchall()
-            except psycopg.Error as exc:
-                raise StoreError(f"{self.description}: {what} failed ({_one_line(exc)})") from exc
+        """Run one statement on this thread's connection and return its rows; a failure is a StoreError."""
+        try:
+            return self._connection().execute(query, params).fetchall()
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.description}: {what} failed ({_one_line(exc)})") from exc
 
     def head(self, stream: str) -> int:
         """The highest sequence number in ``stream`` (0 when empty), as committed by any process."""
@@ -210,8 +218,8 @@ class PostgresStore:
         )
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close every thread's connection."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            for conn in self._open:
+                conn.close()
+            self._open.clear()

@@ -28,6 +28,7 @@ class SQLiteStore:
     """Journal in one SQLite file; see the module docstring."""
 
     shared = True
+    writers = 1
 
     def __init__(self, path: Path, where: str = "path") -> None:
         """Open (creating if needed) the database file ``path``; ``where`` names the setting for messages."""
