@@ -134,3 +134,22 @@ def test_description_names_database_and_address_only() -> None:
 def test_open_store_on_a_missing_database_names_it(postgres_cluster: Cluster, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r'database "missing_db" does not exist'):
         PostgresStore(postgres_cluster.url("missing_db"))
+
+
+def test_a_batch_is_one_row_and_reads_page_through_batches(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import webapp.stores.postgresql as module
+
+    monkeypatch.setattr(module, "READ_PAGE", 2)  # two batches per query
+    store = PostgresStore(postgres_url)
+    for size in (3, 1, 4, 2, 5):
+        store.append("calls", [f"{n}".encode() for n in range(size)])
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT first_seq, last_seq FROM journal ORDER BY last_seq").fetchall() == [
+            (1, 3), (4, 4), (5, 8), (9, 10), (11, 15)
+        ]  # fmt: skip
+    for after in (0, 2, 4, 7, 10, 14, 15):
+        assert [seq for seq, _ in store.read("calls", after)] == list(range(after + 1, 16))
+    assert [payload for _, payload in store.read("calls", 8)] == [b"0", b"1", b"0", b"1", b"2", b"3", b"4"]
+    store.close()

@@ -3,14 +3,17 @@
 Tables (created on first start under an advisory lock, so concurrent starts are safe; the schema
 version is recorded in ``journal_schema`` so a later release can migrate):
 
-- ``journal (stream, seq, payload)``, primary key ``(stream, seq)``: the entries;
+- ``journal (stream, first_seq, last_seq, payloads)``: the entries, one row per appended batch
+  (entries ``first_seq`` .. ``last_seq``), keyed by ``(stream, last_seq)``;
 - ``journal_heads (stream, seq)``: each stream's highest number;
 - ``journal_snapshot``: one row, the latest snapshot.
 
 An append is one statement, so one transaction: it raises the stream's head by the batch size
 (the row lock on the head orders appenders of every process, and a rolled-back append gives its
-numbers back, so there are no gaps) and inserts the batch under the numbers it took. Commits are
-synced (``synchronous_commit = on``): an acknowledged append survives a crash of the server.
+numbers back, so there are no gaps and no overlaps) and inserts the batch as one row under the
+numbers it took: one heap tuple and one index entry per group commit, whatever its size, so the
+commit writes and syncs little. Commits are synced (``synchronous_commit = on``): an
+acknowledged append survives a crash of the server.
 
 A lost connection makes the call that saw it fail with StoreError (the service answers 503 and
 never shows a number that was not stored); the next call connects again.
@@ -34,7 +37,7 @@ SCHEMA_VERSION = 1
 SCHEMA_LOCK = 0x6A6F75726E616C  # pg_advisory_xact_lock key held while the schema is created
 CONNECT_TIMEOUT_S = 5
 RECONNECT_PAUSE_S = 0.5  # after a failed connect, calls fail at once for this long: no connection storm
-READ_PAGE = 5000
+READ_PAGE = 1000  # batches per query when reading
 WRITERS = 4  # appends in flight at once, one connection each: the head's row lock orders them
 
 SCHEMA = (
@@ -42,7 +45,8 @@ SCHEMA = (
     " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
     "CREATE TABLE IF NOT EXISTS journal_heads (stream text PRIMARY KEY, seq bigint NOT NULL)",
     "CREATE TABLE IF NOT EXISTS journal ("
-    " stream text NOT NULL, seq bigint NOT NULL, payload bytea NOT NULL, PRIMARY KEY (stream, seq))",
+    " stream text NOT NULL, first_seq bigint NOT NULL, last_seq bigint NOT NULL, payloads bytea[] NOT NULL,"
+    " PRIMARY KEY (stream, last_seq), CHECK (last_seq = first_seq + cardinality(payloads) - 1))",
     "CREATE TABLE IF NOT EXISTS journal_snapshot ("
     " id smallint PRIMARY KEY CHECK (id = 1), data bytea NOT NULL,"
     " saved_at timestamptz NOT NULL DEFAULT now())",
@@ -53,12 +57,10 @@ WITH head AS (
     INSERT INTO journal_heads AS h (stream, seq) VALUES (%(stream)s, %(count)s)
     ON CONFLICT (stream) DO UPDATE SET seq = h.seq + EXCLUDED.seq
     RETURNING seq
-), entries AS (
-    INSERT INTO journal (stream, seq, payload)
-    SELECT %(stream)s, head.seq - %(count)s + t.ord, t.payload
-    FROM head, unnest(%(payloads)s::bytea[]) WITH ORDINALITY AS t(payload, ord)
 )
-SELECT seq FROM head
+INSERT INTO journal (stream, first_seq, last_seq, payloads)
+SELECT %(stream)s, head.seq - %(count)s + 1, head.seq, %(payloads)s FROM head
+RETURNING last_seq
 """
 
 
@@ -181,18 +183,21 @@ class PostgresStore:
         return int(rows[0][0]) if rows else 0
 
     def read(self, stream: str, after: int) -> Iterator[tuple[int, bytes]]:
-        """Entries of ``stream`` after sequence ``after``, in order (fetched a page at a time)."""
+        """Entries of ``stream`` after sequence ``after``, in order (fetched a page of batches at a time)."""
         while True:
             rows = self._fetch(
                 f"reading {stream}",
-                "SELECT seq, payload FROM journal WHERE stream = %s AND seq > %s ORDER BY seq LIMIT %s",
+                "SELECT first_seq, payloads FROM journal WHERE stream = %s AND last_seq > %s "
+                "ORDER BY last_seq LIMIT %s",
                 (stream, after, READ_PAGE),
             )
-            for seq, payload in rows:
-                yield int(seq), bytes(payload)
+            for first, payloads in rows:
+                for seq, payload in enumerate(payloads, start=int(first)):
+                    if seq > after:
+                        yield seq, bytes(payload)
+                after = int(first) + len(payloads) - 1
             if len(rows) < READ_PAGE:
                 return
-            after = int(rows[-1][0])
 
     def append(self, stream: str, payloads: Sequence[bytes]) -> Sequence[int]:
         """One synced transaction: take the stream's next ``len(payloads)`` numbers, insert the batch."""
