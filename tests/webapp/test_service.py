@@ -162,3 +162,39 @@ def test_a_failed_write_tells_no_caller_a_number(tmp_path: Path) -> None:
     results = asyncio.run(run())
     assert all(isinstance(r, CallNotRecorded) for r in results)
     assert service.state.calls == 0
+
+
+class FlakyStore(LevelDBStore):
+    """Fails the call appends while ``down`` is set (a database that went away and came back)."""
+
+    down = True
+
+    def append(self, stream: str, payloads: Sequence[bytes]) -> Sequence[int]:
+        if stream == CALLS and self.down:
+            raise StoreError("connection lost")
+        return super().append(stream, payloads)
+
+
+def test_an_outage_is_one_log_line_and_its_end_another(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FlakyStore(tmp_path / "db")
+    service = started(store)
+
+    async def run() -> list[BaseException | int]:
+        await service.start()
+        try:
+            refused: list[BaseException | int] = []
+            for _ in range(4):  # four writes, one after the other, all failing
+                refused += await asyncio.gather(service.count_call(), return_exceptions=True)
+            store.down = False
+            return [*refused, await service.count_call()]
+        finally:
+            await service.stop()
+
+    with caplog.at_level(logging.WARNING, logger="webapp.service"):
+        results = asyncio.run(run())
+    assert all(isinstance(r, CallNotRecorded) for r in results[:4]) and results[4] == 1
+    failures = [r.getMessage() for r in caplog.records if "journal write failed" in r.getMessage()]
+    assert failures == ["journal write failed, 1 calls not recorded (answered 503): connection lost"]
+    assert "journal writes succeed again (3 more calls not recorded)" in caplog.text

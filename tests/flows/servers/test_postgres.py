@@ -100,3 +100,21 @@ def test_a_cluster_starts_keeps_its_data_across_a_kill_and_stops_by_pid(director
     assert cluster.process.returncode == 0
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(url, connect_timeout=2).close()
+
+
+@pytest.mark.docker
+def test_a_server_refusing_this_host_fails_at_once_naming_the_rules(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    try:
+        bindir = postgres.find_bindir()
+    except PostgresError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    spec = ClusterSpec(directory, free_port(), "pw")
+    postgres.initialise(spec, bindir)
+    (spec.data_dir / "pg_hba.conf").write_text("host all all 10.255.255.0/24 scram-sha-256\n")  # not us
+    monkeypatch.setattr(postgres, "initialise", lambda _spec, _bindir: None)  # keep those rules
+    with pytest.raises(PostgresError, match=r"refuses this host's connection .*no pg_hba.conf entry"):
+        postgres.start(spec, bindir)
