@@ -36,9 +36,9 @@ RUN_AS = "postgres"  # the system user the server runs as when we are root
 START_DEADLINE_S = 60.0
 STOP_DEADLINE_S = 30.0
 POLL_S = 0.1
-BIN_DIRS = ("/usr/lib/postgresql",)
+BIN_DIRS = ("/usr/lib/postgresql",)  # Debian: /usr/lib/postgresql/<major>/bin
 # what a server that is still starting answers (anything else, e.g. a pg_hba.conf refusal, is final)
-STARTING = ("Connection refused", "starting up", "not yet accepting", "shutting down", "timeout expired")  # Debian: /usr/lib/postgresql/<major>/bin
+STARTING = ("Connection refused", "starting up", "not yet accepting", "shutting down", "timeout expired")
 
 
 class PostgresError(DeliveryError):

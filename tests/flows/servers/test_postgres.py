@@ -72,14 +72,21 @@ def directory() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.mark.docker
-def test_a_cluster_starts_keeps_its_data_across_a_kill_and_stops_by_pid(directory: Path) -> None:
+@pytest.fixture
+def bindir() -> Path:
+    """The server binaries; without them the test skips saying so, or fails under CI=true."""
     try:
-        bindir = postgres.find_bindir()
+        return postgres.find_bindir()
     except PostgresError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(str(exc))
         pytest.skip(str(exc))
+
+
+@pytest.mark.docker
+def test_a_cluster_starts_keeps_its_data_across_a_kill_and_stops_by_pid(
+    directory: Path, bindir: Path
+) -> None:
     spec = ClusterSpec(directory, free_port(), secrets.token_urlsafe(12))
     cluster = postgres.start(spec, bindir)
     try:
@@ -104,14 +111,8 @@ def test_a_cluster_starts_keeps_its_data_across_a_kill_and_stops_by_pid(director
 
 @pytest.mark.docker
 def test_a_server_refusing_this_host_fails_at_once_naming_the_rules(
-    directory: Path, monkeypatch: pytest.MonkeyPatch
+    directory: Path, bindir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    try:
-        bindir = postgres.find_bindir()
-    except PostgresError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
     spec = ClusterSpec(directory, free_port(), "pw")
     postgres.initialise(spec, bindir)
     (spec.data_dir / "pg_hba.conf").write_text("host all all 10.255.255.0/24 scram-sha-256\n")  # not us
