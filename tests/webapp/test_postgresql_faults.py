@@ -106,6 +106,7 @@ def journaled(url: str) -> list[int]:
         store.close()
 
 
+@pytest.mark.docker  # a real server
 def test_lost_database_answers_503_then_serves_again_by_itself(own_cluster: Cluster, tmp_path: Path) -> None:
     env, url = env_for(own_cluster, tmp_path)
     server = WebappProcess(env)
@@ -132,6 +133,7 @@ def test_lost_database_answers_503_then_serves_again_by_itself(own_cluster: Clus
     assert "journal writes succeed again" in err, err
 
 
+@pytest.mark.docker  # a real server
 def test_kill_9_of_the_database_under_load_loses_no_acknowledged_call(
     own_cluster: Cluster, tmp_path: Path
 ) -> None:
