@@ -7,6 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# How long the session's temporary Prefect server may take to start (each xdist worker starts one).
+HARNESS_STARTUP_S = 180
+
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Exempt what collection loaded (Prefect, boto3, pydantic models...) from the cyclic GC.
@@ -41,14 +44,15 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """One temporary Prefect server for the whole session (it costs ~10 s to start).
 
     Results go to a temp dir; the flow heartbeat is off (it costs ~1 s per flow call).
-    Imported lazily so the fast suite does not pay for Prefect's testing utilities.
+    Imported lazily so the fast suite does not pay for Prefect's testing utilities. The server
+    gets `HARNESS_STARTUP_S` to answer: its default 30 s runs out on a busy 2-core machine.
     """
     from prefect.settings import temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
     results = tmp_path_factory.mktemp("prefect-results")
     with (
-        prefect_test_harness(),
+        prefect_test_harness(server_startup_timeout=HARNESS_STARTUP_S),
         temporary_settings(
             updates={"results.local_storage_path": results, "flows.heartbeat_frequency": None}
         ),
