@@ -2,7 +2,8 @@
 
 `start` starts what is missing and reuses what answers (every entry point does the same on its
 own); `status` shows it without starting anything; `stop` stops what this state dir started
-(the worker's running flow runs first, then the worker, then the server).
+(the keeper, the worker's running flow runs, the worker, then the server); `env` prints the
+server's API and UI addresses as shell assignments (for scripts and the Makefile).
 Settings: DELIVERY_STATE_DIR, PREFECT_PORT, PREFECT_API_URL (see flows/controlplane/layout.py).
 """
 
@@ -19,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
         help="the local control plane: Prefect server, worker, deployments (start | status | stop)",
         description="Show, start or stop the one Prefect server and worker every entry point uses.",
     )
-    parser.add_argument("action", choices=("start", "status", "stop"), help="what to do")
+    parser.add_argument("action", choices=("start", "status", "stop", "env"), help="what to do")
     parser.set_defaults(func=run)
 
 
@@ -32,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         return start(where)
     if args.action == "stop":
         return stop(where)
+    if args.action == "env":
+        return env(where)
     return status(where)
 
 
@@ -44,9 +47,18 @@ def start(where: Any) -> int:
     return 0
 
 
+def env(where: Any) -> int:
+    """Print `PREFECT_API_URL=...` and `PREFECT_UI_URL=...` of the server in use, quoted for a shell."""
+    import shlex
+
+    print(f"PREFECT_API_URL={shlex.quote(where.api_url)}")
+    print(f"PREFECT_UI_URL={shlex.quote(where.ui_url)}")
+    return 0
+
+
 def status(where: Any) -> int:
     """Print the server, the worker and the deployments, starting nothing."""
-    from flows.controlplane import server, worker
+    from flows.controlplane import keeper, server, worker
 
     answering = server.healthy(where.api_url, timeout=3.0)
     server_pid = None if where.external else server.our_pid(where)
@@ -56,6 +68,9 @@ def status(where: Any) -> int:
     print(f"server   {where.api_url}: {'answering' if answering else 'NOT answering'} ({kind}; {owner})")
     shown_worker = f"pid {worker_pid}" if worker_pid else "not running"
     print(f"worker   {shown_worker} (log {where.logs / 'worker.log'})")
+    keeper_pid = keeper.our_pid(where)
+    shown_keeper = f"pid {keeper_pid}" if keeper_pid else "not running"
+    print(f"keeper   {shown_keeper} (log {where.logs / 'keeper.log'})")
     print(f"UI       {where.ui_url}")
     if answering:
         print(f"deployments {', '.join(_deployments(where)) or 'none'}")
@@ -66,25 +81,26 @@ def status(where: Any) -> int:
 
 def _deployments(where: Any) -> list[str]:
     from flows.controlplane.api import NotFound
-    from flows.controlplane.deployments import DEPLOYMENTS, deployment_name
+    from flows.controlplane.deployments import DEPLOYMENTS
     from flows.controlplane.ensure import connect
 
     found = []
     with connect(where) as client:
         for name in DEPLOYMENTS:
             try:
-                deployment = client.read_deployment_by_name(deployment_name(name))
+                deployment = client.read_deployment_by_name(name)
             except NotFound:
                 continue
-            found.append(f"{deployment_name(name)} (version {deployment.version})")
+            found.append(f"{name} (version {deployment.version})")
     return found
 
 
 def stop(where: Any) -> int:
     """Stop the worker (and its flow runs) and the server this state dir started."""
-    from flows.controlplane import server, worker
+    from flows.controlplane import keeper, server, worker
     from flows.controlplane.ensure import say
 
+    keeper.stop_keeper(where, say)  # first: it would start the worker again
     stopped_worker = worker.stop_worker(where, say)
     stopped_server = False
     if where.external:

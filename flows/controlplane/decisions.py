@@ -1,6 +1,7 @@
 """Pure decisions of the control plane, separate from the I/O that gathers their inputs.
 
 - what to do about the server port (reuse ours, reuse another Prefect server, start, wait, refuse)
+- whether a recorded server or worker may be reused (its files are there, the worker still polls)
 - which runs a dead worker left orphaned
 - which exit code a run's final state gives
 - how long to wait for a slow server, and what to say while waiting
@@ -8,8 +9,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 FINAL_STATES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 ACTIVE_STATES = ("PENDING", "RUNNING", "CANCELLING")
@@ -60,6 +63,28 @@ def is_ours(cmdline: list[str], role: str, port: int | None = None) -> bool:
     if not any(word.startswith("prefect") for word in words) or role not in words:
         return False
     return port is None or str(port) in words
+
+
+def missing_files(record: Mapping[str, Any], exists: Callable[[str], bool]) -> str | None:
+    """The recorded checkout or interpreter of a process that is gone from disk, if one is.
+
+    A process started from a checkout that was deleted since keeps running on deleted files: its
+    next import fails, and a worker would run flows from a directory that no longer exists. A
+    record without these fields (an older one) is taken as it is.
+    """
+    for key in ("root", "python"):
+        path = record.get(key)
+        if isinstance(path, str) and path and not exists(path):
+            return path
+    return None
+
+
+def stale_worker(heartbeat_age_s: float | None, running_s: float, stale_after_s: float) -> bool:
+    """Whether a live worker process no longer polls: the server saw no heartbeat from it for
+    `stale_after_s` (none at all counts from its start), and it has run longer than that."""
+    if running_s < stale_after_s:
+        return False
+    return heartbeat_age_s is None or heartbeat_age_s > stale_after_s
 
 
 def orphaned(state_type: str, infrastructure_pid: str | None, alive: bool) -> bool:

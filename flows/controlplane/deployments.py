@@ -1,8 +1,8 @@
 """The work pool and the deployments of prefect.yaml, (re)deployed only when what they come from changed.
 
-A fingerprint of prefect.yaml, the flow's module, the parameter models, the checkout's path and
+A fingerprint of prefect.yaml, the flows' modules, the parameter models, the checkout's path and
 Prefect's version is the deployments' `version` on the server (prefect.yaml takes it from
-`DELIVERYPIPELINE_DEPLOYMENT_VERSION`): a warm entry point reads the two
+`DELIVERYPIPELINE_DEPLOYMENT_VERSION`): a warm entry point reads the three
 deployments and moves on; a changed fingerprint, a missing deployment, or deployments made from
 another checkout since (they run that checkout's code) runs `prefect --no-prompt deploy --all` once.
 """
@@ -10,7 +10,7 @@ another checkout since (they run that checkout's code) runs `prefect --no-prompt
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
@@ -21,13 +21,16 @@ from flows.keys import digest
 
 Say = Callable[[str], None]
 FLOW = "deliverypipeline"
-DEPLOYMENTS = ("local", "aws")
+RECOVERY = "recover/crashed-release"  # started by the server when a release run crashes
+# Every deployment of prefect.yaml, by full name: the releases, one per target, and the recovery.
+DEPLOYMENTS = (f"{FLOW}/local", f"{FLOW}/aws", RECOVERY)
 DEPLOY_TIMEOUT_S = 300.0
 VERSION_ENV = "DELIVERYPIPELINE_DEPLOYMENT_VERSION"
 # What the deployments are made from: their definitions and the flow's parameter schema.
 SOURCES = (
     "prefect.yaml",
     "flows/pipeline.py",
+    "flows/recovery/flow.py",
     "flows/config.py",
     "flows/targets/local/settings.py",
     "flows/targets/aws/settings.py",
@@ -66,13 +69,13 @@ def deployed_versions(client: ControlPlaneApi) -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     for name in DEPLOYMENTS:
         try:
-            versions[name] = client.read_deployment_by_name(deployment_name(name)).version
+            versions[name] = client.read_deployment_by_name(name).version
         except NotFound:
             versions[name] = None
     return versions
 
 
-def is_current(versions: dict[str, str | None], fingerprint: str) -> bool:
+def is_current(versions: Mapping[str, str | None], fingerprint: str) -> bool:
     """Whether every deployment on the server was made from this fingerprint (pure)."""
     return all(versions.get(name) == fingerprint for name in DEPLOYMENTS)
 
@@ -82,7 +85,7 @@ def ensure_deployments(layout: Layout, client: ControlPlaneApi, say: Say) -> boo
     version = fingerprint(layout.root, installed_version("prefect"))
     if is_current(deployed_versions(client), version):
         return False
-    names = ", ".join(deployment_name(n) for n in DEPLOYMENTS)
+    names = ", ".join(DEPLOYMENTS)
     say(f"deploying {names} from {layout.root} (version {version})")
     args = [prefect_executable(), "--no-prompt", "deploy", "--all"]
     try:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from flows.controlplane import deployments, server, worker
+from flows.controlplane import automations, deployments, keeper, server, worker
 from flows.controlplane.api import ControlPlaneApi
 from flows.controlplane.layout import Layout, layout
 
@@ -53,11 +53,18 @@ def connect(where: Layout) -> Iterator[ControlPlaneApi]:
 
 @contextmanager
 def up(where: Layout | None = None, *, with_worker: bool = True) -> Iterator[tuple[Ready, ControlPlaneApi]]:
-    """The control plane up (started where missing, reused where it answers) and one connected client."""
+    """The control plane up (started where missing, reused where it answers) and one connected client.
+
+    With the worker comes its keeper, which starts it again if it dies (and so lets the recovery
+    of a crashed release run without anyone).
+    """
     where = where or layout()
     info = server.ensure_server(where, say)
     with connect(where) as client:
         deployments.ensure_pool(client)
         deployed = deployments.ensure_deployments(where, client, say)
+        automations.ensure_automations(client, say)
         pid, started = worker.ensure_worker(where, client, say) if with_worker else (None, False)
+        if with_worker:
+            keeper.ensure_keeper(where, say)
         yield Ready(where, info, pid, started, deployed), client

@@ -1,8 +1,14 @@
 """Where the control plane lives: state dir, Prefect home, port, URLs, and its children's environment.
 
-Everything comes from the environment: `DELIVERY_STATE_DIR` (default `<checkout>/.state`),
-`PREFECT_PORT` (default 4200) and `PREFECT_API_URL` (unset or pointing at 127.0.0.1:PREFECT_PORT:
-the local server, started when missing; anything else: that server, never started by us).
+Everything comes from the environment: `DELIVERY_STATE_DIR` (default: the machine's, see
+`machine_state_dir`), `PREFECT_PORT` (default 4200) and `PREFECT_API_URL` (unset or pointing at
+127.0.0.1:PREFECT_PORT: the local server, started when missing; anything else: that server, never
+started by us).
+
+The control plane belongs to the machine, not to a checkout: its database, logs and process
+records live in one state dir shared by every checkout (like the local target's
+`/var/lib/deliverypipeline/local`), so deleting a checkout loses no history and any checkout's
+`make demo` shows the same runs.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ WORKER_QUERY_S = "0.5"
 # How often a flow run ships its logs (Prefect's default: 2 s): `make demo` streams them, and
 # its end waits for the run's last lines.
 LOG_BATCH_S = "0.5"
+# How often a flow run tells the server it is alive (Prefect's minimum; its default is 180 s): the
+# server's automation marks a run Crashed when these stop (see `automations`).
+HEARTBEAT_S = "30"
+MACHINE_STATE_DIR = Path("/var/lib/deliverypipeline/controlplane")
 
 
 def checkout_root(cwd: Path | None = None) -> Path:
@@ -36,6 +46,31 @@ def checkout_root(cwd: Path | None = None) -> Path:
     if (here / "prefect.yaml").is_file():
         return here
     return Path(__file__).resolve().parents[2]
+
+
+def machine_state_dir(environ: Mapping[str, str], system: Path = MACHINE_STATE_DIR) -> Path:
+    """The machine-wide state dir: `system` (/var/lib/...) when it exists or can be made there,
+    else the user's (`$XDG_STATE_HOME` or `~/.local/state`, then `deliverypipeline/controlplane`)."""
+    if _writable(system):
+        return system
+    base = environ.get("XDG_STATE_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".local" / "state")
+    return Path(base) / "deliverypipeline" / "controlplane"
+
+
+def for_port(state_dir: Path, port: int) -> Path:
+    """One control plane per port on a machine: another port's has a state dir of its own
+    (`controlplane-4300`), never the database of the one on 4200."""
+    return state_dir if port == DEFAULT_PORT else state_dir.with_name(f"{state_dir.name}-{port}")
+
+
+def _writable(directory: Path) -> bool:
+    """Whether `directory` is (or can be created as) a directory this user may write into."""
+    probe = directory
+    while not probe.exists():
+        if probe.parent == probe:
+            return False
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
 
 
 def parse_port(value: str | None) -> int:
@@ -111,6 +146,7 @@ class Layout:
             DO_NOT_TRACK="1",
             PREFECT_WORKER_QUERY_SECONDS=WORKER_QUERY_S,
             PREFECT_LOGGING_TO_API_BATCH_INTERVAL=LOG_BATCH_S,
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY=HEARTBEAT_S,
             PREFECT_CLI_PROMPT="false",
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         )
@@ -121,8 +157,9 @@ def layout(environ: Mapping[str, str] | None = None, cwd: Path | None = None) ->
     """The control plane the environment describes (see the module docstring)."""
     env = os.environ if environ is None else environ
     root = checkout_root(cwd)
-    state_dir = Path(env.get(STATE_DIR_ENV) or root / ".state").absolute()
     port = parse_port(env.get(PORT_ENV))
+    given = env.get(STATE_DIR_ENV)
+    state_dir = Path(given).absolute() if given else for_port(machine_state_dir(env), port)
     local_api = f"http://{HOST}:{port}/api"
     api_url = (env.get("PREFECT_API_URL") or "").rstrip("/")
     external = bool(api_url) and not is_local_api(api_url, port)

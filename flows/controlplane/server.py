@@ -1,13 +1,17 @@
 """The Prefect server of the control plane: start it when missing, reuse it when it answers, stop it.
 
-SQLite under `<state dir>/prefect`, listening on 127.0.0.1 only. The server we start is recorded
-(`<state dir>/controlplane/server.json`) so that `deliverypipeline server stop` stops exactly it.
-A server that `PREFECT_API_URL` names elsewhere is only checked, never started or stopped.
+SQLite under `<state dir>/prefect` (the machine's, not a checkout's), listening on 127.0.0.1 only.
+The server we start is recorded (`<state dir>/controlplane/server.json`, with the checkout and
+interpreter it runs from) so that `deliverypipeline server stop` stops exactly it; a recorded
+server whose checkout was deleted since is restarted from the current one (same database). A
+server that `PREFECT_API_URL` names elsewhere is only checked, never started or stopped.
 """
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +26,7 @@ from flows.controlplane.decisions import (
     Verdict,
     is_ours,
     judge_server,
+    missing_files,
     slow_message,
     startup_patience,
 )
@@ -96,6 +101,12 @@ def ensure_server(layout: Layout, say: Say) -> ServerInfo:
         return _external(layout)
     check_state_dir(layout)
     pid = our_pid(layout)
+    recorded = proc.read_record(record_path(layout)) or {}
+    if pid is not None and (gone := missing_files(recorded, os.path.exists)) is not None:
+        say(f"the server (pid {pid}) runs from {gone}, which is gone: restarting it from {layout.root}")
+        proc.stop(pid, grace_s=10.0)
+        record_path(layout).unlink(missing_ok=True)
+        pid = None
     verdict = judge_server(port_state(layout), pid is not None)
     if verdict is Verdict.REUSE:
         return ServerInfo(layout.api_url, pid, started=False, ours=True)
@@ -137,7 +148,15 @@ def _start(layout: Layout) -> int:
     pid = proc.spawn(args, layout.env(), log)
     proc.write_record(
         record_path(layout),
-        {"pid": pid, "port": layout.port, "api_url": layout.api_url, "started": time.time(), "log": str(log)},
+        {
+            "pid": pid,
+            "port": layout.port,
+            "api_url": layout.api_url,
+            "started": time.time(),
+            "log": str(log),
+            "root": str(layout.root),
+            "python": sys.executable,
+        },
     )
     return pid
 

@@ -2,22 +2,39 @@
 
 It runs every flow run in a process of its own (the process pool type) and marks a run Crashed
 when that process dies. When the worker itself died, its active runs can never end by
-themselves: `reconcile` marks those whose process is gone Crashed, which frees their slots.
+themselves: `reconcile` marks those whose process is gone Crashed, which frees their slots (and
+starts the recovery of their target, see `flows/recovery`).
+
+A recorded worker is reused only while it runs, its checkout and interpreter are still on disk,
+and the server still hears it poll; otherwise it is stopped (its flow runs, each in a session of
+its own, go on) and a new one is started from the current checkout. One start at a time: the
+keeper and the entry points take `worker.lock` in the records dir around it.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from flows.clock import Deadline, poll_until
+from flows.controlplane import ControlPlaneError
 from flows.controlplane import processes as proc
 from flows.controlplane.api import ApiError, ControlPlaneApi, RunState
-from flows.controlplane.decisions import ACTIVE_STATES, is_ours, orphaned
+from flows.controlplane.decisions import ACTIVE_STATES, is_ours, missing_files, orphaned, stale_worker
 from flows.controlplane.layout import POOL, Layout, prefect_executable
 
 Say = Callable[[str], None]
 WORKER_NAME = "deliverypipeline-local"
+# Prefect's worker heartbeat is every 30 s; three missed and it no longer polls.
+STALE_AFTER_S = 90.0
+START_LOCK_WAIT_S = 60.0
 
 
 def record_path(layout: Layout) -> Path:
@@ -27,11 +44,63 @@ def record_path(layout: Layout) -> Path:
 
 def our_pid(layout: Layout) -> int | None:
     """The pid of our worker for this control plane's server, if it still runs."""
-    record = proc.read_record(record_path(layout))
+    return _live_pid(proc.read_record(record_path(layout)), layout)
+
+
+def _live_pid(record: dict[str, Any] | None, layout: Layout) -> int | None:
     if record is None or not isinstance(record.get("pid"), int) or record.get("api_url") != layout.api_url:
         return None
     pid: int = record["pid"]
     return pid if proc.alive(pid) and is_ours(proc.cmdline(pid), "worker") else None
+
+
+@contextmanager
+def starting(layout: Layout) -> Iterator[None]:
+    """One check-and-start of the worker at a time on this machine (`worker.lock`, flock)."""
+    layout.records.mkdir(parents=True, exist_ok=True)
+    fd = os.open(layout.records / "worker.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+
+        def take(_: Deadline) -> bool | None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None
+            return True
+
+        def busy(deadline: Deadline) -> ControlPlaneError:
+            return ControlPlaneError(
+                f"another command has been starting the worker for {deadline.seconds:.0f}s "
+                f"({layout.records / 'worker.lock'}); see {layout.logs / 'worker.log'}"
+            )
+
+        poll_until(take, START_LOCK_WAIT_S, 0.1, busy)
+        yield
+    finally:
+        os.close(fd)  # lets go of the lock
+
+
+def heartbeat_age(client: ControlPlaneApi, name: str = WORKER_NAME) -> float | None:
+    """Seconds since the server last heard worker `name` poll the pool; None if it never did."""
+    try:
+        rows = client.call("POST", f"/work_pools/{POOL}/workers/filter", {}) or []
+    except ApiError:
+        return None
+    for row in rows:
+        if row.get("name") == name and row.get("last_heartbeat_time"):
+            seen = datetime.fromisoformat(str(row["last_heartbeat_time"]).replace("Z", "+00:00"))
+            return (datetime.now(UTC) - seen).total_seconds()
+    return None
+
+
+def not_reusable(layout: Layout, client: ControlPlaneApi, record: dict[str, Any]) -> str | None:
+    """Why our live worker must not be reused (its files are gone, it no longer polls), or None."""
+    if (gone := missing_files(record, os.path.exists)) is not None:
+        return f"runs from {gone}, which is gone"
+    running_s = time.time() - float(record.get("started") or 0)
+    if stale_worker(heartbeat_age(client), running_s, STALE_AFTER_S):
+        return f"has not polled pool {POOL} for over {STALE_AFTER_S:.0f}s"
+    return None
 
 
 def online_worker(client: ControlPlaneApi) -> str | None:
@@ -48,11 +117,20 @@ def ensure_worker(layout: Layout, client: ControlPlaneApi, say: Say) -> tuple[in
     """Our worker's pid, starting it (after reconciling a dead one's runs) when no worker polls the
     pool; and whether this call started it. One worker per server: a second checkout reusing the
     server reuses its worker too (two workers would each keep their own cached results)."""
-    pid = our_pid(layout)
-    if pid is not None:
-        return pid, False
+    with starting(layout):
+        return _ensure(layout, client, say)
+
+
+def _ensure(layout: Layout, client: ControlPlaneApi, say: Say) -> tuple[int | None, bool]:
     record = proc.read_record(record_path(layout))
-    gone = record is not None  # a worker of ours was there and died
+    pid = _live_pid(record, layout)
+    if pid is not None and record is not None:
+        reason = not_reusable(layout, client, record)
+        if reason is None:
+            return pid, False
+        say(f"the worker (pid {pid}) {reason}: stopping it (its flow runs go on) and starting another")
+        proc.stop(pid, grace_s=10.0)
+    gone = record is not None  # a worker of ours was there and died (or was just stopped)
     if record is None and (other := online_worker(client)) is not None:
         # The server still lists a worker for a while after it stopped (until its heartbeats are
         # overdue): on our own local server, reuse it only if its process runs on this host.
@@ -77,7 +155,15 @@ def ensure_worker(layout: Layout, client: ControlPlaneApi, say: Say) -> tuple[in
     log = layout.logs / "worker.log"
     pid = proc.spawn(args, layout.env(), log, cwd=layout.root)
     proc.write_record(
-        record_path(layout), {"pid": pid, "api_url": layout.api_url, "started": time.time(), "log": str(log)}
+        record_path(layout),
+        {
+            "pid": pid,
+            "api_url": layout.api_url,
+            "started": time.time(),
+            "log": str(log),
+            "root": str(layout.root),
+            "python": sys.executable,
+        },
     )
     say(f"started worker (pid {pid}) for pool {POOL}, log {log}")
     return pid, True

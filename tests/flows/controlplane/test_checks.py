@@ -60,7 +60,8 @@ def test_deployments_are_redeployed_only_when_what_they_come_from_changed(tmp_pa
     (tmp_path / "prefect.yaml").write_text("name: y\n")
     assert deployments.fingerprint(tmp_path, "3.9.1") != first
     assert deployments.fingerprint(tmp_path / "another-checkout", "3.9.1") != first
-    assert deployments.is_current({"local": first, "aws": first}, first)
-    assert not deployments.is_current({"local": first, "aws": None}, first)  # one is missing
-    assert not deployments.is_current({"local": first, "aws": "0123"}, first)  # made from elsewhere
+    every = dict.fromkeys(deployments.DEPLOYMENTS, first)
+    assert deployments.is_current(every, first)
+    assert not deployments.is_current({**every, deployments.RECOVERY: None}, first)  # one is missing
+    assert not deployments.is_current({**every, "deliverypipeline/aws": "0123"}, first)  # made from elsewhere
     assert not deployments.is_current({}, first)

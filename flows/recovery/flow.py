@@ -1,0 +1,130 @@
+"""The `recover` flow: what the control plane runs, without a person, when a release run crashed.
+
+It takes the target's lock the way a release does (so never while a live release holds it: it
+waits, logging the holder), brings the target back to its record and swaps back a release that
+died after its swap (the release's own `recover` step, `flows.release.tasks.recover`), then
+verifies prod on every user path like the release's `verify prod`. The run is named after the
+run it recovers, links to it, and says what it did in a markdown artifact; the crashed run gets
+a note linking back.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+from uuid import UUID
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import ArtifactCreate
+from prefect.runtime import flow_run
+from prefect.settings import PREFECT_UI_URL
+
+from flows import steps
+from flows.config import PipelineConfig
+from flows.recovery.decisions import (
+    Outcome,
+    crashed_note_markdown,
+    crashed_run_id,
+    recovery_name,
+    release_settings,
+    report_markdown,
+)
+from flows.release import operations
+from flows.release.decisions import describe
+from flows.release.tasks import LIVE, recover, verify_prod
+from flows.runs.naming import rename_run
+from flows.targets.base import LockHolder, Target
+from flows.targets.factory import make_target
+
+RECOVERY_OPERATION = "recovery after "  # never a release's operation: a dead recovery is not swapped back
+
+
+def _log(line: str) -> None:
+    get_run_logger().info(line)
+
+
+def run_url(run_id: object) -> str:
+    """The UI address of a flow run on this control plane."""
+    return f"{(PREFECT_UI_URL.value() or '').rstrip('/')}/runs/flow-run/{run_id}"
+
+
+@task(name="read crashed run", **LIVE)
+def read_crashed(run_id: UUID) -> tuple[str, str, dict[str, Any]]:
+    """The crashed run's name, state (with its message) and parameters."""
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+    state = run.state
+    shown = (state.name or state.type.value) if state else "-"
+    if state and state.message:
+        shown = f"{shown}: {state.message}"
+    return run.name, shown, dict(run.parameters)
+
+
+@task(name=steps.LOCK_TARGET, **LIVE)
+def _take_lock(
+    target: Target, crashed: str, config: PipelineConfig
+) -> tuple[AbstractContextManager[LockHolder | None], LockHolder | None]:
+    """Wait for the target's lock (logging a live holder) and take it; the caller lets go of it."""
+    who = operations.holder(f"{RECOVERY_OPERATION}{crashed}", str(flow_run.id or "-"))
+    held = operations.locked(target, who, config, _log)
+    return held, held.__enter__()
+
+
+@contextmanager
+def holding_lock(target: Target, crashed: str, config: PipelineConfig) -> Iterator[LockHolder | None]:
+    """The target's lock for the block; the block gets the holder that died holding it, if any."""
+    held, interrupted = _take_lock(target, crashed, config)
+    try:
+        yield interrupted
+    finally:
+        held.__exit__(*sys.exc_info())
+
+
+def _note_on_crashed(run_id: UUID, markdown: str) -> None:
+    """A markdown artifact on the crashed run, linking to this recovery; a failure is only logged."""
+    try:
+        with get_client(sync_client=True) as client:
+            client.create_artifact(
+                ArtifactCreate(key="recovered-by", type="markdown", data=markdown, flow_run_id=run_id)
+            )
+    except Exception as exc:  # a note must never fail the recovery
+        get_run_logger().warning("could not leave a note on the crashed run %s: %s", run_id, exc)
+
+
+@flow(name="recover", flow_run_name="recover {crashed_run}", log_prints=True)
+def recover_release(crashed_run: str) -> str:
+    """Make prod serve a verified version after the release run `crashed_run` crashed.
+
+    `crashed_run`: the crashed run's id, or its Crashed event's resource id (what the trigger gives).
+    """
+    run_id = crashed_run_id(crashed_run)
+    name, state, parameters = read_crashed(run_id)
+    rename_run(recovery_name(name))
+    create_link_artifact(run_url(run_id), link_text=name, key="recovered-run", description="the crashed run")
+    target_name, config = release_settings(parameters)
+    where = make_target(target_name, config)
+    done, prod, verification, ok = "-", "-", "not verified", False
+    try:
+        with holding_lock(where, name, config) as interrupted:
+            done = recover(where, interrupted, config)
+            roles = operations.find_roles(where, config)
+            prod = describe(roles.prod)
+            if roles.prod.version is None:
+                verification = "prod runs nothing yet: nothing to verify"
+                ok = True
+            else:
+                verification = verify_prod(where, roles.prod.version, config).summary()
+                ok = True
+    except BaseException as exc:
+        verification = f"failed: {exc}"
+        raise
+    finally:
+        outcome = Outcome(name, run_url(run_id), state, target_name, done, prod, verification, ok)
+        create_markdown_artifact(report_markdown(outcome), key="recovery", description=f"recovery of {name}")
+        line = f"{done}; prod {prod}, {'verified' if ok else 'NOT verified'}"
+        _note_on_crashed(run_id, crashed_note_markdown(recovery_name(name), run_url(flow_run.id), line))
+    return f"{done}; prod {prod} verified"
