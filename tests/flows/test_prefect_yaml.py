@@ -1,5 +1,5 @@
-"""prefect.yaml: both deployments on the process pool, one run at a time each (ENQUEUE), deployable
-from a fresh checkout."""
+"""prefect.yaml: both release deployments on the process pool, one run at a time each (ENQUEUE), the
+recovery deployment started by the server on a crashed release, deployable from a fresh checkout."""
 
 from __future__ import annotations
 
@@ -22,8 +22,13 @@ def load() -> dict[str, Any]:
     return data
 
 
+def releases() -> dict[str, dict[str, Any]]:
+    """The release deployments (of flows/pipeline.py), by name."""
+    return {d["name"]: d for d in load()["deployments"] if d["entrypoint"] == "flows/pipeline.py:pipeline"}
+
+
 def test_local_and_aws_deployments_of_the_pipeline_run_on_the_process_pool() -> None:
-    deployments = {d["name"]: d for d in load()["deployments"]}
+    deployments = releases()
     assert set(deployments) == {"local", "aws"}
     for name, deployment in deployments.items():
         assert deployment["entrypoint"] == "flows/pipeline.py:pipeline"
@@ -41,10 +46,23 @@ def test_parameters_are_those_of_the_pipeline_flow() -> None:
     from flows.webhook.payload import Deploy
 
     accepted = set(pipeline.parameters.properties)
-    for deployment in load()["deployments"]:
+    for deployment in releases().values():
         assert set(deployment["parameters"]) <= accepted, deployment["name"]
     webhook = Deploy(repository="https://example.com/a.git", commit="0" * 40, branch="main", delivery="d")
     assert set(webhook.parameters()) <= accepted
+
+
+def test_a_crashed_release_run_starts_the_recovery_with_its_id() -> None:
+    from flows.recovery.flow import recover_release
+
+    [recovery] = [d for d in load()["deployments"] if d["name"] == "crashed-release"]
+    assert recovery["entrypoint"] == "flows/recovery/flow.py:recover_release"
+    assert recovery["work_pool"]["name"] == POOL and "concurrency_limit" not in recovery
+    [trigger] = recovery["triggers"]
+    assert trigger["expect"] == ["prefect.flow-run.Crashed"] and trigger["posture"] == "Reactive"
+    assert trigger["match_related"] == {"prefect.resource.role": "flow", "prefect.resource.name": "deliverypipeline"}
+    assert trigger["parameters"] == {"crashed_run": "{{ event.resource.id }}"}
+    assert set(trigger["parameters"]) == set(recover_release.parameters.properties)
 
 
 def test_runs_start_in_the_checkout_recorded_at_deploy_time() -> None:

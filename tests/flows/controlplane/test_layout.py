@@ -6,15 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from flows.controlplane.layout import is_local_api, layout
+from flows.controlplane.layout import MACHINE_STATE_DIR, is_local_api, layout, machine_state_dir
 from flows.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_defaults_are_the_local_server_under_the_checkouts_state_dir() -> None:
-    where = layout({}, cwd=ROOT)
-    assert where.state_dir == ROOT / ".state" and where.home == ROOT / ".state" / "prefect"
+def test_defaults_are_the_local_server_under_the_machines_state_dir(tmp_path: Path) -> None:
+    where = layout({"XDG_STATE_HOME": str(tmp_path)}, cwd=ROOT)
+    machine = machine_state_dir({"XDG_STATE_HOME": str(tmp_path)})
+    assert where.state_dir == machine and where.home == machine / "prefect"
+    assert ROOT not in where.state_dir.parents  # never inside a checkout: deleting one loses nothing
     assert (where.api_url, where.ui_url, where.external) == (
         "http://127.0.0.1:4200/api",
         "http://127.0.0.1:4200",
@@ -60,3 +62,23 @@ def test_local_api_detection() -> None:
     assert not is_local_api("http://127.0.0.1:4201/api", 4200)
     assert not is_local_api("http://10.0.0.1:4200/api", 4200)
     assert not is_local_api("http://127.0.0.1:notaport/api", 4200)
+
+
+def test_the_machines_state_dir_is_under_var_lib_when_writable_else_the_users(tmp_path: Path) -> None:
+    system = tmp_path / "var" / "lib" / "deliverypipeline" / "controlplane"
+    assert machine_state_dir({}, system) == system  # made there: its first existing parent is writable
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    users = machine_state_dir({"HOME": str(tmp_path / "home")}, blocked / "controlplane")
+    assert users == tmp_path / "home" / ".local" / "state" / "deliverypipeline" / "controlplane"
+    xdg = machine_state_dir({"XDG_STATE_HOME": str(tmp_path / "xdg")}, blocked / "controlplane")
+    assert xdg == tmp_path / "xdg" / "deliverypipeline" / "controlplane"
+    assert MACHINE_STATE_DIR == Path("/var/lib/deliverypipeline/controlplane")
+
+
+def test_another_port_has_a_state_dir_and_database_of_its_own(tmp_path: Path) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    default = layout(env, cwd=ROOT)
+    other = layout({**env, "PREFECT_PORT": "4300"}, cwd=ROOT)
+    assert other.state_dir == default.state_dir.with_name("controlplane-4300")
+    assert other.database != default.database
