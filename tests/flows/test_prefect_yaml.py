@@ -60,7 +60,8 @@ def test_a_crashed_release_run_starts_the_recovery_with_its_id() -> None:
     assert recovery["work_pool"]["name"] == POOL and "concurrency_limit" not in recovery
     [trigger] = recovery["triggers"]
     assert trigger["expect"] == ["prefect.flow-run.Crashed"] and trigger["posture"] == "Reactive"
-    assert trigger["match_related"] == {"prefect.resource.role": "flow", "prefect.resource.name": "deliverypipeline"}
+    release_flow = {"prefect.resource.role": "flow", "prefect.resource.name": "deliverypipeline"}
+    assert trigger["match_related"] == release_flow
     assert trigger["parameters"] == {"crashed_run": "{{ event.resource.id }}"}
     assert set(trigger["parameters"]) == set(recover_release.parameters.properties)
 

@@ -73,7 +73,7 @@ def test_the_machines_state_dir_is_under_var_lib_when_writable_else_the_users(tm
     assert users == tmp_path / "home" / ".local" / "state" / "deliverypipeline" / "controlplane"
     xdg = machine_state_dir({"XDG_STATE_HOME": str(tmp_path / "xdg")}, blocked / "controlplane")
     assert xdg == tmp_path / "xdg" / "deliverypipeline" / "controlplane"
-    assert MACHINE_STATE_DIR == Path("/var/lib/deliverypipeline/controlplane")
+    assert Path("/var/lib/deliverypipeline/controlplane") == MACHINE_STATE_DIR
 
 
 def test_another_port_has_a_state_dir_and_database_of_its_own(tmp_path: Path) -> None:
