@@ -26,6 +26,7 @@ from prefect.settings import PREFECT_UI_URL
 from flows import steps
 from flows.config import PipelineConfig
 from flows.recovery.decisions import (
+    RUN_RESOURCE,
     Outcome,
     crashed_note_markdown,
     crashed_run_id,
@@ -95,7 +96,13 @@ def _note_on_crashed(run_id: UUID, markdown: str) -> None:
         get_run_logger().warning("could not leave a note on the crashed run %s: %s", run_id, exc)
 
 
-@flow(name="recover", flow_run_name="recover {crashed_run}", log_prints=True)
+def initial_name() -> str:
+    """The run's name until the crashed run's own name is read: `recover <its id>`."""
+    given = str(flow_run.parameters.get("crashed_run", ""))
+    return recovery_name(given.removeprefix(RUN_RESOURCE))
+
+
+@flow(name="recover", flow_run_name=initial_name, log_prints=True)
 def recover_release(crashed_run: str) -> str:
     """Make prod serve a verified version after the release run `crashed_run` crashed.
 
@@ -125,6 +132,6 @@ def recover_release(crashed_run: str) -> str:
     finally:
         outcome = Outcome(name, run_url(run_id), state, target_name, done, prod, verification, ok)
         create_markdown_artifact(report_markdown(outcome), key="recovery", description=f"recovery of {name}")
-        line = f"{done}; prod {prod}, {'verified' if ok else 'NOT verified'}"
+        line = f"{done}; {'prod verified' if ok else 'prod NOT verified: ' + verification}"
         _note_on_crashed(run_id, crashed_note_markdown(recovery_name(name), run_url(flow_run.id), line))
     return f"{done}; prod {prod} verified"

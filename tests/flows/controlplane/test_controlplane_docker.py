@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,68 +18,17 @@ import httpx
 import pytest
 
 from flows.clock import poll_until
-from tests.e2e.servers import committed_copy
-from tests.support import free_port
+from tests.flows.controlplane.plane import CLI, RUN_URL, Plane, running_plane
 
 pytestmark = pytest.mark.docker
-CLI = [sys.executable, "-m", "flows.cli.main"]
 DEPLOY_STEP = re.compile(r"deploy-\w+: deploying ")  # the deploy step has begun (not the deployments')
-RUN_URL = re.compile(r"run ([0-9a-f-]{36}): (http://127\.0\.0\.1:\d+/runs/flow-run/[0-9a-f-]{36})")
-
-
-class Plane:
-    """A control plane under a temp state dir, and the commands run against it."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.api = f"http://127.0.0.1:{self.port}/api"
-        self.repo = committed_copy(tmp / "repo")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        self.env.update(
-            DELIVERY_STATE_DIR=str(tmp / "state"),
-            PREFECT_PORT=str(self.port),
-            DELIVERYPIPELINE_WORK_DIR=str(tmp / "work"),
-            PYTHONPATH=str(self.repo),
-        )
-        self.target = [
-            "--prod-address", f"127.0.0.1:{free_port()}",
-            "--preprod-address", f"127.0.0.1:{free_port()}",
-            "--state-dir", str(tmp / "target"),
-            "--application", f"cp-test-{os.getpid()}",
-            "--image-repository", f"deliverypipeline-test-cp-{os.getpid()}",
-        ]  # fmt: skip
-
-    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """Run the CLI in the committed copy (what `make demo` runs), capturing its output."""
-        return subprocess.run(
-            [*CLI, *args], cwd=self.repo, env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-
-    def demo(self) -> subprocess.CompletedProcess[str]:
-        """`make demo`'s command, on the private target."""
-        return self.cli("run", "--repo", ".", "--ref", "HEAD", "--target", "local", *self.target)
-
-    def state(self, run_id: str) -> str:
-        """A run's state type."""
-        return str(httpx.get(f"{self.api}/flow_runs/{run_id}", timeout=10).json()["state_type"])
 
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory, docker_client: object) -> Iterator[Plane]:
     """One control plane for the module, stopped (and its pids checked) at the end."""
-    tmp = tmp_path_factory.mktemp("controlplane")
-    plane = Plane(tmp)
-    try:
+    with running_plane(tmp_path_factory.mktemp("controlplane")) as plane:
         yield plane
-    finally:
-        # the private target's containers and proxy, then the control plane
-        plane.cli("local", "down", "--purge", *plane.target[:-2], timeout=120)
-        plane.cli("server", "stop", timeout=120)
-        for record in (tmp / "state" / "controlplane").glob("*.json"):
-            pid = re.search(r'"pid": (\d+)', record.read_text())
-            if pid:
-                with __import__("contextlib").suppress(ProcessLookupError):
-                    os.killpg(int(pid.group(1)), signal.SIGKILL)
 
 
 def test_started_from_nothing_then_reused(plane: Plane) -> None:
@@ -131,10 +79,7 @@ def test_demo_path_twice_streams_logs_and_prints_an_address_that_answers(plane: 
 
 
 def test_a_run_killed_mid_deploy_is_crashed_and_the_next_one_proceeds(plane: Plane, tmp_path: Path) -> None:
-    (plane.repo / "CHANGE").write_text(str(time.time()))  # a new commit: the release really deploys
-    subprocess.run(["git", "-C", str(plane.repo), "add", "-A"], check=True)
-    identity = ["-c", "user.name=t", "-c", "user.email=t@localhost"]
-    subprocess.run(["git", "-C", str(plane.repo), *identity, "commit", "-qm", "change"], check=True)
+    plane.commit(str(time.time()))
     log = tmp_path / "run.log"
     with log.open("w") as out:
         first = subprocess.Popen(

@@ -83,3 +83,27 @@ def test_a_worker_already_polling_the_pool_is_found_so_a_second_is_not_started()
     offline = Worker("old", "OFFLINE")
     assert online_worker(Client([offline, online])) == "deliverypipeline-local"  # type: ignore[arg-type]
     assert online_worker(Client([offline])) is None  # type: ignore[arg-type]
+
+
+def test_a_process_whose_checkout_or_interpreter_was_deleted_is_not_reused() -> None:
+    on_disk = {"/work/b", "/work/b/.venv/bin/python"}
+    record = {"pid": 1, "root": "/work/a", "python": "/work/a/.venv/bin/python"}
+    assert d.missing_files(record, on_disk.__contains__) == "/work/a"
+    here = {"pid": 1, "root": "/work/b", "python": "/work/b/.venv/bin/python"}
+    assert d.missing_files(here, on_disk.__contains__) is None
+    assert d.missing_files({"pid": 1}, on_disk.__contains__) is None  # an older record: taken as it is
+
+
+@pytest.mark.parametrize(
+    ("heartbeat_age", "running", "stale"),
+    [
+        (None, 10.0, False),  # just started: it has not polled yet
+        (None, 120.0, True),  # running for minutes and never heard
+        (20.0, 600.0, False),
+        (91.0, 600.0, True),  # stopped polling (hung)
+    ],
+)
+def test_a_worker_that_no_longer_polls_is_not_reused(
+    heartbeat_age: float | None, running: float, stale: bool
+) -> None:
+    assert d.stale_worker(heartbeat_age, running, 90.0) is stale

@@ -1,0 +1,83 @@
+"""The recover flow on a fake target: a release that died after its swap is swapped back, prod verified."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
+
+from flows.config import Deadlines, PipelineConfig
+from flows.recovery import flow as recovery_flow
+from flows.release import tasks as release_tasks
+from flows.release.decisions import release_operation
+from flows.release.operations import ProdRejected, holder
+from flows.release.settings import VerificationSettings
+from tests.flows.fakes import FakeTarget, http_check_of, paths_check_of
+
+FAST = PipelineConfig(
+    deadlines=Deadlines(verify=0.5, swap=1, poll_interval=0.01, target_lock=1),
+    verification=VerificationSettings(consistent_answers=2),
+)
+
+
+@pytest.fixture
+def crashed(prefect_harness: None, monkeypatch: pytest.MonkeyPatch) -> FakeTarget:
+    """A target whose release of v2 died after its swap (prod v2, preprod v1), and its crashed run."""
+    target = FakeTarget.pair(prod_version="v2", preprod_version="v1")
+    target.interrupted = holder(release_operation("v2"), "the-crashed-run")
+    parameters = {"target": "local", "config": FAST.model_dump(mode="json")}
+
+    def read_crashed(run_id: Any) -> tuple[str, str, dict[str, Any]]:
+        return "app-v2", "Crashed: exited with -9", parameters
+
+    monkeypatch.setattr(recovery_flow, "read_crashed", read_crashed)
+    monkeypatch.setattr(recovery_flow, "make_target", lambda name, config: target)
+    monkeypatch.setattr(release_tasks, "health_check", http_check_of(target))
+    monkeypatch.setattr(release_tasks, "paths_check", paths_check_of(target))
+    return target
+
+
+def recovery_report() -> str:
+    """The newest recovery report artifact."""
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["recovery"])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    return str(artifact.data)
+
+
+def test_a_release_dead_after_its_swap_is_swapped_back_and_prod_verified(crashed: FakeTarget) -> None:
+    done = recovery_flow.recover_release(f"prefect.flow-run.{uuid4()}")
+    assert crashed.serving("127.0.0.1:8080").version == "v1"  # the previous, verified version
+    assert [c for c in crashed.calls if c[0] in ("lock", "swap", "unlock")] == [
+        ("lock", "recovery after app-v2"),
+        ("swap", "node-2", "node-1"),
+        ("unlock", "recovery after app-v2"),
+    ]
+    assert done.startswith("swapped back the unverified swap of release v2")
+    report = recovery_report()
+    assert report.startswith("# Recovery of app-v2: prod serves a verified version")
+    assert "| its state | Crashed: exited with -9 |" in report
+
+
+def test_nothing_to_swap_back_still_verifies_prod(crashed: FakeTarget) -> None:
+    crashed.interrupted = None  # the release let go of the lock (or a later one recovered already)
+    done = recovery_flow.recover_release(str(uuid4()))
+    assert not any(call[0] == "swap" for call in crashed.calls)
+    assert "nothing to recover" in done and "verified" in done
+
+
+def test_prod_failing_verification_fails_the_recovery_and_says_what_to_do(
+    crashed: FakeTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(release_tasks, "health_check", http_check_of(crashed, frozenset({"v1"})))
+    with pytest.raises(ProdRejected):
+        recovery_flow.recover_release(str(uuid4()))
+    report = recovery_report()
+    assert "**prod is NOT verified: act now**" in report and "deliverypipeline local swap" in report
