@@ -19,7 +19,7 @@ help:
 	@echo "make unit   the fast tests only (-m 'not docker')"
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make setup  the .venv and the host (Docker engine, registry, HAProxy, base image)"
-	@echo "make serve  the webhook receiver on the control plane (Prefect server + UI :4200, worker)"
+	@echo "make serve  the webhook receiver on the control plane (Prefect server + UI :4200 or PREFECT_API_URL's, worker)"
 	@echo "make status the control plane (server, worker, deployments); make stop stops it"
 
 venv: $(VENV_STAMP)
@@ -85,14 +85,16 @@ test: setup
 # The main job: the pipeline releasing this checkout's committed HEAD to the local target
 # (prod http://127.0.0.1:8080, preprod http://127.0.0.1:8081). Run it again after a commit:
 # the new version goes blue/green with zero downtime and the counter continues.
-# It submits a run of the deployment deliverypipeline/local to the local control plane (Prefect
-# server + worker under .state/, started when missing and left running: `make stop`), streams its
-# logs, prints its UI address and fails when the run does; Ctrl-C cancels the run.
+# It submits a run of the deployment deliverypipeline/local to the control plane (the machine's
+# Prefect server + worker, state under /var/lib/deliverypipeline/controlplane, started when missing
+# and left running: `make stop`; or the team's server PREFECT_API_URL names), streams its logs,
+# prints its UI address and fails when the run does; Ctrl-C cancels the run.
 # Same local target as `make serve` (the configured local.state_dir, /var/lib/deliverypipeline/local).
 demo: setup
 	$(BIN)/deliverypipeline run --repo . --ref HEAD --target local
 	@$(BIN)/deliverypipeline local status
-	@echo "prod: http://127.0.0.1:8080/   preprod: http://127.0.0.1:8081/   Prefect UI: http://127.0.0.1:$${PREFECT_PORT:-4200}/"
+	@eval "$$($(BIN)/deliverypipeline server env)"; \
+	  echo "prod: http://127.0.0.1:8080/   preprod: http://127.0.0.1:8081/   Prefect UI: $$PREFECT_UI_URL/"
 
 # Stops what the demo started (containers, HAProxy); the shared data stays.
 demo-stop:

@@ -2,7 +2,8 @@
 # `make serve`: the webhook receiver, added to the local control plane, on 127.0.0.1, until Ctrl-C.
 #
 #   the control plane (`deliverypipeline server start`: reused when it runs, started when missing)
-#     the Prefect server and its UI  http://127.0.0.1:${PREFECT_PORT:-4200}  (SQLite under the state dir)
+#     the Prefect server and its UI  http://127.0.0.1:${PREFECT_PORT:-4200}  (SQLite under the machine's
+#                                    state dir), or the team's server PREFECT_API_URL names
 #     the work pool `deliverypipeline` and the deployments of prefect.yaml
 #     a worker for the pool           (runs each flow run in its own process)
 #   the webhook receiver             http://127.0.0.1:${WEBHOOK_PORT:-8787}/webhooks/github
@@ -11,16 +12,15 @@
 # (the secret set on the GitHub webhook). Ctrl-C stops the receiver and what of the control plane
 # this script started (flow runs in progress first); a control plane that was already running
 # stays (`make stop` stops it).
-# Settings: PREFECT_PORT, WEBHOOK_PORT, DELIVERY_STATE_DIR (default: <checkout>/.state),
+# Settings: PREFECT_API_URL (a team's server, e.g. on PostgreSQL: used as it is, never started),
+# PREFECT_PORT, WEBHOOK_PORT, DELIVERY_STATE_DIR (default: /var/lib/deliverypipeline/controlplane),
 # WEBHOOK_BRANCHES (default "main"; e.g. "main master"), WEBHOOK_DEPLOYMENT (the deployment a push
 # runs, default deliverypipeline/local; deliverypipeline/aws releases to AWS), VENV (default: <checkout>/.venv).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 POOL=deliverypipeline
-PREFECT_PORT="${PREFECT_PORT:-4200}"
 WEBHOOK_PORT="${WEBHOOK_PORT:-8787}"
-STATE_DIR="${DELIVERY_STATE_DIR:-$ROOT/.state}"
 VENV="${VENV:-$ROOT/.venv}"
 BRANCHES="${WEBHOOK_BRANCHES:-main}"
 DEPLOYMENT="${WEBHOOK_DEPLOYMENT:-deliverypipeline/local}"
@@ -40,11 +40,12 @@ if [[ ! -x "$VENV/bin/prefect" ]]; then
 fi
 
 export PATH="$VENV/bin:$PATH"
-export DELIVERY_STATE_DIR="$STATE_DIR"
-export PREFECT_PORT
+# The server every entry point uses: the team's (PREFECT_API_URL) or the machine's local one.
+if ! settings="$(cd "$ROOT" && deliverypipeline server env)"; then exit 2; fi
+eval "$settings"
+STATE_DIR="$DELIVERY_STATE_DIR"
+export DELIVERY_STATE_DIR PREFECT_API_URL PREFECT_UI_URL
 export PREFECT_HOME="$STATE_DIR/prefect"
-export PREFECT_API_URL="http://127.0.0.1:$PREFECT_PORT/api"
-export PREFECT_UI_URL="http://127.0.0.1:$PREFECT_PORT"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 export DO_NOT_TRACK=1
 

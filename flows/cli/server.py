@@ -3,7 +3,7 @@
 `start` starts what is missing and reuses what answers (every entry point does the same on its
 own); `status` shows it without starting anything; `stop` stops what this state dir started
 (the keeper, the worker's running flow runs, the worker, then the server); `env` prints the
-server's API and UI addresses as shell assignments (for scripts and the Makefile).
+server's API and UI addresses and the state dir as shell assignments (for scripts and the Makefile).
 Settings: DELIVERY_STATE_DIR, PREFECT_PORT, PREFECT_API_URL (see flows/controlplane/layout.py).
 """
 
@@ -48,11 +48,12 @@ def start(where: Any) -> int:
 
 
 def env(where: Any) -> int:
-    """Print `PREFECT_API_URL=...` and `PREFECT_UI_URL=...` of the server in use, quoted for a shell."""
+    """Print the server in use (`PREFECT_API_URL`, `PREFECT_UI_URL`) and the state dir, quoted for a shell."""
     import shlex
 
     print(f"PREFECT_API_URL={shlex.quote(where.api_url)}")
     print(f"PREFECT_UI_URL={shlex.quote(where.ui_url)}")
+    print(f"DELIVERY_STATE_DIR={shlex.quote(str(where.state_dir))}")
     return 0
 
 

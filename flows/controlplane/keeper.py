@@ -89,6 +89,14 @@ def stop_keeper(where: Layout, say: worker.Say) -> bool:
     return True
 
 
+def died(where: Layout) -> bool:
+    """Whether the worker we recorded is no longer running (a /proc read, no API call).
+
+    No record at all (a worker of another state dir is reused) is looked at every POLLS_EVERY_S only.
+    """
+    return worker.record_path(where).exists() and worker.our_pid(where) is None
+
+
 def _say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} keeper: {message}", flush=True)
 
@@ -103,7 +111,7 @@ def keep(where: Layout, me: dict[str, Any]) -> str:
                 return f"{gone} is gone: the next entry point starts a keeper from its checkout"
             now = time.monotonic()
             due = now - asked >= POLLS_EVERY_S
-            if due or worker.our_pid(where) is None:
+            if due or died(where):
                 asked = now
                 try:
                     worker.ensure_worker(where, client, _say)

@@ -14,6 +14,7 @@ records live in one state dir shared by every checkout (like the local target's
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,9 +58,15 @@ def machine_state_dir(environ: Mapping[str, str], system: Path = MACHINE_STATE_D
     return Path(base) / "deliverypipeline" / "controlplane"
 
 
-def for_port(state_dir: Path, port: int) -> Path:
-    """One control plane per port on a machine: another port's has a state dir of its own
-    (`controlplane-4300`), never the database of the one on 4200."""
+def for_server(state_dir: Path, port: int, external_api: str | None = None) -> Path:
+    """One state dir per server on a machine: the local one on another port has its own
+    (`controlplane-4300`, never the database of the one on 4200), and so has each team server
+    (`controlplane-team.example_4200`: its worker's record and logs)."""
+    if external_api:
+        parts = urlsplit(external_api)
+        port_part = parts.netloc.rsplit(":", 1)[-1] if ":" in parts.netloc else parts.scheme
+        where = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{parts.hostname}_{port_part}")
+        return state_dir.with_name(f"{state_dir.name}-{where}")
     return state_dir if port == DEFAULT_PORT else state_dir.with_name(f"{state_dir.name}-{port}")
 
 
@@ -158,11 +165,12 @@ def layout(environ: Mapping[str, str] | None = None, cwd: Path | None = None) ->
     env = os.environ if environ is None else environ
     root = checkout_root(cwd)
     port = parse_port(env.get(PORT_ENV))
-    given = env.get(STATE_DIR_ENV)
-    state_dir = Path(given).absolute() if given else for_port(machine_state_dir(env), port)
     local_api = f"http://{HOST}:{port}/api"
     api_url = (env.get("PREFECT_API_URL") or "").rstrip("/")
     external = bool(api_url) and not is_local_api(api_url, port)
+    given = env.get(STATE_DIR_ENV)
+    machine = for_server(machine_state_dir(env), port, api_url if external else None)
+    state_dir = Path(given).absolute() if given else machine
     if not api_url or not external:
         api_url = local_api
     elif not urlsplit(api_url).scheme.startswith("http"):

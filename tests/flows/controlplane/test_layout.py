@@ -82,3 +82,5 @@ def test_another_port_has_a_state_dir_and_database_of_its_own(tmp_path: Path) ->
     other = layout({**env, "PREFECT_PORT": "4300"}, cwd=ROOT)
     assert other.state_dir == default.state_dir.with_name("controlplane-4300")
     assert other.database != default.database
+    team = layout({**env, "PREFECT_API_URL": "https://user@team.example:4200/api"}, cwd=ROOT)
+    assert team.state_dir == default.state_dir.with_name("controlplane-team.example_4200")  # no user name
