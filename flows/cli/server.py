@@ -98,16 +98,17 @@ def _deployments(where: Any) -> list[str]:
 
 def stop(where: Any) -> int:
     """Stop the worker (and its flow runs) and the server this state dir started."""
-    from flows.controlplane import keeper, server, worker
+    from flows.controlplane import keeper, legacy, server, worker
     from flows.controlplane.ensure import say
 
-    keeper.stop_keeper(where, say)  # first: it would start the worker again
+    stopped_keeper = keeper.stop_keeper(where, say)  # first: it would start the worker again
     stopped_worker = worker.stop_worker(where, say)
+    stopped_legacy = legacy.stop_legacy(where, say)
     stopped_server = False
     if where.external:
         say(f"the server at {where.api_url} is not ours (PREFECT_API_URL): left running")
     else:
         stopped_server = server.stop_server(where, say)
-    if not (stopped_worker or stopped_server):
+    if not (stopped_keeper or stopped_worker or stopped_server or stopped_legacy):
         say("nothing of this state dir was running")
     return 0

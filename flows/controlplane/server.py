@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flows import http
 from flows.clock import Deadline, poll_until
-from flows.controlplane import ControlPlaneError
+from flows.controlplane import ControlPlaneError, legacy
 from flows.controlplane import processes as proc
 from flows.controlplane.decisions import (
     Port,
@@ -120,7 +120,7 @@ def ensure_server(layout: Layout, say: Say) -> ServerInfo:
         )
     started = False
     if pid is None:
-        pid = _start(layout)
+        pid = _start(layout, say)
         started = True
         say(f"started server (pid {pid}) on {layout.ui_url}, database {layout.database}")
     _wait_healthy(layout, pid, say)
@@ -142,7 +142,8 @@ def _external(layout: Layout) -> ServerInfo:
     return ServerInfo(layout.api_url, None, started=False, ours=False)
 
 
-def _start(layout: Layout) -> int:
+def _start(layout: Layout, say: Say) -> int:
+    legacy.adopt_history(layout, say)
     args = [prefect_executable(), "server", "start", "--host", HOST, "--port", str(layout.port)]
     log = layout.logs / "server.log"
     pid = proc.spawn(args, layout.env(), log)
