@@ -2,17 +2,15 @@
 
 It takes the target's lock the way a release does (so never while a live release holds it: it
 waits, logging the holder), brings the target back to its record and swaps back a release that
-died after its swap (the release's own `recover` step, `flows.release.tasks.recover`), then
-verifies prod on every user path like the release's `verify prod`. The run is named after the
-run it recovers, links to it, and says what it did in a markdown artifact; the crashed run gets
-a note linking back.
+died after its swap (what the release's own `recover` step does, `flows.release.recovery`),
+then, still holding the lock, verifies prod on every user path with the release's `verify prod`
+step. The run is named after the run it recovers, links to it, and says what it did in a
+markdown artifact; the crashed run gets a note linking back.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import ExitStack
 from typing import Any
 from uuid import UUID
 
@@ -34,9 +32,11 @@ from flows.recovery.decisions import (
     release_settings,
     report_markdown,
 )
-from flows.release import operations
+from flows.release import recovery
 from flows.release.decisions import describe
-from flows.release.tasks import LIVE, recover, verify_prod
+from flows.release.facts import find_roles
+from flows.release.lock import holder, locked
+from flows.release.tasks import LIVE, verify_prod
 from flows.runs.naming import rename_run
 from flows.targets.base import LockHolder, Target
 from flows.targets.factory import make_target
@@ -66,23 +66,19 @@ def read_crashed(run_id: UUID) -> tuple[str, str, dict[str, Any]]:
 
 
 @task(name=steps.LOCK_TARGET, **LIVE)
-def _take_lock(
-    target: Target, crashed: str, config: PipelineConfig
-) -> tuple[AbstractContextManager[LockHolder | None], LockHolder | None]:
-    """Wait for the target's lock (logging a live holder) and take it; the caller lets go of it."""
-    who = operations.holder(f"{RECOVERY_OPERATION}{crashed}", str(flow_run.id or "-"))
-    held = operations.locked(target, who, config, _log)
-    return held, held.__enter__()
+def take_lock(held: ExitStack, target: Target, crashed: str, config: PipelineConfig) -> LockHolder | None:
+    """Wait for the target's lock (logging a live holder) and take it into `held`, the flow's block
+    that lets go of it; the holder that died holding it, if one did."""
+    who = holder(f"{RECOVERY_OPERATION}{crashed}", str(flow_run.id or "-"))
+    return held.enter_context(locked(target, who, config, _log))
 
 
-@contextmanager
-def holding_lock(target: Target, crashed: str, config: PipelineConfig) -> Iterator[LockHolder | None]:
-    """The target's lock for the block; the block gets the holder that died holding it, if any."""
-    held, interrupted = _take_lock(target, crashed, config)
-    try:
-        yield interrupted
-    finally:
-        held.__exit__(*sys.exc_info())
+@task(name=steps.RECOVER, **LIVE)
+def recover(target: Target, interrupted: LockHolder | None, config: PipelineConfig) -> str:
+    """Under the lock: the target back to its record, an unverified swap of a dead release swapped back."""
+    done = recovery.recover(target, interrupted, config, _log)
+    get_run_logger().info(done)
+    return done
 
 
 def _note_on_crashed(run_id: UUID, markdown: str) -> None:
@@ -116,9 +112,10 @@ def recover_release(crashed_run: str) -> str:
     where = make_target(target_name, config)
     done, prod, verification, ok = "-", "-", "not verified", False
     try:
-        with holding_lock(where, name, config) as interrupted:
+        with ExitStack() as held:
+            interrupted = take_lock(held, where, name, config)
             done = recover(where, interrupted, config)
-            roles = operations.find_roles(where, config)
+            roles = find_roles(where, config)
             prod = describe(roles.prod)
             if roles.prod.version is None:
                 verification = "prod runs nothing yet: nothing to verify"

@@ -14,7 +14,8 @@ from flows.config import Deadlines, PipelineConfig
 from flows.recovery import flow as recovery_flow
 from flows.release import tasks as release_tasks
 from flows.release.decisions import release_operation
-from flows.release.operations import ProdRejected, holder
+from flows.release.errors import ProdRejected
+from flows.release.lock import holder
 from flows.release.settings import VerificationSettings
 from tests.flows.fakes import FakeTarget, http_check_of, paths_check_of
 
