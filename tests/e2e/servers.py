@@ -161,13 +161,14 @@ def fresh_checkout(destination: Path) -> Path:
 def committed_copy(destination: Path, tests_kept: tuple[str, ...] = ("tests/flows/source/",)) -> Path:
     """The working tree committed into a new repository (tag v1.0.0), the way a push would deliver it.
 
-    Only the tests under `tests_kept` (and the package markers) stay, so the pipeline's unit-test
-    step stays quick; the pipeline itself is what is under test.
+    Only the tests under `tests_kept` (and the package markers, fixtures and the helper modules
+    they import) stay, so the pipeline's unit-test step stays quick; the pipeline itself is what
+    is under test.
     """
     fresh_checkout(destination)
     for path in sorted((destination / "tests").rglob("*.py"), reverse=True):
         relative = path.relative_to(destination).as_posix()
-        if path.name in {"__init__.py", "conftest.py"} or relative.startswith(tests_kept):
+        if not path.name.startswith("test_") or relative.startswith(tests_kept):
             continue
         path.unlink()
     identity = ["-c", "user.name=e2e", "-c", "user.email=e2e@localhost"]
