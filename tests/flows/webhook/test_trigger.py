@@ -68,6 +68,12 @@ class FakeApi:
     def close(self) -> None:
         pass
 
+    def __enter__(self) -> FakeApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
 
 def deploy(commit: str, before: str | None, delivery: str | None = None) -> Deploy:
     return Deploy("https://example.com/app.git", commit, "main", delivery or str(uuid4()), before)
