@@ -9,8 +9,8 @@ small typed records of `records.py`. Prefect's own client stays where its runtim
 (the run context, `pause_flow_run`, artifacts) and for deploying prefect.yaml; this module never
 imports it (but in `for_current_run`, which runs inside a flow run).
 
-Authentication follows Prefect's settings: `PREFECT_API_KEY` as a bearer token, else
-`PREFECT_API_AUTH_STRING` (`user:password`) as basic auth. Like Prefect's client, a call that
+Authentication follows Prefect's settings (headers.py: `PREFECT_API_KEY` as a bearer token,
+else `PREFECT_API_AUTH_STRING` (`user:password`) as basic auth). Like Prefect's client, a call that
 got no answer or a transient refusal (a busy SQLite server answers 503, a proxy 502) is tried
 again for up to `RETRY_S` (a caller with its own deadline, the receiver, asks for one attempt
 and retries on the same `TRANSIENT` statuses itself); every call is safe to repeat (a run is
@@ -19,11 +19,8 @@ created with an idempotency key, so a repeated creation returns the same run).
 
 from __future__ import annotations
 
-import base64
-import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from importlib.metadata import version as installed_version
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID, uuid4
@@ -33,6 +30,7 @@ import requests
 from flows import http
 from flows.clock import SYSTEM_CLOCK, Clock, Deadline, GaveUp, poll_until
 from flows.controlplane import ControlPlaneError
+from flows.controlplane.headers import API_VERSION, auth_headers, client_headers, for_current_run
 from flows.controlplane.records import (
     Deployment,
     FlowRun,
@@ -44,6 +42,7 @@ from flows.controlplane.records import (
 )
 
 __all__ = [
+    "API_VERSION",
     "TRANSIENT",
     "ApiError",
     "ControlPlaneApi",
@@ -67,10 +66,6 @@ RETRY_POLL_S = 1.0
 # ("database is locked"), 429 when rate-limited, a proxy 502, a slow request 408.
 TRANSIENT = frozenset({408, 429, 502, 503})
 SCAN_LIMIT = 200  # runs read by one filter: far more than ever wait for one branch
-# The API version Prefect's client announces (prefect.client.constants.SERVER_API_VERSION; a test
-# keeps the two equal). With the User-Agent the server knows a current client: for an unknown one
-# it falls back to older rules (a cancelled Pending run would lose its concurrency lease).
-API_VERSION = "0.8.4"
 
 
 class ApiError(ControlPlaneError):
@@ -84,30 +79,6 @@ class ApiError(ControlPlaneError):
 
 class NotFound(ApiError):
     """The API has no such object (HTTP 404)."""
-
-
-def client_headers() -> dict[str, str]:
-    """The headers by which Prefect's server recognises a current Prefect client."""
-    prefect_version = installed_version("prefect")
-    return {
-        "User-Agent": f"prefect/{prefect_version} (API {API_VERSION})",
-        "X-PREFECT-API-VERSION": API_VERSION,
-    }
-
-
-def auth_headers(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The Authorization header Prefect's client would send, from its settings (none for a local server)."""
-    env = os.environ if environ is None else environ
-    return authorization(env.get("PREFECT_API_KEY"), env.get("PREFECT_API_AUTH_STRING"))
-
-
-def authorization(key: str | None, auth_string: str | None) -> dict[str, str]:
-    """The Authorization header for an API key (bearer) or else a `user:password` (basic); none without."""
-    if key:
-        return {"Authorization": f"Bearer {key}"}
-    if auth_string:
-        return {"Authorization": "Basic " + base64.b64encode(auth_string.encode()).decode()}
-    return {}
 
 
 class ControlPlaneApi:
@@ -318,19 +289,3 @@ class ControlPlaneApi:
         """The workers the server knows for `pool`."""
         rows = self.call("POST", f"/work_pools/{quote(pool, safe='')}/workers/filter", {})
         return [Worker(row.get("name", ""), str(row.get("status") or "")) for row in rows]
-
-
-def for_current_run() -> ControlPlaneApi:
-    """A client of the server the current process reports to, from Prefect's settings.
-
-    For the flow's own calls (superseding, renaming, approval): the worker gives the flow run
-    `PREFECT_API_URL` (a test harness sets it in Prefect's settings). Only here is Prefect imported.
-    """
-    from prefect.settings import get_current_settings
-
-    api = get_current_settings().api
-    if not api.url:
-        raise ApiError("no Prefect API URL in this process's settings: set PREFECT_API_URL")
-    key = api.key.get_secret_value() if api.key is not None else None
-    auth_string = api.auth_string.get_secret_value() if api.auth_string is not None else None
-    return ControlPlaneApi(api.url, authorization(key, auth_string))

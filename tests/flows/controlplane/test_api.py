@@ -318,6 +318,7 @@ def test_each_thread_has_its_own_session_and_close_closes_them_all() -> None:
 def test_inside_a_flow_run_the_client_follows_prefects_settings() -> None:
     from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL, temporary_settings
 
+    from flows.controlplane import ControlPlaneError
     from flows.controlplane.api import for_current_run
 
     remote = {PREFECT_API_URL: "http://10.0.0.1:4200/api", PREFECT_API_KEY: "k9"}
@@ -326,6 +327,6 @@ def test_inside_a_flow_run_the_client_follows_prefects_settings() -> None:
         assert api.headers["Authorization"] == "Bearer k9"
     with (
         temporary_settings(updates={PREFECT_API_URL: None}),
-        pytest.raises(ApiError, match="PREFECT_API_URL"),
+        pytest.raises(ControlPlaneError, match="PREFECT_API_URL"),
     ):
         for_current_run()
