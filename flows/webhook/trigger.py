@@ -42,6 +42,7 @@ DEFAULT_TIMEOUT_S = 8.0  # GitHub gives up after 10 s
 DEFAULT_IN_FLIGHT = 1  # run creations under way at once (2 made the receiver's own writes collide)
 HEDGE_AFTER_S = 0.25  # a creation usually takes 20-60 ms; one stuck behind a lock takes ~2 s
 MAX_ATTEMPTS = 3  # per delivery
+NO_ANSWER_RETRIES = 2  # attempts without an answer asked again (a kept connection that was closed)
 THREADS = 8  # the API's calls at once: the attempts of one creation, superseding, abandoned slow ones
 RETRY_BASE_S = 0.05
 RETRY_MAX_S = 0.4
@@ -239,9 +240,10 @@ class PrefectTrigger:
         while a fresh request goes through in a few tens of milliseconds. So when an attempt has
         not answered within `HEDGE_AFTER_S`, the same request is sent again beside it (at most
         `MAX_ATTEMPTS` at once) and the first answer wins; a transient refusal (the API's
-        `TRANSIENT`) is asked again after 0.05-0.4 s. All of it is safe: every attempt carries
-        the delivery's idempotency key, so they all name the same run. The caller's deadline
-        bounds the whole; an attempt left behind ends on its own request timeout.
+        `TRANSIENT`), or up to `NO_ANSWER_RETRIES` times no answer, is asked again after
+        0.05-0.4 s. All of it is safe: every attempt carries the delivery's idempotency key, so
+        they all name the same run. The caller's deadline bounds the whole; an attempt left
+        behind ends on its own request timeout.
         """
 
         def attempt() -> asyncio.Future[FlowRun]:
@@ -258,7 +260,7 @@ class PrefectTrigger:
             )
 
         running: set[asyncio.Future[FlowRun]] = set()
-        refused = 0
+        refused = unanswered = 0
         try:
             while True:
                 if len(running) < MAX_ATTEMPTS:
@@ -270,9 +272,22 @@ class PrefectTrigger:
                     error = task.exception()
                     if error is None:
                         return task.result()
-                    if not (isinstance(error, ApiError) and error.status in TRANSIENT):
+                    if not isinstance(error, ApiError):
                         raise error
-                    _log.info("delivery %s: Prefect answered %s, asking again", deploy.delivery, error.status)
+                    if error.status is None:
+                        # No answer: a kept connection the server closed as it was reused (its
+                        # keep-alive ran out) fails at once; a fresh one goes through. A server
+                        # that answers nothing at all is said after NO_ANSWER_RETRIES.
+                        unanswered += 1
+                        if unanswered > NO_ANSWER_RETRIES:
+                            raise error
+                    elif error.status not in TRANSIENT:
+                        raise error
+                    _log.info(
+                        "delivery %s: %s, asking again",
+                        deploy.delivery,
+                        f"Prefect answered {error.status}" if error.status else "no answer",
+                    )
                     refused += 1
                 if done and not running:
                     await asyncio.sleep(

@@ -24,7 +24,7 @@ DEPLOYMENT = uuid4()
 class FakeApi:
     """The receiver's calls of the API, on runs in memory; `refuse`: statuses answering creations first."""
 
-    refuse: list[int] = field(default_factory=list)
+    refuse: list[int | None] = field(default_factory=list)  # None: no answer
     runs: dict[UUID, FlowRun] = field(default_factory=dict)
     keys: dict[str, UUID] = field(default_factory=dict)
     creations: int = 0
@@ -121,6 +121,20 @@ def test_transient_refusals_are_asked_again_within_the_deadline() -> None:
     [run_id] = asyncio.run(_deliver(_trigger(api), deploy(sha(1), sha(0))))
     assert UUID(run_id) in api.runs
     assert api.creations == 4
+
+
+def test_a_kept_connection_the_server_closed_is_asked_again_on_a_new_one() -> None:
+    api = FakeApi(refuse=[None])  # "Connection reset by peer" on a reused connection
+    [run_id] = asyncio.run(_deliver(_trigger(api), deploy(sha(1), sha(0))))
+    assert UUID(run_id) in api.runs
+    assert api.creations == 2
+
+
+def test_a_server_that_never_answers_gets_503_after_a_few_tries_not_at_the_deadline() -> None:
+    api = FakeApi(refuse=[None, None, None, None])
+    with pytest.raises(TriggerUnavailable, match="unreachable or failed"):
+        asyncio.run(_deliver(_trigger(api), deploy(sha(1), sha(0))))
+    assert api.creations == 3
 
 
 def test_a_refusal_that_is_not_transient_answers_503_with_the_reason() -> None:
