@@ -167,7 +167,10 @@ def committed_copy(destination: Path, tests_kept: tuple[str, ...] = ("tests/flow
     fresh_checkout(destination)
     for path in sorted((destination / "tests").rglob("*.py"), reverse=True):
         relative = path.relative_to(destination).as_posix()
-        if path.name in {"__init__.py", "conftest.py"} or relative.startswith(tests_kept):
+        folder = relative.rpartition("/")[0] + "/"
+        # A conftest stays only above the kept tests: one elsewhere may import what goes here.
+        above = path.name == "conftest.py" and any(kept.startswith(folder) for kept in tests_kept)
+        if path.name == "__init__.py" or above or relative.startswith(tests_kept):
             continue
         path.unlink()
     identity = ["-c", "user.name=e2e", "-c", "user.email=e2e@localhost"]

@@ -284,7 +284,8 @@ def test_a_late_push_of_an_older_commit_leaves_prod_on_the_newer_one(stack: Stac
     newer = commit(stack.app_repo, "late: newer")
     answer = stack.push(newer, str(uuid.uuid4()), before=middle)
     assert answer.status_code == 202, answer.text
-    assert stack.wait_final(answer.json()["flow_run_id"])["state_type"] == "COMPLETED"
+    released = stack.wait_final(answer.json()["flow_run_id"])
+    assert released["state_type"] == "COMPLETED", released["state"]["message"]
 
     # The push of the older commit, delivered after the newer one was released (GitHub delivers
     # out of order; a redelivery can come hours later). No push names it as its `before`, so the
@@ -300,8 +301,8 @@ def test_a_late_push_of_an_older_commit_leaves_prod_on_the_newer_one(stack: Stac
         served = fetch_health(f"http://{stack.config['prod_address']}").version
         assert served is not None and newer[:7] in served, served
         return
-    released = [json.loads(line)["ref"] for line in stack.records.read_text().splitlines()]
-    assert released[-1] == newer and older not in released
+    records = [json.loads(line)["ref"] for line in stack.records.read_text().splitlines()]
+    assert records[-1] == newer and older not in records
 
 
 def wait_state(stack: Stack, run_id: str, state_type: str) -> dict[str, Any]:
