@@ -4,11 +4,13 @@ What it does, all on 127.0.0.1 with free ports and a temp PREFECT_HOME:
 1. starts `prefect server start` (SQLite) and creates two deployments of the flow
    `deliverypipeline` without a work pool (nothing runs them; only run creation is measured);
 2. starts the receiver as `make serve` does (`deliverypipeline webhook`, its own process) and
-   sends N distinct signed pushes to `main` at once, then the same N deliveries again (GitHub's
-   "Redeliver": each must return the run it created the first time);
-3. waits until the receiver has cancelled the N-1 older runs as superseded by the newest;
+   sends N distinct signed pushes to `main` at once (a series, each over the previous commit),
+   then the same N deliveries again (GitHub's "Redeliver": each must return the run it created
+   the first time);
+3. waits until the receiver has cancelled the N-1 older runs as superseded by the newest (the
+   pushes' own `before` fields chain them: no git needed);
 4. the baseline, in the same run against the same server: N concurrent run creations straight
-   through the Prefect client, one client per delivery (what the receiver did before), with the
+   through Prefect's own client, one client per delivery (what the receiver once did), with the
    receiver's 8 s deadline;
 5. prints accepted, p50/p99 and runs created for both, and checks the targets.
 
@@ -115,11 +117,14 @@ def commit_of(n: int, tag: str = "") -> str:
     return hashlib.sha1(f"{tag}{n}".encode()).hexdigest()
 
 
-def push_body(commit: str, ref: str = PUSHED_REF) -> bytes:
-    """A push payload of `commit` to `ref`, as GitHub sends it (JSON)."""
+FIRST_BEFORE = "0" * 39 + "1"
+
+
+def push_body(commit: str, ref: str = PUSHED_REF, before: str = FIRST_BEFORE) -> bytes:
+    """A push payload of `commit` to `ref` over `before`, as GitHub sends it (JSON)."""
     payload = {
         "ref": ref,
-        "before": "0" * 39 + "1",
+        "before": before,
         "after": commit,
         "deleted": False,
         "repository": {"full_name": "example/app", "clone_url": "https://github.com/example/app.git"},
@@ -163,13 +168,19 @@ class Burst:
 
 
 async def burst(url: str, deliveries: list[tuple[str, str]], timeout_s: float = 15.0) -> Burst:
-    """Send every (delivery id, commit) push at once to the receiver at `url`."""
+    """Send every (delivery id, commit) push at once to the receiver at `url`.
+
+    They are a series of pushes to one branch, each over the previous one (its `before`), as a
+    quick series of `git push`es delivers them, but all sent at the same instant.
+    """
+    commits = [commit for _, commit in deliveries]
+    befores = dict(zip(commits, [FIRST_BEFORE, *commits[:-1]], strict=True))
     result = Burst()
     limits = httpx.Limits(max_connections=len(deliveries) + 1, max_keepalive_connections=0)
     async with httpx.AsyncClient(timeout=timeout_s, limits=limits) as client:
 
         async def one(delivery: str, commit: str) -> tuple[int | None, float, str | None, str | None]:
-            body = push_body(commit)
+            body = push_body(commit, before=befores[commit])
             started = time.monotonic()
             try:
                 answer = await client.post(url, content=body, headers=push_headers(body, delivery))

@@ -11,6 +11,8 @@ answers, and leaves it running; `deliverypipeline server status|stop` shows and 
     server.py       the Prefect server: start, reuse, status, stop
     worker.py       the worker of the `deliverypipeline` pool, and runs orphaned by a dead one
     api.py          the server's REST API over the one HTTP client (no Prefect import: fast commands)
+    records.py      what the API returns: one FlowRun type for every caller
+    headers.py      how the API client introduces itself (version, credentials), inside a flow run too
     deployments.py  the work pool and the deployments of prefect.yaml, deployed when they changed
     follow.py       submit a run of a deployment, stream its logs and states to the end
 """

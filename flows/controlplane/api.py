@@ -1,43 +1,71 @@
-"""The control plane's REST API, spoken over the pipeline's one HTTP client, without importing Prefect.
+"""The one adapter for the control plane's REST API, over the pipeline's one HTTP client.
 
-Every command that submits or follows a run needs only a dozen calls of the server's API;
-importing Prefect's client for them costs about a second of start-up on each `make demo`. This
-client sends exactly those calls (the same paths and bodies Prefect's client sends) and returns
-small typed records. Creating the work pool and deploying prefect.yaml still use Prefect itself,
-only when they are missing or changed.
+Every caller of the API goes through it: the CLI and its follower, the webhook receiver (from
+its worker threads), superseding, the run lifecycle and approval (`for_current_run` inside a
+flow run). They need only a dozen calls; importing Prefect's client for them costs about a
+second of start-up on each `make demo` and brings a second set of retry rules. This client
+sends exactly those calls (the same paths and bodies Prefect's client sends) and returns the
+small typed records of `records.py`. Prefect's own client stays where its runtime needs it
+(the run context, `pause_flow_run`, artifacts) and for deploying prefect.yaml; this module never
+imports it (but in `for_current_run`, which runs inside a flow run).
 
-Authentication follows Prefect's settings: `PREFECT_API_KEY` as a bearer token, else
-`PREFECT_API_AUTH_STRING` (`user:password`) as basic auth. Like Prefect's client, a call that
+Authentication follows Prefect's settings (headers.py: `PREFECT_API_KEY` as a bearer token,
+else `PREFECT_API_AUTH_STRING` (`user:password`) as basic auth). Like Prefect's client, a call that
 got no answer or a transient refusal (a busy SQLite server answers 503, a proxy 502) is tried
-again for up to `RETRY_S`; every call is safe to repeat (a run is created with an idempotency
-key, so a repeated creation returns the same run).
+again for up to `RETRY_S` (a caller with its own deadline, the receiver, asks for one attempt
+and retries on the same `TRANSIENT` statuses itself); every call is safe to repeat (a run is
+created with an idempotency key, so a repeated creation returns the same run).
 """
 
 from __future__ import annotations
 
-import base64
-import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from importlib.metadata import version as installed_version
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID, uuid4
 
+import requests
+
 from flows import http
 from flows.clock import SYSTEM_CLOCK, Clock, Deadline, GaveUp, poll_until
 from flows.controlplane import ControlPlaneError
+from flows.controlplane.headers import API_VERSION, auth_headers, client_headers, for_current_run
+from flows.controlplane.records import (
+    Deployment,
+    FlowRun,
+    LogLine,
+    RunState,
+    Worker,
+    flow_run,
+    log_line,
+)
+
+__all__ = [
+    "API_VERSION",
+    "TRANSIENT",
+    "ApiError",
+    "ControlPlaneApi",
+    "Deployment",
+    "FlowRun",
+    "LogLine",
+    "NotFound",
+    "RunState",
+    "Worker",
+    "auth_headers",
+    "flow_run",
+    "for_current_run",
+    "log_line",
+]
 
 TIMEOUT_S = 30.0  # a busy SQLite server can take seconds for one write
 RETRY_S = 20.0  # how long a transient failure is tried again
 RETRY_POLL_S = 1.0
-# What Prefect's client retries: the server answers 503 for a retryable error ("database is locked").
+# The one set of transient refusals, for every caller of the API (the CLI, the follower, the
+# webhook receiver, the flow's own calls): the server answers 503 for a retryable error
+# ("database is locked"), 429 when rate-limited, a proxy 502, a slow request 408.
 TRANSIENT = frozenset({408, 429, 502, 503})
-# The API version Prefect's client announces (prefect.client.constants.SERVER_API_VERSION; a test
-# keeps the two equal). With the User-Agent the server knows a current client: for an unknown one
-# it falls back to older rules (a cancelled Pending run would lose its concurrency lease).
-API_VERSION = "0.8.4"
+SCAN_LIMIT = 200  # runs read by one filter: far more than ever wait for one branch
 
 
 class ApiError(ControlPlaneError):
@@ -53,121 +81,56 @@ class NotFound(ApiError):
     """The API has no such object (HTTP 404)."""
 
 
-@dataclass(frozen=True)
-class RunState:
-    """A run's state: its type (SCHEDULED, RUNNING, COMPLETED...), its shown name and message."""
-
-    type: str
-    name: str
-    message: str | None = None
-
-
-@dataclass(frozen=True)
-class FlowRun:
-    """What the commands read of a flow run."""
-
-    id: UUID
-    name: str
-    state: RunState | None
-    infrastructure_pid: str | None = None
-
-    @property
-    def state_type(self) -> str:
-        """Its state's type; a run the server gave no state yet is one just scheduled."""
-        return self.state.type if self.state else "SCHEDULED"
-
-    @property
-    def state_name(self) -> str:
-        """Its state's name as the UI shows it."""
-        return self.state.name if self.state else "Scheduled"
-
-
-@dataclass(frozen=True)
-class LogLine:
-    """One log line of a run; `task_run_id` is None for the flow's own lines."""
-
-    timestamp: datetime
-    level: int
-    message: str
-    task_run_id: UUID | None
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """A deployment: its id and the version it was deployed with."""
-
-    id: UUID
-    name: str
-    version: str | None
-
-
-@dataclass(frozen=True)
-class Worker:
-    """A worker the server knows for a pool, and whether it sees it polling (ONLINE)."""
-
-    name: str
-    status: str
-
-
-def _state(data: Mapping[str, Any] | None) -> RunState | None:
-    if not data:
-        return None
-    state_type = str(data.get("type", ""))
-    return RunState(state_type, str(data.get("name") or state_type), data.get("message"))
-
-
-def flow_run(data: Mapping[str, Any]) -> FlowRun:
-    """A flow run from the API's JSON."""
-    state = _state(data.get("state"))
-    return FlowRun(UUID(data["id"]), data.get("name", ""), state, data.get("infrastructure_pid"))
-
-
-def log_line(data: Mapping[str, Any]) -> LogLine:
-    """A log line from the API's JSON."""
-    task_run_id = data.get("task_run_id")
-    return LogLine(
-        datetime.fromisoformat(data["timestamp"]),
-        int(data.get("level", 20)),
-        data.get("message", ""),
-        UUID(task_run_id) if task_run_id else None,
-    )
-
-
-def client_headers() -> dict[str, str]:
-    """The headers by which Prefect's server recognises a current Prefect client."""
-    prefect_version = installed_version("prefect")
-    return {
-        "User-Agent": f"prefect/{prefect_version} (API {API_VERSION})",
-        "X-PREFECT-API-VERSION": API_VERSION,
-    }
-
-
-def auth_headers(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The Authorization header Prefect's client would send, from its settings (none for a local server)."""
-    env = os.environ if environ is None else environ
-    if key := env.get("PREFECT_API_KEY"):
-        return {"Authorization": f"Bearer {key}"}
-    if auth := env.get("PREFECT_API_AUTH_STRING"):
-        return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
-    return {}
-
-
 class ControlPlaneApi:
     """A synchronous client of one control plane's API (`api_url`, e.g. http://127.0.0.1:4200/api)."""
 
     def __init__(
-        self, api_url: str, headers: Mapping[str, str] | None = None, clock: Clock = SYSTEM_CLOCK
+        self,
+        api_url: str,
+        headers: Mapping[str, str] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        retry_s: float = RETRY_S,
+        timeout_s: float = TIMEOUT_S,
     ) -> None:
         """Talk to `api_url` with keep-alive connections; `headers` default to `auth_headers()`;
-        `clock` times the retries."""
+        `clock` times the retries. `retry_s` bounds the retries of a call (0: one attempt, for a
+        caller with its own deadline), `timeout_s` each request."""
         self.api_url = api_url.rstrip("/")
         self.headers = {
             "Accept": "application/json",
             **client_headers(),
             **(auth_headers() if headers is None else headers),
         }
-        self.session = http.session()
         self.clock = clock
+        self.retry_s = retry_s
+        self.timeout_s = timeout_s
+        # One keep-alive session per thread (a session is not shared between threads): the
+        # receiver calls from a few worker threads, everything else from one.
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's keep-alive session."""
+        current: requests.Session | None = getattr(self._local, "session", None)
+        if current is None:
+            current = http.session()
+            self.session = current
+        return current
+
+    @session.setter
+    def session(self, value: requests.Session) -> None:
+        self._local.session = value
+        with self._sessions_lock:
+            self._sessions.append(value)
+
+    def bounded(self, seconds: float) -> ControlPlaneApi:
+        """A client of the same server whose calls give up within about `seconds` (e.g. after Ctrl-C)."""
+        return ControlPlaneApi(
+            self.api_url, self.headers, self.clock, retry_s=seconds, timeout_s=max(seconds, 0.5)
+        )
 
     def __enter__(self) -> ControlPlaneApi:
         return self
@@ -177,31 +140,41 @@ class ControlPlaneApi:
 
     def close(self) -> None:
         """Close the kept connections."""
-        self.session.close()
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
 
     def call(self, method: str, path: str, body: Any | None = None) -> Any:
         """One call; its JSON answer (None when empty). Raises `NotFound` on 404, `ApiError` otherwise.
 
         No answer or a transient refusal (see TRANSIENT) is tried again every RETRY_POLL_S for
-        up to RETRY_S; the last one is then the error.
+        up to the client's `retry_s`; the last one is then the error (its `status` None when
+        nothing answered, else the refusal's).
         """
         url = f"{self.api_url}{path}"
         last: list[http.Answer] = []
 
         def settled(_: Deadline) -> http.Answer | None:
             answer = http.request(
-                method, url, timeout=TIMEOUT_S, headers=self.headers, json_body=body, session=self.session
+                method,
+                url,
+                timeout=self.timeout_s,
+                headers=self.headers,
+                json_body=body,
+                session=self.session,
             )
             last[:] = [answer]
             return None if answer.status is None or answer.status in TRANSIENT else answer
 
-        settled_answer = poll_until(settled, RETRY_S, RETRY_POLL_S, clock=self.clock)
-        # transient failures that lasted RETRY_S: the last answer is reported
+        settled_answer = poll_until(settled, self.retry_s, RETRY_POLL_S, clock=self.clock)
+        # transient failures that lasted `retry_s`: the last answer is reported
         answer = last[0] if isinstance(settled_answer, GaveUp) else settled_answer
         if answer.status is None:
+            tried = f" for {self.retry_s:.0f}s" if self.retry_s >= 1 else ""
             raise ApiError(
-                f"the control plane's API at {self.api_url} did not answer {method} {path} for "
-                f"{RETRY_S:.0f}s: {answer.error}; `deliverypipeline server status` shows the server"
+                f"the control plane's API at {self.api_url} did not answer {method} {path}{tried}: "
+                f"{answer.error}; `deliverypipeline server status` shows the server"
             )
         if answer.status == 404:
             raise NotFound(f"{method} {path}: not found on {self.api_url}", 404)
@@ -229,13 +202,24 @@ class ControlPlaneApi:
         data = self.call("GET", f"/deployments/name/{quote(flow, safe='')}/{quote(deployment, safe='')}")
         return Deployment(UUID(data["id"]), data.get("name", deployment), data.get("version"))
 
-    def create_flow_run_from_deployment(self, deployment_id: UUID, parameters: Mapping[str, Any]) -> FlowRun:
-        """A new Scheduled run of the deployment with `parameters` (the deployment's fill the rest)."""
-        body = {
+    def create_flow_run_from_deployment(
+        self,
+        deployment_id: UUID,
+        parameters: Mapping[str, Any],
+        *,
+        tags: Sequence[str] = (),
+        idempotency_key: str | None = None,
+    ) -> FlowRun:
+        """A new Scheduled run of the deployment with `parameters` (the deployment's fill the rest)
+        and `tags`. The same `idempotency_key` (default: a new one, so a retried call returns the
+        same run) returns the run created the first time."""
+        body: dict[str, Any] = {
             "parameters": dict(parameters),
             "state": {"type": "SCHEDULED", "name": "Scheduled"},
-            "idempotency_key": str(uuid4()),  # a retried creation returns the same run
+            "idempotency_key": idempotency_key or str(uuid4()),
         }
+        if tags:
+            body["tags"] = list(tags)
         return flow_run(self.call("POST", f"/deployments/{deployment_id}/create_flow_run", body))
 
     def read_flow_run(self, run_id: UUID) -> FlowRun:
@@ -250,10 +234,26 @@ class ControlPlaneApi:
         }
         return [flow_run(data) for data in self.call("POST", "/flow_runs/filter", body)]
 
-    def set_flow_run_state(self, run_id: UUID, state: RunState, force: bool = False) -> None:
-        """Propose `state` for the run (`force`: past the orchestration rules, e.g. Crashed)."""
+    def read_flow_runs(
+        self, deployment_id: UUID, tags: Sequence[str] = (), limit: int = SCAN_LIMIT
+    ) -> list[FlowRun]:
+        """The deployment's runs carrying all of `tags`, newest expected start first, at most `limit`."""
+        runs: dict[str, Any] = {"deployment_id": {"any_": [str(deployment_id)]}}
+        if tags:
+            runs["tags"] = {"all_": list(tags)}
+        body = {"flow_runs": runs, "sort": "EXPECTED_START_TIME_DESC", "limit": limit}
+        return [flow_run(data) for data in self.call("POST", "/flow_runs/filter", body)]
+
+    def set_flow_run_state(self, run_id: UUID, state: RunState, force: bool = False) -> str:
+        """Propose `state` for the run (`force`: past the orchestration rules, e.g. Crashed); the
+        server's verdict: ACCEPT, REJECT, ABORT or WAIT."""
         body = {"state": {"type": state.type, "name": state.name, "message": state.message}, "force": force}
-        self.call("POST", f"/flow_runs/{run_id}/set_state", body)
+        answer = self.call("POST", f"/flow_runs/{run_id}/set_state", body)
+        return str(answer.get("status", "")) if isinstance(answer, dict) else ""
+
+    def rename_flow_run(self, run_id: UUID, name: str) -> None:
+        """Give the run a new name (shown in the UI)."""
+        self.call("PATCH", f"/flow_runs/{run_id}", {"name": name})
 
     def read_logs(self, run_id: UUID, limit: int, offset: int) -> list[LogLine]:
         """A page of the run's log lines, oldest first."""

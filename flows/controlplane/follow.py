@@ -1,8 +1,12 @@
 """Submit a run of a deployment and follow it to the end: its logs and states, then an exit code.
 
-The run's UI address is printed at the start and at the end. Ctrl-C cancels the run itself
-(Cancelling: the worker stops its process), then waits a bounded time for it to end; a second
-Ctrl-C leaves at once. A run that nobody picks up is reported, never waited for silently.
+The run's UI address is printed at the start and at the end. Ctrl-C, in any phase, cancels
+the run itself (a run no process runs yet ends Cancelled at once; a running one is Cancelling:
+the worker stops its process) and leaves within a few seconds, waiting that long for the end; a
+second Ctrl-C leaves at once. A run that nobody picks up is reported every 30 s, and one that
+stays Late or Pending past `START_DEADLINE_S` is cancelled and fails the command naming the
+worker the server lists and what to do. A run waiting for the deployment's slot (another
+release runs) or for a person's approval waits as long as it takes.
 """
 
 from __future__ import annotations
@@ -27,9 +31,23 @@ DRAIN_POLL_S = 0.5
 NAME_WAIT_S = 3.0  # a log line waits this long for its task run to be on the server
 # Prefect's engine ends every flow run's log with this line: once it is shown, nothing follows.
 LAST_LINE = "Finished in state "
-CANCEL_WAIT_S = 60.0
+CANCEL_WAIT_S = 5.0  # after Ctrl-C: how long the run's end is waited for before leaving
+CANCEL_CALL_S = 3.0  # after Ctrl-C: how long the API may take to accept the cancel
 UNCLAIMED_NOTICE_S = 30.0
+START_DEADLINE_S = 90.0  # Late (nobody took it) or Pending (its process does not start) this long: fail
 LOG_PAGE = 200
+
+
+class RunNotStarted(ControlPlaneError):
+    """No worker started the run within START_DEADLINE_S; the message names the worker and what to do."""
+
+
+def not_starting(run: FlowRun) -> bool:
+    """Whether `run` waits for a worker to start it: Scheduled or Late (nobody took it yet) or Pending
+    (taken, its process not running yet); not while it waits for the deployment's slot."""
+    return run.state_type == "PENDING" or (
+        run.state_type == "SCHEDULED" and run.state_name in ("Scheduled", "Late")
+    )
 
 
 def _print(line: str) -> None:
@@ -99,10 +117,11 @@ class Follower:
     def _follow(self, url: str) -> int:
         started = self.clock.now()
         unclaimed_said = 0
+        not_started_since: float | None = None
 
         def look(_: Deadline) -> int | None:
             """One look at the run: its new logs and state; its exit code once it ended."""
-            nonlocal unclaimed_said
+            nonlocal unclaimed_said, not_started_since
             run = self.client.read_flow_run(self.run_id)
             self._logs()
             state_type = run.state_type
@@ -110,7 +129,14 @@ class Follower:
             if state_type in decisions.FINAL_STATES:
                 self._drain()
                 return self._end(run)
-            waiting = self.clock.now() - started
+            now = self.clock.now()
+            if not not_starting(run):
+                not_started_since = None
+            elif not_started_since is None:
+                not_started_since = now
+            elif now - not_started_since >= START_DEADLINE_S:
+                self._give_up(run, now - not_started_since)
+            waiting = now - started
             if state_type == "SCHEDULED" and waiting >= UNCLAIMED_NOTICE_S * (unclaimed_said + 1):
                 unclaimed_said += 1
                 shown = run.state_name
@@ -123,19 +149,50 @@ class Follower:
 
         try:
             # The run's own deadline is its end: the flow has no timeout, and a paused run waits
-            # for its approval as long as it takes (a run nobody picks up is said, above).
+            # for its approval as long as it takes (a run nobody starts fails, above).
             return poll_until(look, math.inf, POLL_S, _endless, clock=self.clock)
         except KeyboardInterrupt:
             self.interrupted = True
-            self._cancel()
+        with self.client.bounded(CANCEL_CALL_S) as quick:  # from here on, every call is short
+            return self._cancel_and_leave(quick, url)
+
+    def _cancel_and_leave(self, quick: ControlPlaneApi, url: str) -> int:
+        """After Ctrl-C: cancel the run, wait CANCEL_WAIT_S at most for its end; the exit code."""
         try:
-            ended = poll_until(look, CANCEL_WAIT_S, POLL_S, clock=self.clock)
-            if not isinstance(ended, GaveUp):
-                return ended
-            self.out(f"the run did not end within {CANCEL_WAIT_S:.0f}s of the cancel; see {url}")
+            ended = self._cancel(quick)
+            if ended is not None:
+                return self._end(ended)
+
+            def final(_: Deadline) -> FlowRun | None:
+                run = quick.read_flow_run(self.run_id)
+                self._state(run)
+                return run if run.state_type in decisions.FINAL_STATES else None
+
+            run = poll_until(final, CANCEL_WAIT_S, POLL_S, clock=self.clock)
+            if not isinstance(run, GaveUp):
+                return self._end(run)
+            self.out(f"left while the run is being cancelled (its worker stops its process); see {url}")
         except KeyboardInterrupt:
             self.out(f"left while the run is being cancelled; see {url}")
+        except ApiError as exc:
+            self.out(f"left without seeing the run end ({exc}); cancel it in the UI if it goes on: {url}")
         return decisions.EXIT_INTERRUPTED
+
+    def _give_up(self, run: FlowRun, waited: float) -> None:
+        """Cancel a run no worker starts and fail, naming the workers the server lists."""
+        try:
+            workers = self.client.read_workers_for_work_pool(POOL)
+        except ApiError:
+            workers = []
+        listed = ", ".join(f"{w.name} ({w.status.lower() or 'unknown'})" for w in workers) or "none"
+        message = f"no worker of pool {POOL} started it within {START_DEADLINE_S:.0f}s"
+        self.client.set_flow_run_state(self.run_id, RunState("CANCELLED", "Cancelled", message), force=True)
+        raise RunNotStarted(
+            f"the run stayed {run.state_name} for {waited:.0f}s: no worker of pool {POOL} started it "
+            f"(workers the server lists: {listed}); it is cancelled. `deliverypipeline server status` "
+            f"shows the worker (its log: {self.where.logs / 'worker.log'}); `deliverypipeline server "
+            "stop`, then run again, starts a fresh one"
+        )
 
     def _logs(self) -> int:
         """Print the run's new log lines; how many. Stops early at a line whose step is not known
@@ -197,19 +254,18 @@ class Follower:
 
         poll_until(settled, DRAIN_S, DRAIN_POLL_S, clock=self.clock)  # the last logs, or on at DRAIN_S
 
-    def _cancel(self) -> None:
-        run = self.client.read_flow_run(self.run_id)
-        state_type = run.state_type
-        if state_type in decisions.FINAL_STATES:
-            return
+    def _cancel(self, quick: ControlPlaneApi) -> FlowRun | None:
+        """Cancel the run after Ctrl-C; the run when it had already ended, else None."""
+        run = quick.read_flow_run(self.run_id)
+        if run.state_type in decisions.FINAL_STATES:
+            return run
         self.out("Ctrl-C: cancelling the run (Ctrl-C again to leave without waiting)")
         message = "cancelled with Ctrl-C by the command that started it"
-        if state_type == "SCHEDULED":  # nothing runs yet: it ends at once
-            self.client.set_flow_run_state(
-                self.run_id, RunState("CANCELLED", "Cancelled", message), force=True
-            )
+        if run.state_type in ("SCHEDULED", "PENDING"):  # no process runs it yet: it ends at once
+            quick.set_flow_run_state(self.run_id, RunState("CANCELLED", "Cancelled", message), force=True)
         else:  # the worker stops its process
-            self.client.set_flow_run_state(self.run_id, RunState("CANCELLING", "Cancelling", message))
+            quick.set_flow_run_state(self.run_id, RunState("CANCELLING", "Cancelling", message))
+        return None
 
     def _end(self, run: FlowRun) -> int:
         name = run.state_name

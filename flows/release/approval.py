@@ -72,13 +72,13 @@ def _resume_after_timeout() -> None:
     Without this the server would fail the run at its end with "never resumed", hiding the
     flow's own outcome (e.g. "not approved, prod unchanged").
     """
-    from prefect.client.orchestration import get_client
     from prefect.context import FlowRunContext
-    from prefect.states import Running
+
+    from flows.controlplane.api import RunState, for_current_run
 
     context = FlowRunContext.get()
     if context is None or context.flow_run is None:
         return
-    with get_client(sync_client=True) as client:
+    with for_current_run() as api:
         # Forced: the server refuses to resume a pause that has timed out.
-        client.set_flow_run_state(context.flow_run.id, Running(), force=True)
+        api.set_flow_run_state(context.flow_run.id, RunState("RUNNING", "Running"), force=True)

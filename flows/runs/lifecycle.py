@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.client.schemas.objects import State
@@ -48,25 +49,42 @@ class Run:
         return self.returned
 
     def superseded(self) -> State[Any] | None:
-        """A Cancelled "superseded by <sha>" state when a newer push of this run's branch exists.
+        """A Cancelled "superseded by <sha>" state when this run's commit must not be released.
 
-        Only runs a webhook push started (with `pushed_ref`) can be superseded; a run started by
-        hand for a ref (a rollback) never is. The flow returns the state: the run ends Cancelled.
+        Only runs a webhook push started (with `pushed_ref`) can be superseded: when a newer push
+        of the branch exists, or prod serves the commit or a newer one (git ancestry and the
+        pushes' own fields decide, see flows/webhook/supersede.py); a run started by hand for a
+        ref (a rollback) never is. The flow returns the state: the run ends Cancelled.
         """
         run_id = flow_run.id
         if not self.pushed_ref or run_id is None:
             return None
-        from prefect.client.orchestration import get_client
+        from prefect.states import Cancelled
 
-        from flows.webhook.supersede import superseded_state
+        from flows.controlplane.api import for_current_run
+        from flows.webhook import history, supersede
 
-        with get_client(sync_client=True) as client:
-            state = superseded_state(client, run_id)
-        if state is not None:
-            self.report.outcome = f"{state.message}: not released"
-            self.report.ok = True
-            get_run_logger().info("%s; not releasing %s", state.message, self.report.version)
+        with for_current_run() as api:
+            commit = supersede.superseded_run(
+                api, UUID(str(run_id)), history.for_repository, self.prod_version
+            )
+        if commit is None:
+            return None
+        state: State[Any] = Cancelled(message=supersede.message(commit))
+        self.report.outcome = f"{state.message}: not released"
+        self.report.ok = True
+        get_run_logger().info("%s; not releasing %s", state.message, self.report.ref)
         return state
+
+    def prod_version(self) -> str | None:
+        """The version prod serves now, None when the target cannot tell (superseding then goes by
+        the branch's pushes alone)."""
+        try:
+            roles = find_roles(make_target(self.report.target, self.config), self.config)
+        except Exception as exc:  # superseding must not fail a release; the release checks the target
+            get_run_logger().warning("could not read prod's version to decide superseding: %s", exc)
+            return None
+        return roles.prod.version
 
     def result(self) -> dict[str, Any]:
         """The flow run's result: version, outcome, prod, per-step states and durations."""

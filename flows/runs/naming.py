@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from prefect import get_run_logger
-from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run
 
 from flows.config import PipelineConfig
@@ -38,8 +39,10 @@ def rename_run(name: str) -> None:
     run_id = flow_run.id
     if run_id is None:
         return
+    from flows.controlplane.api import for_current_run
+
     try:
-        with get_client(sync_client=True) as client:
-            client.update_flow_run(run_id, name=name)
+        with for_current_run() as api:
+            api.rename_flow_run(UUID(str(run_id)), name)
     except Exception as exc:  # a cosmetic failure must not fail a release
         get_run_logger().warning("could not rename the run to %s: %s", name, exc)

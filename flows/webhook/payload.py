@@ -31,6 +31,11 @@ REF_PARAMETER = "ref"
 PUSHED_REF_PARAMETER = "pushed_ref"
 TAG_PREFIX = "refs/tags/"
 BRANCH_TAG_PREFIX = "branch:"  # the flow-run tag naming the pushed branch
+# The push's own fields that order it among the branch's pushes, kept as flow-run tags (the
+# flow's parameters stay those of a run started by hand): the commit the branch held before it,
+# and whether it was a force-push.
+BEFORE_TAG_PREFIX = "before:"
+FORCED_TAG = "forced"
 JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
 CONTENT_TYPES = (JSON_TYPE, FORM_TYPE)
@@ -94,12 +99,18 @@ def branch_tag(branch: str) -> str:
 
 @dataclass(frozen=True)
 class Deploy:
-    """A push to a release branch: start one pipeline run for `commit`."""
+    """A push to a release branch: start one pipeline run for `commit`.
+
+    `before` is the commit the branch held before the push (None for a new branch), `forced`
+    GitHub's flag for a force-push: with git ancestry they decide which push of a branch is newer.
+    """
 
     repository: str
     commit: str
     branch: str
     delivery: str
+    before: str | None = None
+    forced: bool = False
 
     def parameters(self) -> dict[str, Any]:
         """The flow-run parameters: the pipeline clones `repository` and releases `commit`;
@@ -111,8 +122,13 @@ class Deploy:
         }
 
     def tags(self) -> list[str]:
-        """Flow-run tags that say in the UI where the run came from."""
-        return ["github-push", branch_tag(self.branch)]
+        """Flow-run tags that say in the UI where the run came from, and the push's own order fields."""
+        tags = ["github-push", branch_tag(self.branch)]
+        if self.before:
+            tags.append(f"{BEFORE_TAG_PREFIX}{self.before}")
+        if self.forced:
+            tags.append(FORCED_TAG)
+        return tags
 
 
 @dataclass(frozen=True)
@@ -153,8 +169,11 @@ def parse_push(body: bytes) -> dict[str, Any]:
     _field(data, "after", str)
     repository = _field(data, "repository", dict)
     _field(repository, "clone_url", str, "repository.")
-    if "deleted" in data and not isinstance(data["deleted"], bool):
-        raise PayloadError("push payload: field deleted is not a boolean")
+    for flag in ("deleted", "forced"):
+        if flag in data and not isinstance(data[flag], bool):
+            raise PayloadError(f"push payload: field {flag} is not a boolean")
+    if "before" in data and not (isinstance(data["before"], str) and _SHA.fullmatch(data["before"])):
+        raise PayloadError("push payload: before is not a 40-character lowercase hex commit id")
     return data
 
 
@@ -184,4 +203,12 @@ def decide(
     if branch not in branches:
         wanted = ", ".join(sorted(branches))
         return Ignore(f"push to branch {branch!r}; releases start only from: {wanted}")
-    return Deploy(repository=clone_url, commit=after, branch=branch, delivery=key)
+    before = data.get("before")
+    return Deploy(
+        repository=clone_url,
+        commit=after,
+        branch=branch,
+        delivery=key,
+        before=None if before in (None, ZERO_SHA) else before,
+        forced=bool(data.get("forced", False)),
+    )

@@ -1,42 +1,80 @@
-"""Superseding: of several pushes to one branch waiting for the release slot, only the newest goes out.
+"""Superseding: an older commit of a branch is never released after a newer one.
 
-Two halves, both keyed on the run's deployment and its `pushed_ref` parameter (runs the webhook
-created carry it, and the tag `branch:<name>`; a run started by hand for a ref, a rollback, has
-no `pushed_ref` and is never superseded, nor does it supersede anything):
+Which push is newer is decided by git ancestry and the push's own fields, never by the order in
+which deliveries arrived (GitHub delivers out of order, and a redelivery can come hours later).
+The webhook's runs carry the pushed branch (`pushed_ref`, tag `branch:<name>`), the commit the
+branch held before the push (tag `before:<sha>`) and GitHub's force-push flag (tag `forced`);
+a run started by hand for a ref (a rollback) has no `pushed_ref`: it is never superseded, nor
+does it supersede anything.
 
-- the receiver, after creating the run of commit S: `older_waiting_runs` + `cancel_superseded`
-  end the older runs of the branch that have not started (Scheduled, Late,
-  AwaitingConcurrencySlot, Pending) as Cancelled "superseded by S";
-- the flow, once it holds its run slot: `superseded_state(client, flow_run_id)` is a
-  Cancelled "superseded by <sha>" state to return from the flow when a newer run of the branch
-  exists (waiting, running or done: any not cancelled), else None. So an older commit is never
-  released after a newer one of the same branch.
+One rule, `is_newer`: a state of the branch (a commit, pushed over `before`) is newer than a push
+P of commit C when it is another commit and
+- it is not what P replaced, if P is a force-push (GitHub's `forced`, or C does not descend from
+  the commit the branch held before): a force-push is released even over newer-looking commits;
+- and either the branch moved on from C to it (its `before` is C), or C is an ancestor of it.
 
-"Newer" is the order in which Prefect created the runs (the receiver creates them one at a time,
-in the order the deliveries arrived). The selection is pure (`newer_runs`, `older_waiting`) and
-the I/O is a read of the branch's runs, so both halves agree on what "newer" means.
+`superseded_by` applies it to the other pushes of the branch (naming the newest: the end of the
+chain of newer ones) and to the commit prod serves (a push of that commit, or of an ancestor, is
+superseded too). Two halves use it:
+- the receiver, after creating a run, ends the not-started runs of the branch that a push it
+  knows of supersedes (`cancel_superseded_waiting`), without git: its ancestry knows nothing,
+  so only the pushes' own fields count;
+- the flow, once it holds its run slot and before it builds, asks `superseded_run` with the
+  repository's history and prod's commit; a Cancelled "superseded by <sha>" ends it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
-from flows.webhook.payload import BRANCH_PREFIX, PUSHED_REF_PARAMETER, REF_PARAMETER, branch_tag
-
-if TYPE_CHECKING:
-    from prefect.client.orchestration import PrefectClient, SyncPrefectClient
-    from prefect.client.schemas.filters import FlowRunFilter
-    from prefect.client.schemas.objects import FlowRun, State
+from flows.controlplane.api import ControlPlaneApi
+from flows.controlplane.records import FlowRun, RunState
+from flows.webhook.payload import (
+    BEFORE_TAG_PREFIX,
+    BRANCH_PREFIX,
+    FORCED_TAG,
+    PUSHED_REF_PARAMETER,
+    REF_PARAMETER,
+    branch_tag,
+)
 
 MESSAGE_PREFIX = "superseded by "
-SCAN_LIMIT = 200  # the newest runs of a branch looked at; far more than ever wait at once
 # State types of a run that has not started (Scheduled covers Late, AwaitingConcurrencySlot, AwaitingRetry).
 NOT_STARTED = frozenset({"SCHEDULED", "PENDING"})
-# A newer run in these states will not release, so it supersedes nothing.
-NOT_RELEASING = frozenset({"CANCELLED", "CANCELLING"})
+
+# Whether commit `older` is a strict ancestor of commit `newer`; None when the history cannot tell.
+Ancestry = Callable[[str, str], bool | None]
+
+
+def no_history(older: str, newer: str) -> bool | None:
+    """The ancestry of a caller without the repository (the receiver): it never knows."""
+    return None
+
+
+class History(Protocol):
+    """A repository's commit graph, as the flow reads it (see flows/webhook/history.py)."""
+
+    def is_ancestor(self, older: str, newer: str) -> bool | None:
+        """Whether `older` is a strict ancestor of `newer`; None when unknown."""
+        ...
+
+    def commit_of(self, name: str) -> str | None:
+        """The full commit a version, tag or abbreviated commit names; None when unknown."""
+        ...
+
+
+@dataclass(frozen=True)
+class Push:
+    """What superseding knows of one pushed run: its commit and the push's own fields."""
+
+    run_id: UUID
+    commit: str
+    before: str | None = None
+    forced: bool = False
+    state_type: str = "SCHEDULED"
 
 
 def message(commit: str) -> str:
@@ -50,135 +88,118 @@ def pushed_ref(run: FlowRun) -> str | None:
     return value if isinstance(value, str) and value.startswith(BRANCH_PREFIX) else None
 
 
-def _commit(run: FlowRun) -> str:
-    value = run.parameters.get(REF_PARAMETER)
-    return str(value) if value is not None else str(run.id)
-
-
-def _state_type(run: FlowRun) -> str:
-    return run.state.type.value if run.state is not None else "SCHEDULED"
-
-
-def _order(run: FlowRun) -> tuple[datetime, str]:
-    if run.created is None:
-        raise ValueError(f"flow run {run.id} has no creation time; read it from the Prefect API")
-    return run.created, str(run.id)
-
-
-def _same_branch(me: FlowRun, other: FlowRun) -> bool:
-    return (
-        other.id != me.id
-        and other.deployment_id == me.deployment_id
-        and pushed_ref(other) is not None
-        and pushed_ref(other) == pushed_ref(me)
-    )
-
-
-def _branch_runs(
-    me: FlowRun, others: Iterable[FlowRun], newer: bool, states: frozenset[str], keep: bool
-) -> list[FlowRun]:
-    """`me`'s deployment and branch: runs created after (`newer`) or before it whose state type is
-    in `states` (`keep`) or not in it, in order of creation."""
-    if pushed_ref(me) is None:
-        return []
-    mine = _order(me)
-    chosen = [
-        run
-        for run in others
-        if _same_branch(me, run)
-        and (_order(run) > mine if newer else _order(run) < mine)
-        and (_state_type(run) in states) == keep
-    ]
-    return sorted(chosen, key=_order)
-
-
-def newer_runs(me: FlowRun, others: Iterable[FlowRun]) -> list[FlowRun]:
-    """Runs of `me`'s deployment and branch created after `me` that may still release, newest first."""
-    return _branch_runs(me, others, newer=True, states=NOT_RELEASING, keep=False)[::-1]
-
-
-def older_waiting(newest: FlowRun, others: Iterable[FlowRun]) -> list[FlowRun]:
-    """Runs of `newest`'s deployment and branch created before it that have not started, oldest first."""
-    return _branch_runs(newest, others, newer=False, states=NOT_STARTED, keep=True)
-
-
-def branch_filter(run: FlowRun) -> FlowRunFilter:
-    """The Prefect filter of the runs of `run`'s deployment tagged with its pushed branch."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId, FlowRunFilterTags
-
-    ref = pushed_ref(run)
-    if ref is None or run.deployment_id is None:
-        raise ValueError(f"flow run {run.id} was not started by a push to a branch of a deployment")
-    return FlowRunFilter(
-        deployment_id=FlowRunFilterDeploymentId(any_=[run.deployment_id]),
-        tags=FlowRunFilterTags(all_=[branch_tag(ref.removeprefix(BRANCH_PREFIX))]),
-    )
-
-
-def _read_options(run: FlowRun) -> dict[str, Any]:
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    return {
-        "flow_run_filter": branch_filter(run),
-        "sort": FlowRunSort.EXPECTED_START_TIME_DESC,
-        "limit": SCAN_LIMIT,
-    }
-
-
-def _applies(run: FlowRun) -> bool:
-    return pushed_ref(run) is not None and run.deployment_id is not None
-
-
-# The flow's half (sync: the pipeline is a sync flow).
-
-
-def superseded_by(client: SyncPrefectClient, flow_run_id: UUID | str) -> str | None:
-    """The commit of the newest run that supersedes flow run `flow_run_id`, or None to go on releasing.
-
-    None for a run without `pushed_ref` (started by hand) or without a deployment. Otherwise the
-    `ref` of the newest run of the same deployment and `pushed_ref`, created later and not
-    cancelled (waiting, running, completed or failed: the branch has moved past this commit).
-    """
-    me = client.read_flow_run(UUID(str(flow_run_id)))
-    if not _applies(me):
+def push_of(run: FlowRun) -> Push | None:
+    """The push behind a run, None for a run started by hand."""
+    commit = run.parameters.get(REF_PARAMETER)
+    if pushed_ref(run) is None or not isinstance(commit, str):
         return None
-    newer = newer_runs(me, client.read_flow_runs(**_read_options(me)))
-    return _commit(newer[0]) if newer else None
+    befores = [tag.removeprefix(BEFORE_TAG_PREFIX) for tag in run.tags if tag.startswith(BEFORE_TAG_PREFIX)]
+    before = befores[0] if befores else None
+    return Push(run.id, commit, before, FORCED_TAG in run.tags, run.state_type)
 
 
-def superseded_state(client: SyncPrefectClient, flow_run_id: UUID | str) -> State[Any] | None:
-    """`Cancelled("superseded by <sha>")` for the flow to return if a newer push supersedes it, else None.
+def is_force_push(push: Push, ancestry: Ancestry) -> bool:
+    """GitHub's flag, or a commit that does not descend from the one the branch held before."""
+    return push.forced or (push.before is not None and ancestry(push.before, push.commit) is False)
 
-    Call it in the flow once the run holds its run slot, before any release step; returning
-    the state from the flow function ends the run Cancelled with that message, shown in the UI.
+
+def is_newer(commit: str, before: str | None, me: Push, ancestry: Ancestry) -> bool:
+    """Whether the branch at `commit` (pushed over `before`, None if unknown) is newer than push `me`."""
+    if commit == me.commit:
+        return False
+    if (
+        me.before is not None
+        and is_force_push(me, ancestry)
+        and (commit == me.before or ancestry(commit, me.before) is True)
+    ):
+        return False  # what this force-push replaced
+    if before == me.commit and me.before != commit:
+        return True  # the branch moved on from this commit
+    return ancestry(me.commit, commit) is True
+
+
+def _newest(start: Push, pushes: Sequence[Push], seen: set[UUID], ancestry: Ancestry) -> Push:
+    """The end of the chain of ever newer pushes from `start` (each push visited once)."""
+    current = start
+    while True:
+        seen.add(current.run_id)
+        follower = next(
+            (p for p in pushes if p.run_id not in seen and is_newer(p.commit, p.before, current, ancestry)),
+            None,
+        )
+        if follower is None:
+            return current
+        current = follower
+
+
+def superseded_by(
+    me: Push, others: Iterable[Push], prod: str | None, ancestry: Ancestry = no_history
+) -> str | None:
+    """The commit that supersedes push `me`, None to release it (pure: the history is `ancestry`).
+
+    The newest of the other pushes of the branch newer than `me`; else `prod` (the commit prod
+    serves, None if unknown) when it is `me`'s commit or newer than it.
     """
-    from prefect.states import Cancelled
-
-    commit = superseded_by(client, flow_run_id)
-    return None if commit is None else Cancelled(message=message(commit))
-
-
-# The receiver's half (async: it runs in the receiver's event loop).
-
-
-async def older_waiting_runs(client: PrefectClient, newest: FlowRun) -> list[FlowRun]:
-    """The runs `newest` supersedes: same deployment and branch, created before it, not started."""
-    if not _applies(newest):
-        return []
-    return older_waiting(newest, await client.read_flow_runs(**_read_options(newest)))
+    pushes = [push for push in others if push.run_id != me.run_id]
+    newer = next((p for p in pushes if is_newer(p.commit, p.before, me, ancestry)), None)
+    if newer is not None:
+        return _newest(newer, pushes, {me.run_id}, ancestry).commit
+    if prod is not None and (prod == me.commit or is_newer(prod, None, me, ancestry)):
+        return prod
+    return None
 
 
-async def cancel_superseded(client: PrefectClient, run: FlowRun, commit: str) -> bool:
-    """End `run` Cancelled "superseded by `commit`" if it still has not started; whether it was.
+def superseded_waiting(pushes: Sequence[Push], ancestry: Ancestry = no_history) -> list[tuple[Push, str]]:
+    """The pushes that have not started and that another push of the branch supersedes, with its commit."""
+    found = []
+    for push in pushes:
+        if push.state_type in NOT_STARTED and (commit := superseded_by(push, pushes, None, ancestry)):
+            found.append((push, commit))
+    return found
+
+
+# The I/O, over the control plane's API.
+
+
+def branch_pushes(api: ControlPlaneApi, deployment_id: UUID, ref: str) -> list[Push]:
+    """The pushes of branch `ref` (`refs/heads/...`) to the deployment, as the API lists them."""
+    tag = branch_tag(ref.removeprefix(BRANCH_PREFIX))
+    runs = api.read_flow_runs(deployment_id, [tag])
+    return [push for run in runs if pushed_ref(run) == ref and (push := push_of(run)) is not None]
+
+
+def superseded_run(
+    api: ControlPlaneApi,
+    run_id: UUID,
+    history: Callable[[str], History],
+    prod_version: Callable[[], str | None],
+) -> str | None:
+    """The commit that supersedes flow run `run_id`, None to release it (the flow's half).
+
+    `history(repo)` gives the repository's history; `prod_version()` the version prod serves,
+    asked only when no newer push of the branch exists.
+    """
+    run = api.read_flow_run(run_id)
+    me, ref = push_of(run), pushed_ref(run)
+    if me is None or ref is None or run.deployment_id is None:
+        return None
+    pushes = branch_pushes(api, run.deployment_id, ref)
+    repository = history(str(run.parameters.get("repo", ".")))
+    commit = superseded_by(me, pushes, None, repository.is_ancestor)
+    if commit is not None:
+        return commit
+    version = prod_version()
+    prod = repository.commit_of(version) if version else None
+    return superseded_by(me, pushes, prod, repository.is_ancestor)
+
+
+def cancel_if_waiting(api: ControlPlaneApi, run_id: UUID, commit: str) -> bool:
+    """End the run Cancelled "superseded by `commit`" if it still has not started; whether it was.
 
     The run is read again first, so one that a worker just started is left to the flow's own
-    check (`superseded_state`) rather than cancelled under a running process.
+    check rather than cancelled under a running process.
     """
-    from prefect.client.schemas.responses import SetStateStatus
-    from prefect.states import Cancelled
-
-    current = await client.read_flow_run(run.id)
-    if _state_type(current) not in NOT_STARTED:
+    if api.read_flow_run(run_id).state_type not in NOT_STARTED:
         return False
-    result: Any = await client.set_flow_run_state(run.id, Cancelled(message=message(commit)))
-    return bool(result.status == SetStateStatus.ACCEPT)
+    verdict = api.set_flow_run_state(run_id, RunState("CANCELLED", "Cancelled", message(commit)))
+    return verdict == "ACCEPT"

@@ -7,41 +7,43 @@ the first time instead of starting a second one.
 
 Under a burst (GitHub sends a delivery per push, all at once after a `git push` of several
 branches or a merge train) Prefect's SQLite server answers "database is locked" when many clients
-write at the same instant. So the receiver holds one client, opened at start-up (Prefect is
-imported and connected before the first request), and creates runs one at a time behind a
-lock: a run takes a few tens of milliseconds, and every request keeps its own deadline, time
-spent waiting its turn included. After a run is created, the older runs of its branch that
-have not started are cancelled as superseded (flows/webhook/supersede.py) in the background,
-only while no creation waits, so superseding never delays an answer.
+write at the same instant. So the receiver holds one client of the control plane's API (the
+pipeline's one adapter, flows/controlplane/api.py; its calls run in a few threads of the
+receiver's own, as they block), resolves the deployment at start-up, and creates runs one at a
+time behind a lock: a run takes a few tens of milliseconds, and every request keeps its own
+deadline, time spent waiting its turn included. After a run is created, the not-started runs of
+its branch that a newer push supersedes are cancelled (flows/webhook/supersede.py) in the
+background, only while no creation waits, so superseding never delays an answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import random
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
-import httpx
-
+from flows.controlplane.api import TRANSIENT, ApiError, ControlPlaneApi, NotFound
+from flows.controlplane.records import FlowRun
 from flows.errors import TriggerError
 from flows.report.notify import run_ui_url
 from flows.webhook import supersede
 from flows.webhook.payload import Deploy
 
-if TYPE_CHECKING:
-    from prefect.client.orchestration import PrefectClient
-    from prefect.client.schemas.objects import FlowRun
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 8.0  # GitHub gives up after 10 s
 DEFAULT_IN_FLIGHT = 1  # run creations under way at once (2 made the receiver's own writes collide)
 HEDGE_AFTER_S = 0.25  # a creation usually takes 20-60 ms; one stuck behind a lock takes ~2 s
 MAX_ATTEMPTS = 3  # per delivery
-RETRIED_STATUSES = frozenset({429, 502, 503})  # "database is locked" is a 503
+NO_ANSWER_RETRIES = 2  # attempts without an answer asked again (a kept connection that was closed)
+THREADS = 8  # the API's calls at once: the attempts of one creation, superseding, abandoned slow ones
 RETRY_BASE_S = 0.05
 RETRY_MAX_S = 0.4
 
@@ -87,12 +89,13 @@ def idempotency_key(deploy: Deploy) -> str:
 
 
 class PrefectTrigger:
-    """Creates runs through one shared client of the Prefect API at `api_url`, one at a time.
+    """Creates runs through one shared client of the control plane's API at `api_url`, one at a time.
 
     Each call gives up after `timeout_s` seconds (its wait for its turn included). With
-    `supersede` (the default), creating the run of a push cancels the older not-started runs
-    of the same branch. `start()` (the receiver's start-up) imports Prefect, opens the client
-    and looks the deployment up; a call before `start()` starts it on the spot.
+    `supersede` (the default), creating the run of a push cancels the not-started runs of the
+    same branch that a newer push supersedes. `start()` (the receiver's start-up) looks the
+    deployment up; a call before `start()` looks it up on the spot. `api`: a client to use
+    instead (tests).
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class PrefectTrigger:
         *,
         supersede: bool = True,
         in_flight: int = DEFAULT_IN_FLIGHT,
+        api: ControlPlaneApi | None = None,
     ) -> None:
         if "/" not in deployment:
             raise ValueError(
@@ -116,73 +120,56 @@ class PrefectTrigger:
         self.ui_url = ui_url or self.api_url.removesuffix("/api")
         self.supersede = supersede
         self.where = f"the Prefect API at {self.api_url}"
-        self._client: PrefectClient | None = None
-        self._entered = False
-        self._no_retry_settings: tuple[Any, Any] | None = None
+        # One attempt per call: this receiver retries the same TRANSIENT statuses itself, at once,
+        # within its own deadline.
+        self._api = api or ControlPlaneApi(self.api_url, retry_s=0, timeout_s=timeout_s)
+        self._threads: ThreadPoolExecutor | None = None
         self._deployment_id: UUID | None = None
         self._slots = asyncio.Semaphore(in_flight)  # writes to Prefect at a time
         self._creating = 0  # creations waiting or in flight; superseding waits for none
         self._idle = asyncio.Event()
         self._idle.set()
-        self._newest: dict[str, FlowRun] = {}  # per pushed ref: the newest run to supersede for
+        self._branches: set[tuple[UUID, str]] = set()  # (deployment, pushed ref) to supersede in
         self._superseding: asyncio.Task[None] | None = None
 
+    async def _io(self, call: Callable[..., T], *args: object) -> T:
+        """Run one blocking call of the API in the receiver's threads."""
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(THREADS, thread_name_prefix="prefect-api")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, functools.partial(call, *args))
+
     async def start(self) -> None:
-        """Import Prefect, open the shared client and resolve the deployment.
+        """Resolve the deployment before the first delivery.
 
         Prefect being down is not fatal here: it is logged, and each delivery answers 503 with
         the reason until Prefect answers again.
         """
-        client = self._open()
         try:
             async with asyncio.timeout(self.timeout_s):
                 async with self._slots:
-                    await self._resolve(client)
+                    await self._resolve()
             _log.info("connected to %s; deployment %s found", self.where, self.deployment)
-        except (TimeoutError, TriggerUnavailable, httpx.HTTPError, OSError) as exc:
+        except (TimeoutError, TriggerUnavailable, ApiError) as exc:
             reason = exc if isinstance(exc, TriggerUnavailable) else self._unreachable(exc)
             _log.warning("%s; deliveries get 503 until this is fixed", reason)
 
     async def close(self) -> None:
-        """Stop superseding and close the client."""
+        """Stop superseding, close the client's connections and its threads."""
         if self._superseding is not None:
             self._superseding.cancel()
             await asyncio.gather(self._superseding, return_exceptions=True)
             self._superseding = None
-        if self._client is not None and self._entered:
-            await self._client.__aexit__(None, None, None)
-        self._client = None
-        self._entered = False
+        self._api.close()
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._threads = None
 
-    def _open(self) -> PrefectClient:
-        if self._client is not None:
-            return self._client
-        from prefect.client.orchestration import PrefectClient
-        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
-
-        self._client = PrefectClient(
-            self.api_url,
-            api_key=PREFECT_API_KEY.value(),
-            auth_string=PREFECT_API_AUTH_STRING.value(),
-            httpx_settings={"timeout": httpx.Timeout(self.timeout_s)},
-        )
-        return self._client
-
-    async def _started(self) -> PrefectClient:
-        client = self._open()
-        if not self._entered:
-            await client.__aenter__()
-            self._entered = True
-        return client
-
-    async def _resolve(self, client: PrefectClient) -> UUID:
-        from prefect.exceptions import ObjectNotFound
-
+    async def _resolve(self) -> UUID:
         if self._deployment_id is None:
-            await self._started()
             try:
-                deployment = await client.read_deployment_by_name(self.deployment)
-            except ObjectNotFound:
+                deployment = await self._io(self._api.read_deployment_by_name, self.deployment)
+            except NotFound:
                 raise TriggerUnavailable(
                     f"deployment {self.deployment!r} not found at {self.where}; "
                     "deploy it with `prefect --no-prompt deploy --all` from the checkout"
@@ -200,18 +187,15 @@ class PrefectTrigger:
 
     async def __call__(self, deploy: Deploy) -> TriggeredRun:
         """Create the flow run, or raise `TriggerUnavailable` with what to check."""
-        from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-
         self._creating += 1
         self._idle.clear()
         arrived = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout_s):
-                client = await self._started()
                 async with self._slots:
                     turn = time.monotonic()
-                    deployment_id = await self._resolve(client)
-                    run = await self._create(client, deployment_id, deploy)
+                    deployment_id = await self._resolve()
+                    run = await self._create(deployment_id, deploy)
                     _log.info(
                         "delivery %s: run %s after %.0f ms in the queue, %.0f ms to create",
                         deploy.delivery,
@@ -219,7 +203,7 @@ class PrefectTrigger:
                         (turn - arrived) * 1000,
                         (time.monotonic() - turn) * 1000,
                     )
-        except ObjectNotFound:  # deleted since it was looked up: look it up again next time
+        except NotFound:  # deleted since it was looked up: look it up again next time
             self._deployment_id = None
             raise TriggerUnavailable(
                 f"deployment {self.deployment!r} no longer exists at {self.where}; "
@@ -230,7 +214,7 @@ class PrefectTrigger:
                 f"{self.where} did not answer within {self.timeout_s:g} s; redelivering is safe "
                 "(the same delivery id never starts a second run)"
             ) from None
-        except (httpx.HTTPError, PrefectHTTPStatusError, OSError) as exc:
+        except ApiError as exc:
             raise TriggerUnavailable(
                 f"{self._unreachable(exc)} Redeliver once it is (the same delivery id never starts "
                 "a second run)"
@@ -248,35 +232,39 @@ class PrefectTrigger:
             ui_url=run_ui_url(run.id, self.ui_url),
         )
 
-    async def _create(self, client: PrefectClient, deployment_id: UUID, deploy: Deploy) -> FlowRun:
+    async def _create(self, deployment_id: UUID, deploy: Deploy) -> FlowRun:
         """Create the run, asking again at once when Prefect is slow or busy.
 
         On SQLite a write whose snapshot went stale behind another writer (one of the server's own
         services) waits ~2 s for a lock it cannot get, then answers 503 "database is locked",
         while a fresh request goes through in a few tens of milliseconds. So when an attempt has
         not answered within `HEDGE_AFTER_S`, the same request is sent again beside it (at most
-        `MAX_ATTEMPTS` at once) and the first answer wins; a 503/429/502 is asked again after
-        0.05-0.4 s. The Prefect client's own retries (2 s, 4 s, ... on a 503) are off here. All
-        of it is safe: every attempt carries the delivery's idempotency key, so they all name the
-        same run. The caller's deadline bounds the whole.
+        `MAX_ATTEMPTS` at once) and the first answer wins; a transient refusal (the API's
+        `TRANSIENT`), or up to `NO_ANSWER_RETRIES` times no answer, is asked again after
+        0.05-0.4 s. All of it is safe: every attempt carries the delivery's idempotency key, so
+        they all name the same run. The caller's deadline bounds the whole; an attempt left
+        behind ends on its own request timeout.
         """
-        from prefect.exceptions import PrefectHTTPStatusError
 
-        async def attempt() -> FlowRun:
-            with self._without_client_retries():
-                return await client.create_flow_run_from_deployment(
+        def attempt() -> asyncio.Future[FlowRun]:
+            return asyncio.ensure_future(
+                self._io(
+                    functools.partial(
+                        self._api.create_flow_run_from_deployment,
+                        tags=deploy.tags(),
+                        idempotency_key=idempotency_key(deploy),
+                    ),
                     deployment_id,
-                    parameters=deploy.parameters(),
-                    tags=deploy.tags(),
-                    idempotency_key=idempotency_key(deploy),
+                    deploy.parameters(),
                 )
+            )
 
-        running: set[asyncio.Task[FlowRun]] = set()
-        refused = 0
+        running: set[asyncio.Future[FlowRun]] = set()
+        refused = unanswered = 0
         try:
             while True:
                 if len(running) < MAX_ATTEMPTS:
-                    running.add(asyncio.ensure_future(attempt()))
+                    running.add(attempt())
                 done, running = await asyncio.wait(
                     running, timeout=HEDGE_AFTER_S, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -284,15 +272,21 @@ class PrefectTrigger:
                     error = task.exception()
                     if error is None:
                         return task.result()
-                    if not (
-                        isinstance(error, PrefectHTTPStatusError)
-                        and error.response.status_code in RETRIED_STATUSES
-                    ):
+                    if not isinstance(error, ApiError):
+                        raise error
+                    if error.status is None:
+                        # No answer: a kept connection the server closed as it was reused (its
+                        # keep-alive ran out) fails at once; a fresh one goes through. A server
+                        # that answers nothing at all is said after NO_ANSWER_RETRIES.
+                        unanswered += 1
+                        if unanswered > NO_ANSWER_RETRIES:
+                            raise error
+                    elif error.status not in TRANSIENT:
                         raise error
                     _log.info(
-                        "delivery %s: Prefect answered %s, asking again",
+                        "delivery %s: %s, asking again",
                         deploy.delivery,
-                        error.response.status_code,
+                        f"Prefect answered {error.status}" if error.status else "no answer",
                     )
                     refused += 1
                 if done and not running:
@@ -304,64 +298,39 @@ class PrefectTrigger:
         finally:
             for task in running:
                 task.cancel()
-            if running:
-                await asyncio.gather(*running, return_exceptions=True)
-
-    def _without_client_retries(self) -> contextlib.AbstractContextManager[object]:
-        import prefect.context
-        from prefect.settings import PREFECT_CLIENT_MAX_RETRIES
-
-        if self._no_retry_settings is None:
-            current = prefect.context.get_settings_context()
-            self._no_retry_settings = (
-                current.profile,
-                current.settings.copy_with_update(updates={PREFECT_CLIENT_MAX_RETRIES: 0}),
-            )
-        profile, settings = self._no_retry_settings
-        return prefect.context.SettingsContext(profile=profile, settings=settings)
 
     # Superseding, in the background.
 
     def _supersede_for(self, run: FlowRun) -> None:
         ref = supersede.pushed_ref(run)
-        if ref is None or run.created is None:
+        if ref is None or run.deployment_id is None:
             return
-        known = self._newest.get(ref)
-        if (
-            known is None
-            or known.created is None
-            or (known.created, str(known.id))
-            < (
-                run.created,
-                str(run.id),
-            )
-        ):
-            self._newest[ref] = run
+        self._branches.add((run.deployment_id, ref))
         if self._superseding is None or self._superseding.done():
             self._superseding = asyncio.get_running_loop().create_task(self._supersede_all())
 
     async def _supersede_all(self) -> None:
-        while self._newest:
-            ref, newest = self._newest.popitem()
-            commit = str(newest.parameters.get("ref"))
+        while self._branches:
+            deployment_id, ref = self._branches.pop()
             try:
                 await self._idle.wait()
                 async with self._slots:
-                    older = await supersede.older_waiting_runs(await self._started(), newest)
-                for run in older:
+                    pushes = await self._io(supersede.branch_pushes, self._api, deployment_id, ref)
+                for push, commit in supersede.superseded_waiting(pushes):
                     await self._idle.wait()  # answers first: a creation never waits for this
                     async with self._slots:
-                        cancelled = await supersede.cancel_superseded(await self._started(), run, commit)
+                        cancelled = await self._io(
+                            supersede.cancel_if_waiting, self._api, push.run_id, commit
+                        )
                     if cancelled:
-                        _log.info("flow run %s (%s): %s", run.id, run.name, supersede.message(commit))
+                        _log.info("flow run %s (%s): %s", push.run_id, push.commit, supersede.message(commit))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the flow's own check still stops the older runs
                 _log.warning(
-                    "could not cancel the runs %s of %s supersedes (%s: %s); each will cancel "
-                    "itself when it gets the run slot",
+                    "could not cancel the superseded runs of %s (%s: %s); each will cancel itself "
+                    "when it gets the run slot",
                     ref,
-                    commit,
                     type(exc).__name__,
                     exc,
                 )

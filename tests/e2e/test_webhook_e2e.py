@@ -59,10 +59,18 @@ class Stack:
     logs: Path
     config: dict[str, Any]
 
-    def push(self, sha: str, delivery: str, ref: str = "refs/heads/main") -> httpx.Response:
-        body = json.dumps(
-            {"ref": ref, "after": sha, "deleted": False, "repository": {"clone_url": str(self.app_repo)}}
-        ).encode()
+    def push(
+        self, sha: str, delivery: str, ref: str = "refs/heads/main", before: str | None = None
+    ) -> httpx.Response:
+        payload: dict[str, Any] = {
+            "ref": ref,
+            "after": sha,
+            "deleted": False,
+            "repository": {"clone_url": str(self.app_repo)},
+        }
+        if before is not None:
+            payload["before"] = before
+        body = json.dumps(payload).encode()
         headers = {
             "Content-Type": "application/json",
             "X-GitHub-Event": "push",
@@ -268,6 +276,33 @@ def test_a_burst_of_five_pushes_releases_the_newest_once_and_cancels_the_others(
         return
     released = [json.loads(line)["ref"] for line in stack.records.read_text().splitlines()]
     assert [ref for ref in released if ref in shas] == [newest]  # released once, nothing older after it
+
+
+def test_a_late_push_of_an_older_commit_leaves_prod_on_the_newer_one(stack: Stack) -> None:
+    older = commit(stack.app_repo, "late: older")
+    middle = commit(stack.app_repo, "late: middle")
+    newer = commit(stack.app_repo, "late: newer")
+    answer = stack.push(newer, str(uuid.uuid4()), before=middle)
+    assert answer.status_code == 202, answer.text
+    released = stack.wait_final(answer.json()["flow_run_id"])
+    assert released["state_type"] == "COMPLETED", released["state"]["message"]
+
+    # The push of the older commit, delivered after the newer one was released (GitHub delivers
+    # out of order; a redelivery can come hours later). No push names it as its `before`, so the
+    # receiver lets it through: the flow decides, by git ancestry, before it builds.
+    late = stack.push(older, str(uuid.uuid4()), before=git(stack.app_repo, "rev-parse", f"{older}~1"))
+    assert late.status_code == 202, late.text
+    run = stack.wait_final(late.json()["flow_run_id"])
+    assert run["state_type"] == "CANCELLED", run["state"]
+    assert run["state"]["message"] == f"superseded by {newer}"
+    if REAL:
+        from flows.release.health import fetch_health
+
+        served = fetch_health(f"http://{stack.config['prod_address']}").version
+        assert served is not None and newer[:7] in served, served
+        return
+    records = [json.loads(line)["ref"] for line in stack.records.read_text().splitlines()]
+    assert records[-1] == newer and older not in records
 
 
 def wait_state(stack: Stack, run_id: str, state_type: str) -> dict[str, Any]:

@@ -230,3 +230,103 @@ def test_a_server_error_is_said_at_once_and_an_answer_that_is_not_json_is_an_err
     api, _ = _api(Reply(200, raw=b"<html>hello</html>"))
     with pytest.raises(ApiError, match=r"not JSON: b'<html>hello</html>'; .* ends in /api"):
         api.read_flow_run(RUN_ID)
+
+
+def test_a_run_is_read_with_its_deployment_parameters_tags_and_creation_time() -> None:
+    deployment_id = uuid4()
+    api, _ = _api(
+        Reply(
+            200,
+            {
+                **RUN_JSON,
+                "deployment_id": str(deployment_id),
+                "parameters": {"ref": "c" * 40, "pushed_ref": "refs/heads/main"},
+                "tags": ["github-push", "branch:main"],
+                "created": "2026-12-04T10:00:00+00:00",
+            },
+        )
+    )
+    run = api.read_flow_run(RUN_ID)
+    assert (run.deployment_id, run.parameters["pushed_ref"], run.tags) == (
+        deployment_id,
+        "refs/heads/main",
+        ("github-push", "branch:main"),
+    )
+    assert run.created == datetime(2026, 12, 4, 10, tzinfo=UTC)
+
+
+def test_a_pushed_run_is_created_with_its_tags_and_the_deliverys_idempotency_key() -> None:
+    deployment_id = uuid4()
+    api, session = _api(Reply(201, RUN_JSON))
+    api.create_flow_run_from_deployment(
+        deployment_id, {"ref": "abc"}, tags=["github-push"], idempotency_key="github-delivery:1"
+    )
+    assert session.sent[0][2] == {
+        "parameters": {"ref": "abc"},
+        "state": {"type": "SCHEDULED", "name": "Scheduled"},
+        "idempotency_key": "github-delivery:1",
+        "tags": ["github-push"],
+    }
+
+
+def test_the_runs_of_a_deployment_with_tags_newest_first() -> None:
+    deployment_id = uuid4()
+    api, session = _api(Reply(200, [RUN_JSON]))
+    assert [run.id for run in api.read_flow_runs(deployment_id, ["branch:main"])] == [RUN_ID]
+    assert session.sent[0][:3] == (
+        "POST",
+        f"{API}/flow_runs/filter",
+        {
+            "flow_runs": {"deployment_id": {"any_": [str(deployment_id)]}, "tags": {"all_": ["branch:main"]}},
+            "sort": "EXPECTED_START_TIME_DESC",
+            "limit": 200,
+        },
+    )
+
+
+def test_a_state_change_gives_the_servers_verdict_and_a_run_is_renamed() -> None:
+    api, session = _api(Reply(201, {"status": "REJECT"}), Reply(204))
+    assert api.set_flow_run_state(RUN_ID, RunState("CANCELLED", "Cancelled")) == "REJECT"
+    api.rename_flow_run(RUN_ID, "app-v1.2-abc1234")
+    assert session.sent[1][:3] == ("PATCH", f"{API}/flow_runs/{RUN_ID}", {"name": "app-v1.2-abc1234"})
+
+
+def test_a_client_without_retries_asks_once_and_gives_the_refusals_status() -> None:
+    api = ControlPlaneApi(API, headers={}, clock=FakeClock(), retry_s=0)
+    session = FakeSession([Reply(503, {"detail": "database is locked"})])
+    api.session = session  # type: ignore[assignment]
+    with pytest.raises(ApiError) as refused:
+        api.read_flow_run(RUN_ID)
+    assert refused.value.status == 503 and len(session.sent) == 1
+    quick = api.bounded(3)  # after Ctrl-C: the same server, calls bounded to a few seconds
+    assert (quick.api_url, quick.retry_s, quick.timeout_s, quick.headers) == (API, 3, 3, api.headers)
+
+
+def test_each_thread_has_its_own_session_and_close_closes_them_all() -> None:
+    import threading
+
+    api = ControlPlaneApi(API, headers={})
+    sessions = [api.session]
+    thread = threading.Thread(target=lambda: sessions.append(api.session))
+    thread.start()
+    thread.join()
+    assert sessions[0] is api.session and sessions[1] is not sessions[0]
+    api.close()
+    assert api._sessions == []
+
+
+def test_inside_a_flow_run_the_client_follows_prefects_settings() -> None:
+    from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL, temporary_settings
+
+    from flows.controlplane import ControlPlaneError
+    from flows.controlplane.api import for_current_run
+
+    remote = {PREFECT_API_URL: "http://10.0.0.1:4200/api", PREFECT_API_KEY: "k9"}
+    with temporary_settings(updates=remote), for_current_run() as api:
+        assert api.api_url == "http://10.0.0.1:4200/api"
+        assert api.headers["Authorization"] == "Bearer k9"
+    with (
+        temporary_settings(updates={PREFECT_API_URL: None}),
+        pytest.raises(ControlPlaneError, match="PREFECT_API_URL"),
+    ):
+        for_current_run()

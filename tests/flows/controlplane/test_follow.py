@@ -12,14 +12,16 @@ from uuid import uuid4
 import pytest
 
 from flows.controlplane import decisions
-from flows.controlplane.api import ApiError, FlowRun, LogLine, NotFound, RunState
+from flows.controlplane.api import ApiError, FlowRun, LogLine, NotFound, RunState, Worker
 from flows.controlplane.follow import (
     CANCEL_WAIT_S,
     DRAIN_POLL_S,
     NAME_WAIT_S,
     POLL_S,
     QUIET_LOOKS,
+    START_DEADLINE_S,
     Follower,
+    RunNotStarted,
 )
 from tests.flows.fakes import FakeClock
 
@@ -27,7 +29,9 @@ AT = datetime(2026, 12, 4, tzinfo=UTC)
 
 
 def _run(kind: str) -> FlowRun:
-    return FlowRun(uuid4(), "brave-run", RunState(kind, kind.title()))
+    """A run in state `kind`: a type (`RUNNING`), or a type and a name (`SCHEDULED:Late`)."""
+    state_type, _, name = kind.partition(":")
+    return FlowRun(uuid4(), "brave-run", RunState(state_type, name or state_type.title()))
 
 
 @dataclass
@@ -48,8 +52,21 @@ class FakeClient:
         shipped, self.logs = self.logs, []
         return [LogLine(AT, 20, message, None) for message in shipped]
 
-    def set_flow_run_state(self, run_id: object, state: RunState, force: bool = False) -> None:
+    def set_flow_run_state(self, run_id: object, state: RunState, force: bool = False) -> str:
         self.set_states.append(state.type)
+        return "ACCEPT"
+
+    def read_workers_for_work_pool(self, pool: str) -> list[Worker]:
+        return [Worker("old-checkout-worker", "ONLINE")]
+
+    def bounded(self, seconds: float) -> FakeClient:
+        return self
+
+    def __enter__(self) -> FakeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
 
 class InterruptedClock(FakeClock):
@@ -100,20 +117,80 @@ def test_the_engines_last_line_ends_the_drain_at_once() -> None:
     assert clock.time == POLL_S  # one poll; no quiet looks after the last line
 
 
-def test_a_run_nobody_takes_is_said_every_30s_and_followed_without_deadline() -> None:
+def test_a_run_nobody_takes_is_said_every_30s_then_cancelled_and_failed_naming_the_worker() -> None:
     clock = FakeClock()
-    code, said = _follow(FakeClient(["SCHEDULED"] * int(100 / POLL_S) + ["FAILED"]), clock)
-    assert code == decisions.EXIT_FAILED
-    assert sum("no worker of pool" in line for line in said) == 3  # at 30, 60 and 90 s
+    said: list[str] = []
+    client = FakeClient(["SCHEDULED"] * int(20 / POLL_S) + ["SCHEDULED:Late"])
+    follower = Follower(client, WHERE, uuid4(), said.append, clock=clock)  # type: ignore[arg-type]
+    with pytest.raises(RunNotStarted) as failed:
+        follower.run()
+    assert clock.time == START_DEADLINE_S
+    assert sum("no worker of pool" in line for line in said) == 2  # at 30 and 60 s
+    assert client.set_states == ["CANCELLED"]
+    assert "stayed Late for 90s" in str(failed.value)
+    assert "old-checkout-worker (online)" in str(failed.value)
+    assert "`deliverypipeline server stop`, then run again" in str(failed.value)
 
 
-def test_ctrl_c_cancels_and_waits_a_bounded_time_for_the_end() -> None:
+def test_a_run_whose_process_never_starts_fails_at_the_deadline_counted_from_pending() -> None:
+    clock = FakeClock()
+    client = FakeClient(["SCHEDULED"] * int(10 / POLL_S) + ["RUNNING"] * 4 + ["PENDING"])
+    follower = Follower(client, WHERE, uuid4(), lambda line: None, clock=clock)  # type: ignore[arg-type]
+    with pytest.raises(RunNotStarted, match="stayed Pending"):
+        follower.run()
+    assert clock.time == pytest.approx(10 + 4 * POLL_S + START_DEADLINE_S)
+
+
+@pytest.mark.parametrize("waiting", ["SCHEDULED:AwaitingConcurrencySlot", "PAUSED"])
+def test_a_run_waiting_for_the_slot_or_an_approval_waits_without_deadline(waiting: str) -> None:
+    clock = FakeClock()
+    code, _ = _follow(FakeClient([waiting] * int(3 * START_DEADLINE_S / POLL_S) + ["COMPLETED"]), clock)
+    assert code == decisions.EXIT_COMPLETED
+    assert clock.time > 3 * START_DEADLINE_S
+
+
+def test_ctrl_c_cancels_and_waits_a_few_seconds_for_the_end() -> None:
     client = FakeClient(["RUNNING"])
     clock = InterruptedClock(1)
     code, said = _follow(client, clock)
     assert code == decisions.EXIT_INTERRUPTED and client.set_states == ["CANCELLING"]
-    assert said[-1].startswith(f"the run did not end within {CANCEL_WAIT_S:.0f}s of the cancel")
+    assert said[-1].startswith("left while the run is being cancelled (its worker stops its process)")
     assert clock.time == CANCEL_WAIT_S
+
+
+@pytest.mark.parametrize("waiting", ["SCHEDULED:Late", "PENDING"])
+def test_ctrl_c_before_the_run_started_cancels_it_at_once(waiting: str) -> None:
+    client = FakeClient([waiting, waiting, "CANCELLED"])
+    clock = InterruptedClock(1)
+    code, said = _follow(client, clock)
+    assert code == decisions.EXIT_INTERRUPTED and client.set_states == ["CANCELLED"]
+    assert "run brave-run ended Cancelled" in said
+    assert clock.time <= POLL_S
+
+
+def test_ctrl_c_while_the_api_does_not_answer_leaves_within_a_few_seconds() -> None:
+    class SilentAfterCtrlC(FakeClient):
+        def bounded(self, seconds: float) -> FakeClient:
+            assert seconds <= 5
+            silent = FakeClient(["RUNNING"])
+            silent.read_flow_run = self.gone  # type: ignore[method-assign]
+            return silent
+
+        def gone(self, run_id: object) -> FlowRun:
+            raise ApiError("the control plane's API at http://x/api did not answer GET /flow_runs/1 for 3s")
+
+    code, said = _follow(SilentAfterCtrlC(["RUNNING"]), InterruptedClock(1))
+    assert code == decisions.EXIT_INTERRUPTED
+    assert said[-1].startswith("left without seeing the run end")
+    assert said[-1].endswith("cancel it in the UI if it goes on: http://ui/runs/" + said[-1].split("/")[-1])
+
+
+def test_ctrl_c_after_the_run_ended_leaves_at_once_with_its_exit_code() -> None:
+    client = FakeClient(["RUNNING", "COMPLETED"], logs=["live on prod"])
+    clock = InterruptedClock(2)  # during the drain of the last logs
+    code, said = _follow(client, clock)
+    assert code == decisions.EXIT_COMPLETED and client.set_states == []
+    assert "run brave-run ended Completed" in said
 
 
 def test_a_cancelled_run_ends_interrupted_and_a_second_ctrl_c_leaves_at_once() -> None:

@@ -13,10 +13,21 @@ MAIN = ("main",)
 
 def test_push_to_main_deploys_the_commit_of_the_repository() -> None:
     decision = decide(encode(push()), DELIVERY, MAIN)
-    assert decision == Deploy(repository=CLONE_URL, commit=SHA, branch="main", delivery=DELIVERY)
+    assert decision == Deploy(
+        repository=CLONE_URL, commit=SHA, branch="main", delivery=DELIVERY, before="f" * 40, forced=False
+    )
     assert isinstance(decision, Deploy)
     assert decision.parameters() == {"repo": CLONE_URL, "ref": SHA, "pushed_ref": "refs/heads/main"}
-    assert decision.tags() == ["github-push", "branch:main"]
+    assert decision.tags() == ["github-push", "branch:main", "before:" + "f" * 40]
+
+
+def test_a_force_push_and_a_new_branch_say_so_in_the_runs_tags() -> None:
+    forced = decide(encode({**push(), "forced": True}), DELIVERY, MAIN)
+    assert isinstance(forced, Deploy) and forced.forced
+    assert forced.tags() == ["github-push", "branch:main", "before:" + "f" * 40, "forced"]
+    created = decide(encode({**push(), "before": "0" * 40, "created": True}), DELIVERY, MAIN)
+    assert isinstance(created, Deploy) and created.before is None
+    assert created.tags() == ["github-push", "branch:main"]
 
 
 def test_master_deploys_only_when_configured() -> None:
@@ -54,6 +65,8 @@ def test_pushes_that_start_nothing_say_why(payload: dict[str, object], why: str)
         (encode({"ref": "refs/heads/main", "after": SHA, "repository": {}}), "repository.clone_url"),
         (encode({**push(), "ref": 7}), "ref"),
         (encode({**push(), "deleted": "no"}), "deleted"),
+        (encode({**push(), "forced": "yes"}), "forced"),
+        (encode({**push(), "before": "HEAD~1"}), "before is not"),
         (encode(push(after="abc123")), "40-character"),
         (encode(push(after=SHA.upper())), "40-character"),
         (encode(push(after=SHA + "\n")), "40-character"),

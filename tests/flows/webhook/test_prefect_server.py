@@ -2,7 +2,7 @@
 
 A burst of concurrent distinct pushes: every one answered 202 with its own run, p99 within the
 target, one run per delivery even when redelivered; the older runs of the branch end Cancelled
-"superseded by <newest>". The flow's half (`superseded_by`) is checked on runs in every state.
+"superseded by <newest>". Both halves of superseding are checked over the API adapter.
 A missing server fails these tests (the fixture raises), never skips them.
 """
 
@@ -31,7 +31,9 @@ from bench.webhook_bench import (
     superseded,
     wait_superseded,
 )
+from flows.controlplane.api import ControlPlaneApi
 from flows.webhook import supersede
+from flows.webhook.history import GitHistory
 from tests.e2e.servers import api_post
 from tests.flows.webhook.payloads import form_encode, push
 
@@ -106,7 +108,7 @@ def test_form_encoded_push_creates_its_run(server: Server) -> None:
     assert run["parameters"]["ref"] == sha
 
 
-# The flow's half: `superseded_by`, on runs created straight through the API.
+# Both halves over the API adapter, on runs created straight through the API.
 
 
 def _create(api_url: str, deployment_id: str, parameters: dict[str, Any], tags: list[str]) -> str:
@@ -117,12 +119,12 @@ def _create(api_url: str, deployment_id: str, parameters: dict[str, Any], tags: 
     return str(answer.json()["id"])
 
 
-def _pushed(api_url: str, deployment_id: str, sha: str, branch: str = "main") -> str:
+def _pushed(api_url: str, deployment_id: str, sha: str, before: str, branch: str = "main") -> str:
     return _create(
         api_url,
         deployment_id,
         {"ref": sha, "pushed_ref": f"refs/heads/{branch}"},
-        ["github-push", f"branch:{branch}"],
+        ["github-push", f"branch:{branch}", f"before:{before}"],
     )
 
 
@@ -135,55 +137,55 @@ def _set_state(api_url: str, run_id: str, state_type: str, message: str = "") ->
     assert answer.status_code in (200, 201), answer.text
 
 
-def test_a_run_is_superseded_by_the_newest_later_run_of_its_branch(server: Server) -> None:
-    from prefect.client.orchestration import SyncPrefectClient
+class NoAncestry(GitHistory):
+    """No repository: ancestry unknown; a version that is a full commit id names that commit."""
 
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def commit_of(self, name: str) -> str | None:
+        return name if len(name) == 40 else None
+
+
+def _superseded(api: ControlPlaneApi, run_id: str, prod: str | None = None) -> str | None:
+    return supersede.superseded_run(api, uuid.UUID(run_id), lambda repo: NoAncestry(), lambda: prod)
+
+
+def test_the_flows_half_finds_the_newest_push_of_its_branch(server: Server) -> None:
     _, deployment_id = server.deployment()
-    api = server.api_url
-    old = _pushed(api, deployment_id, "a" * 40)
-    rollback = _create(api, deployment_id, {"ref": "v1.0.0"}, [])  # by hand: no pushed_ref
-    other_branch = _pushed(api, deployment_id, "b" * 40, branch="release")
-    middle = _pushed(api, deployment_id, "c" * 40)
-    newest = _pushed(api, deployment_id, "d" * 40)
-    with SyncPrefectClient(api) as client:
-        assert supersede.superseded_by(client, old) == "d" * 40
-        assert supersede.superseded_by(client, middle) == "d" * 40
-        assert supersede.superseded_by(client, newest) is None
-        assert supersede.superseded_by(client, rollback) is None  # never superseded
-        assert supersede.superseded_by(client, other_branch) is None  # another branch
-
-        _set_state(api, newest, "CANCELLED", "cancelled by hand")  # will not release
-        assert supersede.superseded_by(client, old) == "c" * 40
-        _set_state(api, middle, "COMPLETED")  # a newer commit was already released
-        assert supersede.superseded_by(client, old) == "c" * 40
-        state = supersede.superseded_state(client, old)
-        assert state is not None
-        assert state.is_cancelled()
-        assert state.message == f"superseded by {'c' * 40}"
-        assert supersede.superseded_state(client, rollback) is None
+    url = server.api_url
+    old = _pushed(url, deployment_id, "a" * 40, "0" * 39 + "1")
+    rollback = _create(url, deployment_id, {"ref": "v1.0.0"}, [])  # by hand: no pushed_ref
+    other_branch = _pushed(url, deployment_id, "b" * 40, "a" * 40, branch="release")
+    newest = _pushed(url, deployment_id, "d" * 40, "c" * 40)  # created before the push it follows
+    middle = _pushed(url, deployment_id, "c" * 40, "a" * 40)
+    with ControlPlaneApi(url) as api:
+        assert _superseded(api, old) == "d" * 40
+        assert _superseded(api, middle) == "d" * 40
+        assert _superseded(api, newest) is None
+        assert _superseded(api, newest, prod="d" * 40) == "d" * 40  # prod serves it already
+        assert _superseded(api, rollback) is None  # never superseded
+        assert _superseded(api, other_branch) is None  # another branch
+        _set_state(url, newest, "CANCELLED", "cancelled by hand")  # the branch has still moved on
+        assert _superseded(api, old) == "d" * 40
 
 
-def test_the_receivers_half_cancels_only_older_runs_that_have_not_started(server: Server) -> None:
-    from prefect.client.orchestration import PrefectClient
-
+def test_the_receivers_half_cancels_only_superseded_runs_that_have_not_started(server: Server) -> None:
     _, deployment_id = server.deployment()
-    api = server.api_url
-    waiting = _pushed(api, deployment_id, "1" * 40)
-    running = _pushed(api, deployment_id, "2" * 40)
-    _set_state(api, running, "RUNNING")
-    rollback = _create(api, deployment_id, {"ref": "v1.0.0"}, [])
-    newest = _pushed(api, deployment_id, "3" * 40)
+    url = server.api_url
+    waiting = _pushed(url, deployment_id, "1" * 40, "0" * 40)
+    running = _pushed(url, deployment_id, "2" * 40, "1" * 40)
+    _set_state(url, running, "RUNNING")
+    rollback = _create(url, deployment_id, {"ref": "v1.0.0"}, [])
+    newest = _pushed(url, deployment_id, "3" * 40, "2" * 40)
 
-    async def cancel() -> list[str]:
-        async with PrefectClient(api) as client:
-            latest = await client.read_flow_run(uuid.UUID(newest))
-            older = await supersede.older_waiting_runs(client, latest)
-            for run in older:
-                assert await supersede.cancel_superseded(client, run, "3" * 40)
-            return [str(run.id) for run in older]
-
-    assert asyncio.run(cancel()) == [waiting]
-    states = {r["id"]: r["state"] for r in flow_runs(api, deployment_id)}
+    with ControlPlaneApi(url) as api:
+        pushes = supersede.branch_pushes(api, uuid.UUID(deployment_id), "refs/heads/main")
+        found = supersede.superseded_waiting(pushes)
+        assert [(str(push.run_id), commit) for push, commit in found] == [(waiting, "3" * 40)]
+        assert supersede.cancel_if_waiting(api, uuid.UUID(waiting), "3" * 40)
+        assert not supersede.cancel_if_waiting(api, uuid.UUID(running), "3" * 40)  # started: left alone
+    states = {r["id"]: r["state"] for r in flow_runs(url, deployment_id)}
     assert states[waiting]["type"] == "CANCELLED"
     assert states[waiting]["message"] == "superseded by " + "3" * 40
     assert states[running]["type"] == "RUNNING"
