@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the integration tests and the demo need on this host:
 # the Docker engine, Debian's registry on 127.0.0.1:5000, HAProxy, PostgreSQL's server binaries,
-# git, curl and the base image.
+# git, curl, Chromium (the UI test's headless browser) and the base image.
 # Idempotent: each part is skipped when already present or running. Needs root only for what
 # it must install or start (apt-get, dockerd, the registry, debootstrap).
 # Every failure prints what failed and which log to read, and exits non-zero.
@@ -33,6 +33,7 @@ command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)  # load generator of the benc
 # PostgreSQL's server binaries: the tests and bench/store_bench.py start throwaway clusters with them
 # (flows/servers/postgres.py); nothing uses the cluster the package may create and start itself.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)  # headless browser of the UI test
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   need_root "installing ${need_pkgs[*]}"
   command -v apt-get >/dev/null 2>&1 \

@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
-from flows.markdown import cell, ms
-from flows.release.probe_stats import Bucket, ProbeSummary, sparkline, swap_marker
+from collections.abc import Sequence
+
+from flows.markdown import cell, ms, svg_image
+from flows.release.probe_stats import Bucket, ProbeSummary, Sample, SwapMark
+from flows.report.svg import Series, Span, line_chart
 
 FAILURES_SHOWN = 20
 
@@ -22,20 +25,34 @@ def probe_verdict(summary: ProbeSummary) -> str:
     return f"zero downtime held: 0 of {summary.requests} requests to prod failed"
 
 
-def render_chart(slices: list[Bucket]) -> list[str]:
-    """A text chart of median latency over time; `^` marks the swap, `x` a slice with failures."""
+def latency_svg(slices: list[Bucket], swap: SwapMark | None, failed: Sequence[Sample] = ()) -> str:
+    """The latency chart: p50 and max per slice over the probe's time, the swap shaded, failures in red."""
+    middle = [((b.start + b.end) / 2, b) for b in slices]
+    series = [
+        Series("p50", "#2563eb", [(x, b.p50_ms) for x, b in middle]),
+        Series("max", "#94a3b8", [(x, b.max_ms) for x, b in middle]),
+    ]
+    spans = [Span(swap.start, swap.end, "swap")] if swap is not None else []
+    return line_chart(
+        "Latency of prod over the release (ms)",
+        series,
+        x_end=slices[-1].end if slices else 0.0,
+        spans=spans,
+        marks=[sample.start for sample in failed],
+    )
+
+
+def render_chart(slices: list[Bucket], swap: SwapMark | None, failed: Sequence[Sample] = ()) -> list[str]:
+    """The latency chart as an inline picture, and its peak in words (the tables hold the numbers)."""
     if not slices:
         return ["(no requests recorded)"]
-    p50 = [b.p50_ms for b in slices]
-    top = [b.max_ms for b in slices]
-    peak = max((v for v in top if v is not None), default=0.0)
+    peak = max((b.max_ms for b in slices if b.max_ms is not None), default=0.0)
+    where = f"swap from {swap.start:.2f} s to {swap.end:.2f} s (shaded)" if swap is not None else "no swap"
     return [
-        "```",
-        f"p50  {sparkline(p50)}",
-        f"max  {sparkline(top)}   (peak {peak:.1f} ms)",
-        f"swap {swap_marker(slices)}",
-        f"     0 s{' ' * max(len(slices) - 8, 1)}{slices[-1].end:.0f} s",
-        "```",
+        svg_image("latency of prod over the release, the swap shaded", latency_svg(slices, swap, failed)),
+        "",
+        f"p50 (blue) and slowest (grey) answer per {slices[0].end - slices[0].start:.2f} s slice, "
+        f"peak {peak:.1f} ms; {where}; {len(failed)} failed requests (red lines).",
     ]
 
 
@@ -81,11 +98,16 @@ def render_probe(summary: ProbeSummary, slices: list[Bucket]) -> str:
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     lines.append(f"| **all** | **{summary.requests}** | **{summary.failures}** | | |")
     lines += render_paths(summary)
-    lines += ["", "## Latency over time", "", *render_chart(slices)]
-    if summary.failed:
-        lines += ["", "## Failed requests", "", "| at | after | detail |", "|---:|---:|---|"]
+    lines += ["", "## Latency over time", "", *render_chart(slices, summary.swap, summary.failed)]
+    if summary.failed:  # a list, not a table: an error's text wraps instead of being cut
+        lines += ["", "## Failed requests", ""]
         for sample in summary.failed[:FAILURES_SHOWN]:
-            lines.append(f"| {sample.start:.3f} s | {sample.latency * 1000:.1f} ms | {cell(sample.detail)} |")
+            where = f" {sample.path}" if sample.path else ""
+            lines.append(
+                f"- at {sample.start:.3f} s{where}, after {sample.latency * 1000:.1f} ms: {sample.detail}"
+            )
+        if len(summary.failed) > FAILURES_SHOWN:
+            lines.append(f"- and {len(summary.failed) - FAILURES_SHOWN} more")
     return "\n".join(lines) + "\n"
 
 

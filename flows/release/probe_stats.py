@@ -1,4 +1,4 @@
-"""Pure statistics of a zero-downtime probe: phases around the swap, percentiles, a latency chart.
+"""Pure statistics of a zero-downtime probe: phases around the swap, percentiles, the chart's slices.
 
 The probe (`flows.release.probe`) only records samples; everything judged or drawn from them lives
 here, so the rules (what counts as "during the swap", what is a violation) are tested
@@ -20,8 +20,6 @@ PHASES = (BEFORE, DURING, AFTER)
 # still count as "during": a keep-alive connection opened just before a switch is the one
 # most likely to break.
 SWAP_MARGIN_S = 1.0
-
-SPARK_BARS = "▁▂▃▄▅▆▇█"
 
 
 @dataclass(frozen=True)
@@ -211,26 +209,3 @@ def buckets(samples: Sequence[Sample], swap: SwapMark | None, count: int = 40) -
             )
         )
     return result
-
-
-def sparkline(values: Sequence[float | None]) -> str:
-    """One character per value scaled between the smallest and largest; a gap for None."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return " " * len(values)
-    low, high = min(present), max(present)
-    span = high - low
-    chars = []
-    for value in values:
-        if value is None:
-            chars.append(" ")
-        elif span <= 0:
-            chars.append(SPARK_BARS[0])
-        else:
-            chars.append(SPARK_BARS[min(int((value - low) / span * len(SPARK_BARS)), len(SPARK_BARS) - 1)])
-    return "".join(chars)
-
-
-def swap_marker(slices: Sequence[Bucket]) -> str:
-    """A line under the sparkline: `^` under the slices overlapping the swap, `x` where requests failed."""
-    return "".join("x" if b.failures else "^" if b.swap else " " for b in slices)

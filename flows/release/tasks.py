@@ -9,11 +9,11 @@ lock into the flow's block, which releases it; `watching_prod` holds the probe f
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
-from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -30,6 +30,7 @@ from flows.release.decisions import Roles, describe, release_operation
 from flows.release.errors import AnalysisFailed, ProdRejected, ReleaseRejected
 from flows.release.health import HealthCheck, PathCheck, fetch_health, fetch_paths
 from flows.release.lock import holder, locked
+from flows.release.ready_progress import ReadyProgress
 from flows.release.verify import Verification, require, verify
 from flows.release.watch import ProdWatch
 from flows.targets.base import Target
@@ -110,36 +111,25 @@ def deploy(target: Target, roles: Roles, version: str, config: PipelineConfig) -
 def wait_until_ready(
     target: Target, roles: Roles, version: str, config: PipelineConfig, since: datetime
 ) -> None:
-    """Preprod Ready, health accepted and serving exactly `version` on /health."""
-    artifact: list[UUID] = []
-    last = [-1.0]
-
-    def progress(fraction: float) -> None:
-        percent = round(fraction * 100, 1)
-        if percent == last[0]:
-            return
-        last[0] = percent
-        if not artifact:
-            created = create_progress_artifact(
-                percent,
-                key="wait-until-ready",
-                description=f"waiting for {roles.preprod.name} to be ready with {version}",
-            )
-            if isinstance(created, UUID):
-                artifact.append(created)
-        else:
-            update_progress_artifact(artifact[0], percent)
-
-    waits.wait_until_ready(
-        target,
-        roles.preprod.name,
-        version,
-        config,
-        since=since,
-        log=_log,
-        check=health_check,
-        progress=progress,
-    )
+    """Preprod Ready, health accepted and serving exactly `version` on /health; the progress artifact
+    follows the wait and says how it ended."""
+    shown = ReadyProgress(roles.preprod.name, version, create_progress_artifact, update_progress_artifact)
+    started = time.monotonic()
+    try:
+        waits.wait_until_ready(
+            target,
+            roles.preprod.name,
+            version,
+            config,
+            since=since,
+            log=_log,
+            check=health_check,
+            progress=shown.update,
+        )
+    except BaseException as error:
+        shown.stopped(error)
+        raise
+    shown.ready(time.monotonic() - started)
 
 
 @task(name=steps.VERIFY_PREPROD, **LIVE)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flows.markdown import cell, ms
+from flows.markdown import cell, ms, shorten, svg_image
 from flows.release.analysis import AnalysisRow
 from flows.release.probe_artifact import probe_verdict, render_paths
 from flows.release.probe_stats import ProbeSummary
+from flows.report.svg import FAILED, PASSED, BarRow, Segment, bar_rows
+
+DESCRIPTION_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -48,13 +51,23 @@ class RunReport:
     workdir: str | None = None  # the checkout, removed when the run ends
 
 
+def _verdict(row: AnalysisRow) -> str:
+    """The row's verdict with its brackets closed ("passed (inconclusive" reads "passed (inconclusive)")."""
+    verdict = row.verdict.strip()
+    return verdict + ")" if verdict.count("(") > verdict.count(")") else verdict
+
+
 def render_analysis(rows: list[AnalysisRow]) -> list[str]:
     """The traffic analysis: each judged window (canary steps, after the swap), its verdict, a chart."""
     if not rows:
         return []
     lines = [
         "",
-        "## Traffic analysis (the target's own counters: every client's requests)",
+        "## Traffic analysis",
+        "",
+        "The target's own counters, so every client's requests count.",
+        "",
+        svg_image("traffic analysis per step", analysis_svg(rows)),
         "",
         "| step | share | verdict | requests | 5xx | no answer | latency new | latency old |",
         "|---|---:|---|---:|---:|---:|---:|---:|",
@@ -63,7 +76,7 @@ def render_analysis(rows: list[AnalysisRow]) -> list[str]:
         cells = (
             row.step,
             f"{row.share} %",
-            cell(row.verdict),
+            cell(_verdict(row)),
             row.requests,
             row.server_errors,
             row.connection_errors,
@@ -71,63 +84,71 @@ def render_analysis(rows: list[AnalysisRow]) -> list[str]:
             ms(row.old_latency_ms),
         )
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
-    return [*lines, "", *render_analysis_chart(rows)]
+    return lines
 
 
-def render_analysis_chart(rows: list[AnalysisRow], width: int = 40) -> list[str]:
-    """A bar per judged window: its requests (`#` answered, `x` 5xx or no answer), share and verdict."""
-    most = max((row.requests for row in rows), default=0) or 1
-    label = max(len(row.step) for row in rows)
-    chart = ["```"]
+def analysis_svg(rows: list[AnalysisRow]) -> str:
+    """A bar per judged window: its requests (green answered, red 5xx or unanswered), under it the
+    latency of the new version, and beside it the failed share, the latencies and the verdict."""
+    bars = []
     for row in rows:
         failed = row.server_errors + row.connection_errors
-        length = max(1, round(width * row.requests / most)) if row.requests else 0
-        bad = min(length, round(length * failed / row.requests)) if row.requests else 0
-        if failed and not bad:
-            bad = 1
-        bar = "#" * (length - bad) + "x" * bad
         share = 100.0 * failed / row.requests if row.requests else 0.0
-        verdict = row.verdict.split(":", 1)[0].split(" ", 1)[0]
-        chart.append(
-            f"{row.step.ljust(label)}  {row.share:>3} %  {bar.ljust(width)}  {row.requests:>6} req  "
-            f"{share:5.1f} % failed  {verdict}"
+        latency = f"{ms(row.new_latency_ms)} new / {ms(row.old_latency_ms)} old"
+        bars.append(
+            BarRow(
+                f"{row.step} ({row.share} %)",
+                [Segment(row.requests - failed, PASSED), Segment(failed, FAILED)],
+                f"{row.requests} req, {share:.1f} % failed, {latency}: {_verdict(row)}",
+                PASSED if row.verdict.startswith("passed") else FAILED,
+                extra=[Segment(row.new_latency_ms or 0.0, "#2563eb")],
+            )
         )
-    chart.append("```")
-    return chart
+    legend = [("answered", PASSED), ("5xx or no answer", FAILED), ("latency of the new version", "#2563eb")]
+    return bar_rows("Traffic analysis per step", bars, legend=legend)
+
+
+def title(report: RunReport) -> str:
+    """`app v2: released`, `app v2: FAILED`; before the checkout names a version, the ref stands in."""
+    verdict = "released" if report.ok else "FAILED"
+    if report.version:
+        return f"{report.application} {report.version}: {verdict}"
+    return f"{report.application} {report.ref} (before its checkout): {verdict}"
 
 
 def render_run(report: RunReport) -> str:
-    """The final artifact: version, commit, who is prod now, per-step durations, verifications."""
-    verdict = "released" if report.ok else "FAILED"
+    """The final artifact: version, commit, who is prod now, per-step durations, verifications.
+
+    Only short figures go into tables (the UI cuts a table cell at its column's edge); the
+    outcome, prod's description and the steps' notes are paragraphs and lists, which wrap.
+    """
     lines = [
-        f"# {report.application} {report.version or '?'}: {verdict}",
+        f"# {title(report)}",
         "",
-        f"**Outcome:** {cell(report.outcome)}",
+        f"**Outcome:** {report.outcome}",
         "",
-        "| | |",
-        "|---|---|",
-        f"| version | `{report.version or '-'}` |",
-        f"| commit | `{report.commit or '-'}` |",
-        f"| repository | `{cell(report.repo)}` at `{cell(report.ref)}` |",
-        f"| target | {report.target} |",
-        f"| prod now | {cell(report.prod or '-')} |",
-        f"| preprod now | {cell(report.preprod or '-')} |",
-        f"| total | {report.total_seconds:.1f} s |",
+        f"- **version** `{report.version or '-'}`, commit `{report.commit or '-'}`",
+        f"- **repository** `{report.repo}` at `{report.ref}`",
+        f"- **target** {report.target}, {report.total_seconds:.1f} s in all",
+        f"- **prod now** {report.prod or '-'}",
+        f"- **preprod now** {report.preprod or '-'}",
         "",
         "## Steps",
         "",
-        "| step | state | seconds | note |",
-        "|---|---|---:|---|",
+        "| step | state | seconds |",
+        "|---|---|---:|",
     ]
-    for step in report.steps:
-        lines.append(f"| {step.name} | {step.state} | {step.seconds:.2f} | {cell(step.note)} |")
+    lines += [f"| {step.name} | {step.state} | {step.seconds:.2f} |" for step in report.steps]
+    notes = [step for step in report.steps if step.note]
+    if notes:
+        lines += ["", *[f"- **{step.name}** ({step.state}): {step.note}" for step in notes]]
     if report.verifications:
         lines += ["", "## Verifications", ""]
-        lines += [f"- {cell(line)}" for line in report.verifications]
+        lines += [f"- {line}" for line in report.verifications]
     lines += render_analysis(report.analysis)
     if report.probe is not None:
         lines += render_paths(report.probe)
-        lines += ["", "## Zero downtime", "", probe_verdict(report.probe)]
+        lines += ["", "## Zero downtime", "", probe_verdict(report.probe), ""]
         for phase in report.probe.phases:
             lines.append(
                 f"- {phase.phase} the swap: {phase.requests} requests, {phase.failures} failed, "
@@ -140,4 +161,8 @@ def publish_run(report: RunReport) -> None:
     """The run report as the `release-report` artifact."""
     from prefect.artifacts import create_markdown_artifact
 
-    create_markdown_artifact(render_run(report), key="release-report", description=report.outcome[:200])
+    create_markdown_artifact(
+        render_run(report),
+        key="release-report",
+        description=shorten(f"{title(report)}: {report.outcome}", DESCRIPTION_CHARS),
+    )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from flows.release.probe_artifact import probe_verdict, render_probe
+import xml.etree.ElementTree as ET
+
+from flows.release.probe_artifact import latency_svg, probe_verdict, render_probe
 from flows.release.probe_stats import Sample, SwapMark, buckets, summarize
+from tests.flows.report.test_artifacts import svg_of
 
 
 def test_probe_artifact_shows_phases_chart_and_violation() -> None:
@@ -12,9 +15,20 @@ def test_probe_artifact_shows_phases_chart_and_violation() -> None:
     text = render_probe(summary, buckets(samples, summary.swap, count=20))
     assert "**VIOLATION**: 1 of 51 requests to prod failed (1 during the swap)" in text
     assert "| during |" in text and "| before |" in text and "| after |" in text
-    chart_swap_line = next(line for line in text.splitlines() if line.startswith("swap "))
-    assert "x" in chart_swap_line
-    assert "| HTTP 503 |" in text
+    svg = svg_of(text)
+    assert ">swap</text>" in svg and ">failed request</text>" in svg
+    assert "- at 2.050 s, after 100.0 ms: HTTP 503" in text
+    assert "▁" not in text and "```" not in text
+
+
+def test_the_latency_chart_shades_the_swap_where_it_happened() -> None:
+    samples = [Sample(t / 10, 0.002, True) for t in range(100)]
+    swap = SwapMark(5.0, 6.0)
+    root = ET.fromstring(latency_svg(buckets(samples, swap, count=10), swap))
+    shaded = next(r for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill-opacity"))
+    end = 9.902  # the last slice ends with the last answer (9.9 s + 2 ms)
+    x0, width = float(shaded.get("x", 0)), float(shaded.get("width", 0))
+    assert abs(x0 - (60 + 680 * 5.0 / end)) < 1 and abs(width - 680 * 1.0 / end) < 1
 
 
 def test_probe_verdict_without_failures() -> None:
