@@ -1,6 +1,11 @@
-"""The pipeline's configuration: one typed model, shown as a form in the Prefect UI.
+"""The pipeline's configuration: one typed model, folded into one field of the Prefect UI's Run form.
 
 Defaults describe the embedded local target; `aws` settings are needed only for `target="aws"`.
+The flow's `config` parameter is `FoldedConfig`: Prefect validates what it is given (a
+`PipelineConfig`, or a dict of only the settings that differ, as the command line sends) into a
+`PipelineConfig` before the run starts, naming each invalid setting, while the form shows one JSON
+field instead of every setting laid out (a form several screens tall, its Submit button at the
+bottom).
 """
 
 from __future__ import annotations
@@ -8,9 +13,9 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, WithJsonSchema, field_validator
 
 from flows.errors import ConfigError
 from flows.release.settings import AnalysisSettings, VerificationSettings, validate_traffic_steps
@@ -78,6 +83,40 @@ class PipelineConfig(BaseModel):
     def image(self) -> str:
         """The image name in the registry, without a tag."""
         return f"{self.registry}/{self.image_repository}" if self.registry else self.image_repository
+
+
+CONFIG_HELP = (
+    "Only the settings that differ from the defaults, as JSON, e.g. "
+    '{"traffic_steps": [10, 50], "deadlines": {"ready": 300}}; empty: the defaults. '
+    "The settings are PipelineConfig's (flows/config.py); an invalid one stops the run before it "
+    "starts, naming it."
+)
+
+# The flow's `config` parameter: validated into a PipelineConfig (None: the defaults), shown as one
+# JSON field of the Run form.
+FoldedConfig = Annotated[
+    PipelineConfig | None,
+    WithJsonSchema(
+        {"anyOf": [{"type": "object"}, {"type": "null"}], "title": "config", "description": CONFIG_HELP}
+    ),
+]
+
+
+def unfolded(config: PipelineConfig | None) -> PipelineConfig:
+    """The run's configuration from the `config` parameter: the defaults when none was given."""
+    return config if config is not None else PipelineConfig()
+
+
+def check_repo(repo: str) -> None:
+    """Refuse a `repo` that names a local path missing on this machine (a URL is the checkout's to
+    reach): a ConfigError naming the path, before anything is built or touched."""
+    scp_like = ":" in repo and "@" in repo.split(":", 1)[0]  # git@github.com:owner/name.git
+    if "://" in repo or scp_like or Path(repo).is_dir():
+        return
+    raise ConfigError(
+        f"the repository {repo!r} does not exist on this machine (the parameter `repo`); give the path "
+        "of a git checkout here or a URL git can clone, e.g. run again with --repo PATH"
+    )
 
 
 # What suits each target where the configuration leaves a value unset (None): EB is polled every

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from prefect import flow
 from prefect.client.schemas.objects import State
 
-from flows.config import PipelineConfig, for_target
+from flows.config import FoldedConfig, PipelineConfig, check_repo, for_target, unfolded
 from flows.image import tasks as image
 from flows.image.build import BuiltImage
 from flows.release import tasks as release
@@ -80,20 +80,29 @@ def pipeline(
     repo: str = ".",
     ref: str = "HEAD",
     target: Literal["local", "aws"] = "local",
-    config: PipelineConfig = PipelineConfig(),  # noqa: B008 - a pydantic default, shown as the UI form
     require_approval: bool = False,
     notify_url: str | None = None,
+    config: FoldedConfig = None,
     pushed_ref: str | None = None,
 ) -> dict[str, Any] | State[Any]:
     """Ship `ref` of `repo` to `target` with a blue/green swap; one release per target at a time.
 
-    `pushed_ref` is the git ref a webhook push named (e.g. `refs/heads/main`); it is recorded in
-    the run report, while `ref` (the pushed commit) is what is released. A pushed run whose
-    branch has a newer push by the time it starts (it holds the deployment's slot then) ends
-    Cancelled "superseded by <sha>".
+    What a person chooses per release comes first in the Run form, the configuration is one JSON
+    field (`flows.config.FoldedConfig`). A pushed run whose branch has a newer push by the time it
+    starts (it holds the deployment's slot then) ends Cancelled "superseded by <sha>".
+
+    Args:
+        repo: The git checkout to release (a path on this machine) or a URL git can clone.
+        ref: The commit, branch or tag to release.
+        target: `local` (Docker and HAProxy here) or `aws` (Elastic Beanstalk).
+        require_approval: Pause for a person's approval before the swap.
+        notify_url: A chat webhook told how the release ended.
+        config: Settings that differ from the defaults, as JSON, e.g. `{"traffic_steps": [10, 50]}`.
+        pushed_ref: Set by the webhook receiver: the pushed git ref, for the report.
     """
-    config = for_target(config, target)
+    config = for_target(unfolded(config), target)
     with release_run(config, target, repo, ref, pushed_ref, notify_url) as run:
+        check_repo(repo)  # a missing checkout stops the run here, named in its report
         if superseded := run.superseded():  # a newer push of this branch waits: it releases instead
             return superseded
         where = preflight(target, config)

@@ -94,12 +94,12 @@ def analysis_svg(rows: list[AnalysisRow]) -> str:
     for row in rows:
         failed = row.server_errors + row.connection_errors
         share = 100.0 * failed / row.requests if row.requests else 0.0
-        latency = f"{ms(row.new_latency_ms)} new / {ms(row.old_latency_ms)} old"
+        latency = f"{ms(row.new_latency_ms)} (old {ms(row.old_latency_ms)})"
         bars.append(
             BarRow(
                 f"{row.step} ({row.share} %)",
                 [Segment(row.requests - failed, PASSED), Segment(failed, FAILED)],
-                f"{row.requests} req, {share:.1f} % failed, {latency}: {_verdict(row)}",
+                f"{row.requests} req, {share:.1f} % failed, {latency}, {_verdict(row)}",
                 PASSED if row.verdict.startswith("passed") else FAILED,
                 extra=[Segment(row.new_latency_ms or 0.0, "#2563eb")],
             )

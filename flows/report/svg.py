@@ -18,6 +18,7 @@ AXIS = "#64748b"
 GRID = "#e2e8f0"
 FAILED = "#dc2626"
 PASSED = "#16a34a"
+CHAR_W = 7.0  # an upper bound of a 12 px sans-serif character's width
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,11 @@ def _text(x: float, y: float, text: str, extra: str = "") -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}" {FONT}{" " + extra if extra else ""}>{escape(text)}</text>'
 
 
-def _document(height: int, title: str, body: list[str]) -> str:
+def _document(height: int, title: str, body: list[str], width: int = WIDTH) -> str:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label={quoteattr(title)}>'
-        f'<title>{escape(title)}</title><rect width="{WIDTH}" height="{height}" fill="#ffffff"/>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label={quoteattr(title)}>'
+        f'<title>{escape(title)}</title><rect width="{width}" height="{height}" fill="#ffffff"/>'
         + "".join(body)
         + "</svg>"
     )
@@ -163,7 +164,9 @@ def _polyline(
 
 def bar_rows(title: str, rows: Sequence[BarRow], *, legend: Sequence[tuple[str, str]] = ()) -> str:
     """One horizontal bar per row, scaled to the largest, its label on the left and text on the right."""
-    label_w, bar_w, row_h, top = 130, 300, 40, 30
+    label_w, bar_w, row_h, top = 170, 220, 40, 30
+    longest = max((len(row.text) for row in rows), default=0)
+    width = max(WIDTH, round(label_w + bar_w + 20 + CHAR_W * longest))  # the text is never cut
     height = top + row_h * len(rows) + (26 if legend else 10)
     most = max((sum(s.value for s in row.segments) for row in rows), default=0.0) or 1.0
     most_extra = max((sum(s.value for s in row.extra) for row in rows), default=0.0) or 1.0
@@ -179,7 +182,7 @@ def bar_rows(title: str, rows: Sequence[BarRow], *, legend: Sequence[tuple[str, 
         body.append(f'<rect x="{legend_x:.1f}" y="{height - 18}" width="12" height="10" fill="{color}"/>')
         body.append(_text(legend_x + 16, height - 9, name, f'fill="{AXIS}"'))
         legend_x += 30 + 7 * len(name)
-    return _document(height, title, body)
+    return _document(height, title, body, width)
 
 
 def _bar(segments: Sequence[Segment], x: float, y: float, h: int, scale: float) -> list[str]:

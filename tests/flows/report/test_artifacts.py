@@ -80,5 +80,5 @@ def test_the_report_shows_the_traffic_analysis_per_step_with_a_chart() -> None:
     assert "| canary 50 % | 50 % | FAILED | 1500 | 120 | 3 | 9.0 ms | 5.0 ms |" in text
     svg = svg_of(text)
     assert "canary 50 % (50 %)" in svg
-    assert "1500 req, 8.2 % failed, 9.0 ms new / 5.0 ms old: FAILED" in svg
+    assert "1500 req, 8.2 % failed, 9.0 ms (old 5.0 ms), FAILED" in svg
     assert "####" not in text and "```" not in text

@@ -47,7 +47,13 @@ def test_bar_rows_scale_to_the_largest_and_keep_small_failures_visible() -> None
     )
     root = ET.fromstring(svg)
     rects = {(r.get("fill"), r.get("width")) for r in root.findall(f"{NS}rect")}
-    assert ("green", "150.0") in rects and ("green", "298.5") in rects
+    assert ("green", "110.0") in rects and ("green", "218.9") in rects
     assert ("red", "2.0") in rects  # 1 of 200 is under a pixel: drawn 2 px wide
-    assert ("blue", "300.0") in rects
+    assert ("blue", "220.0") in rects
     assert [t.text for t in root.iter(f"{NS}text")][:3] == ["Traffic", "canary", "100 req"]
+
+
+def test_a_long_text_widens_the_bar_chart_instead_of_being_cut() -> None:
+    text = "2210 req, 0.0 % failed, 4.0 ms (old 3.9 ms), passed (inconclusive: too little traffic)"
+    root = ET.fromstring(bar_rows("Traffic", [BarRow("after the swap", [Segment(1, "green")], text)]))
+    assert float(root.get("width", 0)) >= 170 + 220 + 10 + 7 * len(text)
