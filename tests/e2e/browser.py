@@ -63,7 +63,7 @@ class Browser:
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=open(os.environ.get("CHROMIUM_LOG", os.devnull), "wb"),  # noqa: SIM115
+            stderr=subprocess.DEVNULL,
             close_fds=False,  # the pipes become the browser's fd 3 (commands) and fd 4 (answers)
             preexec_fn=lambda: _as_fds_3_and_4(to_browser_r, from_browser_w),
         )

@@ -126,9 +126,9 @@ def main(argv: list[str]) -> int:
     """Make what the first argument names; print the flow run's id."""
     mode = argv[0]
     if mode == "deploy":
-        from flows.pipeline import pipeline
-
         from prefect.deployments.runner import RunnerDeployment
+
+        from flows.pipeline import pipeline
 
         deployment = pipeline.to_deployment(name="local", parameters={"repo": argv[1]})
         assert isinstance(deployment, RunnerDeployment)
