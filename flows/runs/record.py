@@ -20,6 +20,7 @@ from prefect import Task
 from prefect.client.schemas.objects import State
 
 from flows import steps
+from flows.markdown import shorten
 from flows.report.artifacts import RunReport, StepRecord
 
 P = ParamSpec("P")
@@ -58,7 +59,7 @@ def note_step(name: str, state: State[Any], seconds: float) -> None:
     if state.name == "Cached":
         note = "reused from an earlier run"
     if state.is_failed() or state.is_crashed():
-        note = (state.message or "")[:NOTE_CHARS]
+        note = shorten(state.message or "", NOTE_CHARS)  # cut after a word
     elif state.is_completed():
         line = result_line(state.result(raise_on_failure=False))
         if line:
