@@ -63,22 +63,36 @@ class Outcome:
     prod: str  # prod after the recovery (environment, version)
     verification: str  # the verification of prod (one line), or why it failed
     ok: bool
+    died_in: str = "-"  # the step(s) the crashed run left open: where it died
+
+
+OPEN_STATES = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
+
+
+def died_in(open_steps: list[str]) -> str:
+    """Where a crashed run died, from the steps it left open (named once each, in order)."""
+    return ", ".join(dict.fromkeys(open_steps)) or "no step was running (it died between steps)"
+
+
+def closing_message(crashed_state: str) -> str:
+    """The message of a step the crashed run left open, once the recovery marks it Crashed."""
+    return f"the run ended while this step ran ({crashed_state}); closed by its recovery"
 
 
 def report_markdown(outcome: Outcome) -> str:
     """The recovery's markdown artifact: which run, what was found, what was done, prod now."""
     verdict = "prod serves a verified version" if outcome.ok else "**prod is NOT verified: act now**"
+    # A list, not a table: the UI cuts a table cell at its edge, and these lines are long.
     lines = [
         f"# Recovery of {outcome.crashed}: {verdict}",
         "",
-        "| | |",
-        "| --- | --- |",
-        f"| recovered run | [{outcome.crashed}]({outcome.crashed_url}) |",
-        f"| its state | {_cell(outcome.crashed_state)} |",
-        f"| target | {outcome.target} |",
-        f"| done | {_cell(outcome.recovered)} |",
-        f"| prod now | {_cell(outcome.prod)} |",
-        f"| verification | {_cell(outcome.verification)} |",
+        f"- **recovered run**: [{outcome.crashed}]({outcome.crashed_url})",
+        f"- **its state**: {_line(outcome.crashed_state)}",
+        f"- **died in**: {_line(outcome.died_in)}",
+        f"- **target**: {outcome.target}",
+        f"- **done**: {_line(outcome.recovered)}",
+        f"- **prod now**: {_line(outcome.prod)}",
+        f"- **verification**: {_line(outcome.verification)}",
     ]
     if not outcome.ok:
         lines += [
@@ -91,9 +105,9 @@ def report_markdown(outcome: Outcome) -> str:
 
 def crashed_note_markdown(recovery_name: str, recovery_url: str, outcome_line: str) -> str:
     """The note left on the crashed run: which run recovered it and how it ended."""
-    return f"Recovered by [{recovery_name}]({recovery_url}): {_cell(outcome_line)}\n"
+    return f"Recovered by [{recovery_name}]({recovery_url}): {_line(outcome_line)}\n"
 
 
-def _cell(text: str) -> str:
-    """Text safe inside a markdown table cell (one line, no column breaks)."""
-    return " ".join(text.split()).replace("|", "\\|")
+def _line(text: str) -> str:
+    """Text on one markdown line."""
+    return " ".join(text.split())

@@ -18,16 +18,28 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactCreate
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    TaskRunFilter,
+    TaskRunFilterState,
+    TaskRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_UI_URL
+from prefect.states import Crashed
 
 from flows import steps
 from flows.config import PipelineConfig
 from flows.recovery.decisions import (
+    OPEN_STATES,
     RUN_RESOURCE,
     Outcome,
+    closing_message,
     crashed_note_markdown,
     crashed_run_id,
+    died_in,
     recovery_name,
     release_settings,
     report_markdown,
@@ -63,6 +75,31 @@ def read_crashed(run_id: UUID) -> tuple[str, str, dict[str, Any]]:
     if state and state.message:
         shown = f"{shown}: {state.message}"
     return run.name, shown, dict(run.parameters)
+
+
+@task(name="close its open steps", **LIVE)
+def close_open_steps(run_id: UUID, crashed_state: str) -> list[str]:
+    """Mark Crashed, with the reason, every step the crashed run left open; their names, oldest first.
+
+    A killed process cannot end its own task runs: left alone they show Running for good and
+    stretch the run's timeline to "now".
+    """
+    with get_client(sync_client=True) as client:
+        left_open = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])),
+            task_run_filter=TaskRunFilter(
+                state=TaskRunFilterState(
+                    type=TaskRunFilterStateType(any_=[StateType(name) for name in OPEN_STATES])
+                )
+            ),
+        )
+        message = closing_message(crashed_state)
+        for task_run in sorted(left_open, key=lambda run: str(run.start_time or run.created or "")):
+            client.set_task_run_state(task_run.id, Crashed(message=message), force=True)
+    names = [task_run.name.rsplit("-", 1)[0] for task_run in left_open]
+    if names:
+        get_run_logger().info("closed the step(s) the crashed run left open: %s", ", ".join(names))
+    return names
 
 
 @task(name=steps.LOCK_TARGET, **LIVE)
@@ -106,6 +143,7 @@ def recover_release(crashed_run: str) -> str:
     """
     run_id = crashed_run_id(crashed_run)
     name, state, parameters = read_crashed(run_id)
+    where_it_died = died_in(close_open_steps(run_id, state))
     rename_run(recovery_name(name))
     create_link_artifact(run_url(run_id), link_text=name, key="recovered-run", description="the crashed run")
     target_name, config = release_settings(parameters)
@@ -127,8 +165,13 @@ def recover_release(crashed_run: str) -> str:
         verification = f"failed: {exc}"
         raise
     finally:
-        outcome = Outcome(name, run_url(run_id), state, target_name, done, prod, verification, ok)
+        outcome = Outcome(
+            name, run_url(run_id), state, target_name, done, prod, verification, ok, where_it_died
+        )
         create_markdown_artifact(report_markdown(outcome), key="recovery", description=f"recovery of {name}")
-        line = f"{done}; {'prod verified' if ok else 'prod NOT verified: ' + verification}"
+        line = (
+            f"died in {where_it_died}; {done}; "
+            f"{'prod verified: ' + prod if ok else 'prod NOT verified: ' + verification}"
+        )
         _note_on_crashed(run_id, crashed_note_markdown(recovery_name(name), run_url(flow_run.id), line))
     return f"{done}; prod {prod} verified"

@@ -12,6 +12,7 @@ from flows.recovery.decisions import (
     Outcome,
     crashed_note_markdown,
     crashed_run_id,
+    died_in,
     recovery_name,
     release_settings,
     report_markdown,
@@ -60,11 +61,13 @@ def outcome(ok: bool) -> Outcome:
 def test_the_report_says_which_run_what_was_done_and_whether_prod_is_verified() -> None:
     good = report_markdown(outcome(True))
     assert good.startswith("# Recovery of app-v2: prod serves a verified version\n")
-    assert "| recovered run | [app-v2](http://ui/runs/flow-run/1) |" in good
-    assert "| done | swapped back the unverified swap of release v2 |" in good
+    assert "- **recovered run**: [app-v2](http://ui/runs/flow-run/1)" in good
+    assert "- **done**: swapped back the unverified swap of release v2" in good
     assert "deliverypipeline local swap" not in good
     bad = report_markdown(outcome(False))
-    assert "**prod is NOT verified: act now**" in bad and "HTTP 503 \\| from /health" in bad  # one table cell
+    assert died_in(["analyse traffic", "analyse traffic"]) == "analyse traffic"
+    assert died_in([]).startswith("no step was running")
+    assert "**prod is NOT verified: act now**" in bad and "HTTP 503 | from /health" in bad
     assert "`deliverypipeline local swap` gives prod back to the other environment" in bad
 
 

@@ -64,7 +64,8 @@ def test_a_release_dead_after_its_swap_is_swapped_back_and_prod_verified(crashed
     assert done.startswith("swapped back the unverified swap of release v2")
     report = recovery_report()
     assert report.startswith("# Recovery of app-v2: prod serves a verified version")
-    assert "| its state | Crashed: exited with -9 |" in report
+    assert "- **its state**: Crashed: exited with -9" in report
+    assert "- **died in**: no step was running" in report
 
 
 def test_nothing_to_swap_back_still_verifies_prod(crashed: FakeTarget) -> None:
@@ -82,3 +83,36 @@ def test_prod_failing_verification_fails_the_recovery_and_says_what_to_do(
         recovery_flow.recover_release(str(uuid4()))
     report = recovery_report()
     assert "**prod is NOT verified: act now**" in report and "deliverypipeline local swap" in report
+
+
+def test_the_steps_a_crashed_run_left_open_are_marked_crashed_with_the_reason(
+    prefect_harness: None,
+) -> None:
+    from prefect import flow, task
+    from prefect.logging import disable_run_logger
+    from prefect.states import Completed, Running
+
+    @flow(name="a-release")
+    def a_release() -> None: ...
+
+    @task(name="analyse traffic")
+    def analyse() -> None: ...
+
+    @task(name="swap")
+    def swap() -> None: ...
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(a_release, state=Running())
+        open_step = client.create_task_run(
+            analyse, run.id, dynamic_key="0", name="analyse traffic-962", state=Running()
+        )
+        done_step = client.create_task_run(swap, run.id, dynamic_key="0", name="swap-292", state=Completed())
+    with disable_run_logger():
+        names = recovery_flow.close_open_steps.fn(run.id, "Crashed: exited with -9")
+    assert names == ["analyse traffic"]
+    with get_client(sync_client=True) as client:
+        closed = client.read_task_run(open_step.id).state
+        untouched = client.read_task_run(done_step.id).state
+    assert closed is not None and closed.type.value == "CRASHED"
+    assert closed.message is not None and "Crashed: exited with -9" in closed.message
+    assert untouched is not None and untouched.type.value == "COMPLETED"
