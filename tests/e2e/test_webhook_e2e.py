@@ -131,7 +131,8 @@ def use_flow(checkout: Path, config: dict[str, Any]) -> None:
         return
     data = yaml.safe_load(manifest.read_text())
     for deployment in data["deployments"]:
-        deployment["parameters"]["config"] = config
+        if deployment["entrypoint"] == "flows/pipeline.py:pipeline":  # the releases, not the recovery
+            deployment["parameters"]["config"] = config
     manifest.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
@@ -355,7 +356,7 @@ def test_rejected_approval_leaves_prod_as_it_was_and_notifies_with_version_and_l
         wait_state(stack, run_id, "PAUSED")
         assert fetch_health(prod_url).version == served  # waiting for a person: prod untouched
         preprod = fetch_health(f"http://{stack.config['preprod_address']}").version
-        assert preprod is not None and preprod.endswith(sha[:7])
+        assert preprod is not None and preprod.endswith(sha[:8])
 
         # The UI's Resume form posts the answer here. The server may answer a transient error
         # (e.g. its SQLite database busy under the suite's load): answer again, as a person would.
