@@ -16,6 +16,7 @@ from flows.errors import ConfigError
 from flows.release.settings import AnalysisSettings, VerificationSettings, validate_traffic_steps
 from flows.targets.aws.settings import AwsSettings
 from flows.targets.local.settings import LocalSettings
+from flows.targets.swarm.settings import SwarmSettings
 
 LOCAL_POLL_S = 1.0
 
@@ -68,6 +69,7 @@ class PipelineConfig(BaseModel):
     traffic_steps: list[int] = Field(default_factory=list)
     local: LocalSettings = Field(default_factory=LocalSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
+    swarm: SwarmSettings = Field(default_factory=SwarmSettings)
 
     @field_validator("traffic_steps")
     @classmethod
