@@ -2,8 +2,9 @@
 
 An environment is one Swarm service, `<application>-<environment>`, in global mode (one task on
 every node) on the host network (the ingress routing mesh is not used), listening on its own
-port. The image is pinned by digest so every node runs the same bits; `UpdateConfig` rolls one
-node at a time (stop-first: the port is the node's) and rolls back on failure; the store
+port. The image is pinned by digest so every node runs the same bits; `UpdateConfig` updates
+every node at once (preprod serves no user; stop-first: the port is the node's), watches the
+new tasks for a while and rolls back on failure; the store
 configuration is a Swarm config mounted at /app/application.conf and named by DELIVERY_CONF.
 The labels say this target made the service: a service of that name without them is never
 taken over. Nothing here talks to an engine: the executor posts these specs as they are.
@@ -24,7 +25,7 @@ LABEL_VERSION = "deliverypipeline.version"
 LABEL_OWNER = "deliverypipeline.owner"  # which target made it: "swarm"
 OWNER = "swarm"
 CONFIG_IN_TASK = "/app/application.conf"
-DATA_IN_TASK = "/data"
+DATA_IN_TASK = "/app/data"  # the image makes it, owned by its user: a new volume copies that
 SECOND = 1_000_000_000  # the Engine API counts durations in nanoseconds
 
 
@@ -123,10 +124,10 @@ def service_spec(
         },
         "Mode": {"Global": {}},
         "UpdateConfig": {
-            "Parallelism": 1,
+            "Parallelism": 0,  # every node at once: preprod serves no user, prod moves at the edge
             "Delay": 0,
             "FailureAction": "rollback",
-            "Monitor": 5 * SECOND,
+            "Monitor": 2 * SECOND,
             "MaxFailureRatio": 0,
             "Order": "stop-first",
         },
