@@ -90,6 +90,7 @@ TARGET_DEFAULTS: dict[str, dict[str, dict[str, float]]] = {
         "analysis": {"window": 10.0},
     },
     "aws": {"deadlines": {"poll_interval": 10.0, "health_grace": 60.0}, "analysis": {"window": 300.0}},
+    "swarm": {"deadlines": {"poll_interval": 0.5, "health_grace": 0.0}, "analysis": {"window": 10.0}},
 }
 
 
