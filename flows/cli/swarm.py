@@ -2,10 +2,10 @@
 
 `up --nodes N` creates N nodes as network namespaces on one bridge, each with its own Docker
 engine, forms a swarm (node-1 the manager) and serves the registry to the nodes; `down` stops
-what `up` started, by pid, and removes the namespaces, the bridge, the forward rule and the
-nodes' data. `status` shows every node of the swarm the configuration names (`swarm.manager`),
-its state and the version each environment runs on it. Settings come from `--config` with the
-options overriding it.
+the edge proxy and what `up` started, by pid, and removes the namespaces, the bridge, the
+forward rule and the nodes' data. `status` shows every node of the swarm the configuration
+names (`swarm.manager`), its state and the version each environment runs on it. Settings come
+from `--config` with the options overriding it.
 """
 
 from __future__ import annotations
@@ -50,8 +50,12 @@ def run_down(args: argparse.Namespace) -> int:
     """Stop and remove what `swarm up` started."""
     from flows.cli.main import CliError
     from flows.targets.swarm.lab_executor import LabExecutor
+    from flows.targets.swarm.target import SwarmTarget
 
     try:
+        edge = SwarmTarget(config_from_args(args, "swarm")).edge
+        for line in edge.stop():
+            print(f"removed {line}")
         removed = LabExecutor().down(_layout(args))
     except (TargetError, ValueError) as exc:
         raise CliError(str(exc)) from exc
