@@ -20,7 +20,15 @@ from flows.targets.base import TrafficCounters
 from flows.targets.local.claims import ClaimRegistry
 from flows.targets.local.haproxy import HAProxy
 from flows.targets.local.ledger import TrafficBook
-from flows.targets.local.plans import PROD, ROLES, Endpoint, ProxyLayout, proxy_config, switch_commands_for
+from flows.targets.local.plans import (
+    PARKED_PORT,
+    PROD,
+    ROLES,
+    Endpoint,
+    ProxyLayout,
+    proxy_config,
+    switch_commands_for,
+)
 from flows.targets.local.proxy import start_on_claimed
 from flows.targets.local.state import file_lock, settle_roles
 from flows.targets.swarm import edge_plans
@@ -135,7 +143,9 @@ class SwarmEdge:
             for node in nodes:
                 slot = slots.get(f"{role}/{node.name}")
                 wanted = edge_plans.endpoint(node, ports[role])
-                now = slot.endpoint if slot is not None and slot.serving else None
+                # a server health checks took down still points where it should: only parked ones differ
+                parked = slot is None or (not slot.serving and slot.port == PARKED_PORT)
+                now = None if parked or slot is None else slot.endpoint
                 if slot is not None and now != wanted:
                     stale.append((role, node, wanted))
         if not stale:
