@@ -12,26 +12,24 @@ machines never release to one swarm at once.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from flows.clock import SYSTEM_CLOCK, Clock
 from flows.config import PipelineConfig
-from flows.registry.client import manifest_digest
-from flows.registry.names import split_image
 from flows.targets.base import Environment, LockHolder, Log, TargetEvent, TrafficCounters
 from flows.targets.local.haproxy import haproxy_installed
 from flows.targets.local.plans import PROD
-from flows.targets.local.state import swapped
-from flows.targets.swarm import decisions, edge_plans, services
+from flows.targets.local.state import EventLog, swapped
+from flows.targets.swarm import decisions, edge_plans, events, rollout, services
 from flows.targets.swarm.decisions import NodeFacts
 from flows.targets.swarm.edge import SwarmEdge
 from flows.targets.swarm.edge_plans import EdgeNode
 from flows.targets.swarm.engine import SwarmEngine, SwarmError
 from flows.targets.swarm.lock import SwarmLockStore, SwarmReleaseLock
+from flows.targets.swarm.versions import VersionBook
+from flows.targets.swarm.waves import WavesError, wave_sizes
 
 __all__ = ["SwarmError", "SwarmTarget"]
 
@@ -58,7 +56,8 @@ class SwarmTarget:
         self.edge = SwarmEdge(
             self.state_dir, addresses, self.environment_names, self.env_ports, self.settings.health_path
         )
-        self.versions_path = self.state_dir / "edge" / "versions.json"
+        self.versions = VersionBook(self.state_dir / "edge" / "versions.json", self.settings.registry)
+        self.log = EventLog(self.state_dir / "edge")
 
     # --- facts ------------------------------------------------------------------------------
 
@@ -124,38 +123,14 @@ class SwarmTarget:
         """`http://<address>`: the edge serves both addresses."""
         return f"http://{address}"
 
-    def _versions(self) -> dict[str, str]:
-        try:
-            data = json.loads(self.versions_path.read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
     def register_version(self, version: str, bundle: dict[str, Any]) -> None:
         """Pin the bundle's image by its registry digest, at the address the nodes pull from; idempotent."""
-        try:
-            image = bundle["Image"]["Name"]
-        except (KeyError, TypeError):
-            raise SwarmError(f"version {version}: Dockerrun.aws.json has no Image.Name") from None
-        parts = split_image(str(image))
-        if parts is None:
-            raise SwarmError(
-                f"version {version}: image {image!r} names no registry the nodes could pull from"
-            )
-        digest = manifest_digest(*parts)
-        if digest is None:
-            raise SwarmError(f"version {version}: {image} is not in its registry; push it first")
-        pinned = services.pinned(self.settings.registry, parts.repository.partition("/")[2], digest)
-        versions = {**self._versions(), version: pinned}
-        self.versions_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.versions_path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(versions, indent=2, sort_keys=True))
-        os.replace(tmp, self.versions_path)
+        self.versions.register(version, bundle)
 
     def deploy(self, environment: str, version: str) -> None:
         """Update (or create) the environment's service to `version`; Swarm rolls it out on every node."""
         self._check_environment(environment)
-        image = self._versions().get(version)
+        image = self.versions.pinned(version)
         if image is None:
             raise SwarmError(f"version {version} is not registered; call register_version first")
         service = self._owned_service(environment)
@@ -179,50 +154,66 @@ class SwarmTarget:
         self.edge.repoint(self._edge_nodes(self.engine.nodes()), self._deployed())
 
     def swap(self, first: str, second: str) -> None:
-        """Exchange the addresses: every node's server of both backends re-pointed in one line."""
+        """Exchange the addresses: every node's server of both backends re-pointed in one line.
+
+        With `swarm.waves`, prod first moves wave by wave, each judged (see `rollout`); a rejected
+        wave puts back every node moved and raises `WaveRejected`.
+        """
         for env in (first, second):
             self._check_environment(env)
         if first == second:
             raise SwarmError(f"cannot swap {first!r} with itself")
-        nodes = self._edge_nodes(self.engine.nodes())
+        all_nodes = self.engine.nodes()
+        nodes = self._edge_nodes(all_nodes)
         deployed = self._deployed()
         self.edge.ensure(nodes, deployed)
-        new_roles = swapped(self.edge.roles())
+        roles = self.edge.roles()
+        new_roles = swapped(roles)
+        if self.settings.waves and all(env in deployed for env in new_roles.values()):
+            self._move_in_waves(all_nodes, nodes, new_roles[PROD], roles[PROD])
         ports = self.edge.role_ports(new_roles, deployed)
         with self.edge.switching(nodes):
             self.edge.send(edge_plans.swap_commands(nodes, ports))
             self.edge.save_roles(new_roles)
+        self.log.add(
+            new_roles[PROD], f"swapped: now holds prod {self.edge.addresses[PROD]} on {len(nodes)} node(s)"
+        )
+
+    def _move_in_waves(self, all_nodes: list[NodeFacts], nodes: list[EdgeNode], new: str, old: str) -> None:
+        up = self._edge_nodes(decisions.up_nodes(all_nodes))
+        try:
+            sizes = wave_sizes(self.settings.waves, len(up))
+        except WavesError as exc:
+            raise SwarmError(f"swarm.waves: {exc}") from exc
+        waves = rollout.plan_waves(
+            up,
+            sizes,
+            self.env_ports[new],
+            self.env_ports[old],
+            self.config.analysis,
+            self.config.deadlines.poll_s,
+        )
+
+        def send(commands: list[str]) -> None:
+            with self.edge.switching(nodes):
+                self.edge.send(commands)
+
+        rollout.move_in_waves(
+            waves,
+            lambda: self.edge.traffic(nodes, new),
+            send,
+            lambda line: self.log.add(new, line),
+            self.clock,
+        )
 
     def events(self, environment: str, since: datetime) -> list[TargetEvent]:
-        """Task failures on each node and the service's update state, after `since`, oldest first."""
+        """Task failures on each node, its update state, the edge's log; after `since`, oldest first."""
         self._check_environment(environment)
         service = self._owned_service(environment)
-        if service is None:
-            return []
-        names = {node.id: node.hostname for node in self.engine.nodes()}
-        found = []
-        for task in self.engine.tasks(service):
-            if task.time > since and task.state in ("failed", "rejected"):
-                severity = "ERROR" if decisions.pull_failure(task) else "WARN"
-                where = names.get(task.node_id, task.node_id[:12])
-                found.append(
-                    TargetEvent(
-                        task.time, environment, severity, f"node {where}: task {task.state}: {task.error}"
-                    )
-                )
-            elif task.time > since and task.state == "running" and task.desired == "running":
-                where = names.get(task.node_id, task.node_id[:12])
-                found.append(
-                    TargetEvent(
-                        task.time, environment, "INFO", f"node {where}: version {task.version} running"
-                    )
-                )
-        if service.update_time is not None and service.update_time > since and service.update_state:
-            failed = service.update_state in decisions.UPDATE_FAILED
-            message = f"update {service.update_state}: {service.update_message}".rstrip(": ")
-            found.append(
-                TargetEvent(service.update_time, environment, "ERROR" if failed else "INFO", message)
-            )
+        found = self.log.read(environment, since)
+        if service is not None:
+            hostnames = {node.id: node.hostname for node in self.engine.nodes()}
+            found += events.service_events(environment, service, self.engine.tasks(service), hostnames, since)
         return sorted(found, key=lambda event: event.time)
 
     def preflight(self) -> list[str]:
@@ -230,7 +221,12 @@ class SwarmTarget:
         problem = self.engine.manager_problem()
         if problem is not None:
             return [problem]
-        problems = decisions.preflight_problems(self.engine.nodes(), self.settings.min_nodes)
+        nodes = self.engine.nodes()
+        problems = decisions.preflight_problems(nodes, self.settings.min_nodes)
+        try:
+            wave_sizes(self.settings.waves, len(decisions.up_nodes(nodes)) or 1)
+        except WavesError as exc:
+            problems.append(f"swarm.waves: {exc}")
         for env in self.environment_names:
             try:
                 self._owned_service(env)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypeVar
 
 Wave = int | str
+T = TypeVar("T")
 
 
 class WavesError(ValueError):
@@ -79,9 +81,9 @@ def wave_sizes(waves: Sequence[Wave], nodes: int) -> list[int]:
     return sizes
 
 
-def wave_nodes(order: Sequence[str], sizes: Sequence[int]) -> list[list[str]]:
+def wave_nodes(order: Sequence[T], sizes: Sequence[int]) -> list[list[T]]:
     """The nodes each wave moves, in `order` (the nodes' stable order): [1, 3] -> [[a], [b, c]]."""
-    batches = []
+    batches: list[list[T]] = []
     done = 0
     for size in sizes:
         batches.append(list(order[done:size]))
