@@ -92,6 +92,8 @@ def add_parser(subparsers: Any) -> None:
     for sub in (up, down, status):
         sub.add_argument("--config", help="a PipelineConfig file (.json, else TOML)")
     status.add_argument("--application", help="the application name (default: deliverypipeline)")
+    status.add_argument("--prod-address", help="the edge's prod address (default 127.0.0.1:8080)")
+    status.add_argument("--preprod-address", help="the edge's preprod address (default 127.0.0.1:8081)")
     up.set_defaults(func=run_up)
     down.set_defaults(func=run_down)
     status.set_defaults(func=run_status)

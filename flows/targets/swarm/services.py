@@ -106,7 +106,7 @@ def service_spec(
                     "Test": ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", probe],
                     "Interval": 1 * SECOND,
                     "Timeout": 3 * SECOND,
-                    "Retries": 3,
+                    "Retries": 5,  # a node busy for a few seconds is not a dead task
                     "StartPeriod": 60 * SECOND,
                 },
                 "Configs": [
@@ -127,7 +127,7 @@ def service_spec(
             "Parallelism": 0,  # every node at once: preprod serves no user, prod moves at the edge
             "Delay": 0,
             "FailureAction": "rollback",
-            "Monitor": 2 * SECOND,
+            "Monitor": 1 * SECOND,
             "MaxFailureRatio": 0,
             "Order": "stop-first",
         },

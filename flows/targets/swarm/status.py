@@ -8,6 +8,16 @@ from flows.targets.swarm.engine import SwarmEngine, SwarmError
 from flows.targets.swarm.services import service_name
 
 
+def _roles(config: PipelineConfig) -> dict[str, str]:
+    """Environment -> the edge address it holds (prod/preprod), as the edge last recorded it."""
+    from flows.targets.swarm.edge import SwarmEdge
+
+    addresses = {"prod": config.prod_address, "preprod": config.preprod_address}
+    ports = dict(zip(config.environments, config.swarm.ports, strict=True))
+    edge = SwarmEdge(config.swarm.state_dir, addresses, config.environments, ports, config.swarm.health_path)
+    return {env: role for role, env in edge.roles().items()}
+
+
 def node_rows(
     config: PipelineConfig, engine: SwarmEngine | None = None
 ) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
@@ -25,7 +35,14 @@ def node_rows(
             versions[environment] = node_versions(tasks, nodes)
     finally:
         engine.close()
-    header = ("NODE", "ADDRESS", "STATE", "ROLE", *(env.upper() for env in config.environments))
+    roles = _roles(config)
+    header = (
+        "NODE",
+        "ADDRESS",
+        "STATE",
+        "ROLE",
+        *(f"{env.upper()} ({roles[env]})" if env in roles else env.upper() for env in config.environments),
+    )
     rows = [
         (
             node.hostname,

@@ -57,7 +57,7 @@ def test_the_spec_is_exactly_the_environment() -> None:
                     ],
                     "Interval": second,
                     "Timeout": 3 * second,
-                    "Retries": 3,
+                    "Retries": 5,
                     "StartPeriod": 60 * second,
                 },
                 "Configs": [
@@ -78,7 +78,7 @@ def test_the_spec_is_exactly_the_environment() -> None:
             "Parallelism": 0,
             "Delay": 0,
             "FailureAction": "rollback",
-            "Monitor": 2 * second,
+            "Monitor": 1 * second,
             "MaxFailureRatio": 0,
             "Order": "stop-first",
         },

@@ -97,3 +97,35 @@ def test_an_unregistered_version_or_unknown_environment_changes_nothing(tmp_path
         swarm.set_traffic_share("node-1", 101)
     assert manager.writes == []
     assert swarm.events("node-1", datetime.now(UTC)) == []
+
+
+def test_status_shows_every_node_its_state_and_each_environments_version(tmp_path: Path) -> None:
+    from flows.targets.swarm.status import node_rows
+
+    ours = ServiceFacts(
+        "svc1",
+        "app-node-1",
+        3,
+        {
+            "deliverypipeline.app": "app",
+            "deliverypipeline.env": "node-1",
+            "deliverypipeline.owner": "swarm",
+            "deliverypipeline.version": "v7",
+        },
+        "img",
+    )
+
+    class WithTasks(Manager):
+        def tasks(self, service: ServiceFacts) -> list[TaskFacts]:
+            return [TaskFacts("id1", "running", "running", "v7", "", datetime.now(UTC))]
+
+        def close(self) -> None:
+            pass
+
+    swarm = target(tmp_path, WithTasks([UP, DOWN], {"app-node-1": ours}))
+    header, rows = node_rows(swarm.config, swarm.engine)
+    assert header == ("NODE", "ADDRESS", "STATE", "ROLE", "NODE-1 (prod)", "NODE-2 (preprod)")
+    assert rows == [
+        ("node-1", "10.0.0.11", "ready/active", "manager", "v7", "-"),
+        ("node-2", "10.0.0.12", "down/active", "worker", "-", "-"),
+    ]
