@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from flows.config import Deadlines, PipelineConfig  # noqa: E402
 from flows.image.push import push_image  # noqa: E402
-from flows.release.operations import wait_until_ready  # noqa: E402
+from flows.release.waits import wait_until_ready  # noqa: E402
 from flows.targets.base import Target  # noqa: E402
 from flows.targets.local.settings import LocalSettings  # noqa: E402
 from flows.targets.local.target import LocalTarget  # noqa: E402
