@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -30,6 +31,7 @@ from flows.targets.swarm.lab_plans import (
     LabRecord,
     Remove,
     Spawn,
+    StartPostgres,
     Step,
     SwarmInit,
     SwarmJoin,
@@ -132,7 +134,7 @@ class LabExecutor:
         record = LabRecord(layout, {})
         write_record(record)
         try:
-            self.run(up_plan(layout), record)
+            self.run(up_plan(layout, secrets.token_urlsafe(18)), record)
         except BaseException:
             self.say("swarm up failed: taking down what it started")
             self.run(down_plan(record), record)
@@ -167,6 +169,8 @@ class LabExecutor:
             return None
         if isinstance(step, Spawn):
             return self._spawn(step, record)
+        if isinstance(step, StartPostgres):
+            return self._postgres(step, record)
         if isinstance(step, WaitEngine):
             self._wait_engine(step)
             return f"{step.node}: engine answers on {step.socket}"
@@ -232,6 +236,20 @@ class LabExecutor:
         write_record(record)
         return f"{step.name}: started (pid {process.pid}, log {step.log})"
 
+    def _postgres(self, step: StartPostgres, record: LabRecord) -> str:
+        from flows.servers import postgres
+
+        spec = postgres.ClusterSpec(step.directory, step.port, step.password, step.host, (step.allow_from,))
+        try:
+            cluster = postgres.start(spec)
+            cluster.create_database(step.database)
+        except postgres.PostgresError as exc:
+            raise LabError(f"the store's PostgreSQL: {exc}") from exc
+        self._children[cluster.pid] = cluster.process
+        record.pids["postgres"] = cluster.pid
+        write_record(record)
+        return f"postgres: {cluster.describe()} (pid {cluster.pid}), database {step.database} for the tasks"
+
     def _wait_engine(self, step: WaitEngine) -> None:
         def look(_: Deadline) -> bool | None:
             if not accepts(step.socket):  # the SDK leaks its socket when a connect fails
@@ -262,7 +280,7 @@ class LabExecutor:
     def _stop(self, step: Kill) -> str | None:
         if not process_named(step.pid, step.binary):
             return None
-        os.kill(step.pid, signal.SIGTERM)
+        os.kill(step.pid, step.signal)
 
         def gone(_: Deadline) -> bool | None:
             return True if not process_named(step.pid, step.binary) else None

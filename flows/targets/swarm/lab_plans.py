@@ -17,87 +17,41 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flows.targets.swarm.lab_steps import (
+    Command,
+    Kill,
+    Remove,
+    Spawn,
+    StartPostgres,
+    Step,
+    SwarmInit,
+    SwarmJoin,
+    Unmount,
+    WaitEngine,
+    WriteFile,
+)
+
+__all__ = [
+    "Command",
+    "Kill",
+    "LabLayout",
+    "LabNode",
+    "LabRecord",
+    "Remove",
+    "Spawn",
+    "StartPostgres",
+    "Step",
+    "SwarmInit",
+    "SwarmJoin",
+    "Unmount",
+    "WaitEngine",
+    "WriteFile",
+    "down_plan",
+    "up_plan",
+]
+
 REGISTRY_BINARY = "docker-registry"
 REGISTRY_STORAGE = Path("/var/lib/deliverypipeline/registry")  # the host registry's (scripts/setup-host.sh)
-
-
-@dataclass(frozen=True)
-class Command:
-    """Run `argv`; with `check=False` a failure is only reported (tear-down of what may be gone)."""
-
-    argv: tuple[str, ...]
-    check: bool = True
-
-
-@dataclass(frozen=True)
-class WriteFile:
-    """Write `text` to `path`, creating its directory."""
-
-    path: Path
-    text: str
-
-
-@dataclass(frozen=True)
-class Spawn:
-    """Start a long-lived process detached from us, its output in `log`; its pid is recorded as `name`."""
-
-    name: str
-    argv: tuple[str, ...]
-    log: Path
-
-
-@dataclass(frozen=True)
-class WaitEngine:
-    """Wait until the engine on `socket` answers."""
-
-    node: str
-    socket: Path
-
-
-@dataclass(frozen=True)
-class SwarmInit:
-    """`swarm init` on the first node, advertising its bridge address."""
-
-    node: str
-    socket: Path
-    address: str
-
-
-@dataclass(frozen=True)
-class SwarmJoin:
-    """`swarm join` of a node to the manager, as a worker."""
-
-    node: str
-    socket: Path
-    address: str
-    manager_socket: Path
-    manager_address: str
-
-
-@dataclass(frozen=True)
-class Kill:
-    """Stop the process recorded as `name` (pid `pid`, only if its command line still names `binary`)."""
-
-    name: str
-    pid: int
-    binary: str
-
-
-@dataclass(frozen=True)
-class Unmount:
-    """Unmount every mount under `root` (the network-namespace files an engine leaves in its exec root)."""
-
-    root: Path
-
-
-@dataclass(frozen=True)
-class Remove:
-    """Remove a file, or a directory and everything in it, if it exists."""
-
-    path: Path
-
-
-Step = Command | WriteFile | Spawn | WaitEngine | SwarmInit | SwarmJoin | Kill | Unmount | Remove
 
 
 @dataclass(frozen=True)
@@ -134,6 +88,7 @@ class LabLayout:
     prefix: str = "dpswarm"
     registry_port: int = 5000
     registry_storage: Path = REGISTRY_STORAGE
+    postgres_port: int = 15432
 
     @property
     def gateway(self) -> str:
@@ -149,6 +104,16 @@ class LabLayout:
     def registry_config(self) -> Path:
         """The configuration file of the nodes' registry listener."""
         return self.state_dir / "registry.yml"
+
+    @property
+    def postgres_dir(self) -> Path:
+        """The store's PostgreSQL cluster."""
+        return self.state_dir / "postgres"
+
+    @property
+    def store_config(self) -> Path:
+        """The webapp store configuration naming that PostgreSQL (the swarm target's default store)."""
+        return self.state_dir / "store.conf"
 
     @property
     def record_path(self) -> Path:
@@ -200,6 +165,16 @@ def registry_config_text(layout: LabLayout) -> str:
     )
 
 
+POSTGRES_USER = "deliverypipeline"  # the cluster's superuser (flows.servers.postgres)
+STORE_DATABASE = "delivery"
+
+
+def store_config_text(layout: LabLayout, password: str) -> str:
+    """The store every task uses: the lab's PostgreSQL, reached on the bridge address."""
+    uri = f"postgresql://{POSTGRES_USER}:{password}@{layout.gateway}:{layout.postgres_port}/{STORE_DATABASE}"
+    return f'[store]\nkind = "postgresql"\nuri = "{uri}"\n'
+
+
 def dockerd_argv(layout: LabLayout, node: LabNode) -> tuple[str, ...]:
     """The node's engine: in its network namespace, with its own host name, files and registry."""
     dockerd = shlex.join(
@@ -245,8 +220,11 @@ def node_network(layout: LabLayout, node: LabNode) -> list[Step]:
     ]
 
 
-def up_plan(layout: LabLayout) -> list[Step]:
-    """Every step of `swarm up`: bridge, forward rule, registry, nodes, engines, swarm init and joins."""
+def up_plan(layout: LabLayout, password: str) -> list[Step]:
+    """Every step of `swarm up`: bridge, rule, registry, store, nodes, engines, swarm init and joins.
+
+    `password`: the store database's, written into the store configuration the tasks get.
+    """
     steps: list[Step] = [
         Command(("ip", "link", "add", layout.bridge, "type", "bridge")),
         Command(("ip", "addr", "add", f"{layout.gateway}/24", "dev", layout.bridge)),
@@ -258,6 +236,15 @@ def up_plan(layout: LabLayout) -> list[Step]:
             (REGISTRY_BINARY, "serve", str(layout.registry_config)),
             layout.state_dir / "registry.log",
         ),
+        StartPostgres(
+            layout.postgres_dir,
+            layout.gateway,
+            layout.postgres_port,
+            f"{layout.subnet}.0/24",
+            password,
+            STORE_DATABASE,
+        ),
+        WriteFile(layout.store_config, store_config_text(layout, password)),
     ]
     nodes = layout.all_nodes()
     for node in nodes:
@@ -286,6 +273,8 @@ def down_plan(record: LabRecord) -> list[Step]:
     ]
     if "registry" in record.pids:
         steps.append(Kill("registry", record.pids["registry"], REGISTRY_BINARY))
+    if "postgres" in record.pids:
+        steps.append(Kill("postgres", record.pids["postgres"], "postgres", signal=2))
     steps += [Unmount(node.exec_root) for node in nodes]
     steps += [Command(("ip", "netns", "delete", node.netns), check=False) for node in nodes]
     steps += [
@@ -296,6 +285,8 @@ def down_plan(record: LabRecord) -> list[Step]:
     steps += [
         Remove(layout.registry_config),
         Remove(layout.state_dir / "registry.log"),
+        Remove(layout.postgres_dir),
+        Remove(layout.store_config),
         Remove(layout.run_dir),
     ]
     return steps

@@ -32,6 +32,9 @@ class SwarmSettings(BaseModel):
     state_dir: Path = LAB_STATE_DIR  # the edge proxy's files and the lab's node data
     run_dir: Path = LAB_RUN_DIR  # the lab's sockets, pids and engine exec roots (short paths)
     health_path: str = "/health"  # probed inside every task for its health
+    # The webapp store configuration (TOML) every task gets at /app/application.conf; None: the
+    # lab's PostgreSQL (`<state_dir>/store.conf`, written by `swarm up`) if there, else SQLite per node.
+    store_config: Path | None = None
     # The release lock: a Swarm config whose labels hold the holder and its lease.
     lock_lease: float = Field(default=60, gt=0)
     lock_renew: float = Field(default=15, gt=0)

@@ -135,7 +135,7 @@ class SwarmTarget:
             raise SwarmError(f"version {version} is not registered; call register_version first")
         service = self._owned_service(environment)
         self.edge.ensure(self._edge_nodes(self.engine.nodes()), self._deployed())
-        store = services.store_config(self.config.application, services.default_store_text())
+        store = services.store_config(self.config.application, self._store_text())
         config_id = self.engine.ensure_config(store, {services.LABEL_APP: self.config.application})
         spec = services.service_spec(
             application=self.config.application,
@@ -152,6 +152,13 @@ class SwarmTarget:
         else:
             self.engine.update_service(service, spec)
         self.edge.repoint(self._edge_nodes(self.engine.nodes()), self._deployed())
+
+    def _store_text(self) -> str:
+        """The store configuration of every task: `swarm.store_config`, the lab's, or SQLite per node."""
+        path = self.settings.store_config or self.state_dir / "store.conf"
+        if self.settings.store_config is not None and not path.is_file():
+            raise SwarmError(f"swarm.store_config {path} does not exist; create it or unset it")
+        return path.read_text() if path.is_file() else services.default_store_text()
 
     def swap(self, first: str, second: str) -> None:
         """Exchange the addresses: every node's server of both backends re-pointed in one line.

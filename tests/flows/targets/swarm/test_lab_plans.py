@@ -13,6 +13,7 @@ from flows.targets.swarm.lab_plans import (
     LabRecord,
     Remove,
     Spawn,
+    StartPostgres,
     SwarmInit,
     SwarmJoin,
     Unmount,
@@ -47,7 +48,7 @@ def node_network(number: int) -> list[Command]:
 
 def test_up_plan_is_exactly_the_lab() -> None:
     rule = ("DOCKER-USER", "-i", "dpswarm0", "-o", "dpswarm0", "-j", "ACCEPT")
-    steps = up_plan(LAYOUT)
+    steps = up_plan(LAYOUT, "pw")
     assert steps == [
         Command(("ip", "link", "add", "dpswarm0", "type", "bridge")),
         Command(("ip", "addr", "add", "10.231.0.1/24", "dev", "dpswarm0")),
@@ -58,6 +59,11 @@ def test_up_plan_is_exactly_the_lab() -> None:
             "registry",
             ("docker-registry", "serve", "/var/sw/registry.yml"),
             Path("/var/sw/registry.log"),
+        ),
+        StartPostgres(Path("/var/sw/postgres"), "10.231.0.1", 15432, "10.231.0.0/24", "pw", "delivery"),
+        WriteFile(
+            Path("/var/sw/store.conf"),
+            '[store]\nkind = "postgresql"\nuri = "postgresql://deliverypipeline:pw@10.231.0.1:15432/delivery"\n',
         ),
         *node_network(1),
         *node_network(2),
@@ -100,12 +106,13 @@ def test_the_nodes_registry_serves_the_host_registrys_storage_on_the_bridge() ->
 
 
 def test_down_plan_stops_by_pid_then_unmounts_then_removes() -> None:
-    record = LabRecord(LAYOUT, {"registry": 10, "node-1": 11, "node-2": 12})
+    record = LabRecord(LAYOUT, {"registry": 10, "postgres": 13, "node-1": 11, "node-2": 12})
     rule = ("DOCKER-USER", "-i", "dpswarm0", "-o", "dpswarm0", "-j", "ACCEPT")
     assert down_plan(record) == [
         Kill("node-1", 11, "dockerd"),
         Kill("node-2", 12, "dockerd"),
         Kill("registry", 10, "docker-registry"),
+        Kill("postgres", 13, "postgres", signal=2),
         Unmount(Path("/run/sw/node-1/exec")),
         Unmount(Path("/run/sw/node-2/exec")),
         Command(("ip", "netns", "delete", "dpswarm-node-1"), check=False),
@@ -116,6 +123,8 @@ def test_down_plan_stops_by_pid_then_unmounts_then_removes() -> None:
         Remove(Path("/var/sw/node-2")),
         Remove(Path("/var/sw/registry.yml")),
         Remove(Path("/var/sw/registry.log")),
+        Remove(Path("/var/sw/postgres")),
+        Remove(Path("/var/sw/store.conf")),
         Remove(Path("/run/sw")),
     ]
 
