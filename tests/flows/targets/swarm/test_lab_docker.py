@@ -34,10 +34,16 @@ def test_up_forms_a_swarm_and_down_removes_it(docker_client: object, tmp_path: P
         assert sorted(nodes) == ["node-1", "node-2"]
         assert {status["Addr"] for status in nodes.values()} == {"10.232.0.11", "10.232.0.12"}
         assert all(status["State"] == "ready" for status in nodes.values())
-        assert set(record.pids) == {"registry", "node-1", "node-2"}
+        assert set(record.pids) == {"registry", "postgres", "node-1", "node-2"}
+        assert 'kind = "postgresql"' in layout.store_config.read_text()
     finally:
         executor.down(layout)
-    binaries = {"registry": "docker-registry", "node-1": "dockerd", "node-2": "dockerd"}
+    binaries = {
+        "registry": "docker-registry",
+        "postgres": "postgres",
+        "node-1": "dockerd",
+        "node-2": "dockerd",
+    }
     assert not any(process_named(pid, binaries[name]) for name, pid in record.pids.items())
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "dpswt-node" not in netns
@@ -49,4 +55,5 @@ def test_up_forms_a_swarm_and_down_removes_it(docker_client: object, tmp_path: P
     rule = subprocess.run(["iptables", "-C", *forward_rule("dpswt0")], capture_output=True)
     assert rule.returncode != 0
     assert not layout.run_dir.exists()
+    assert not layout.postgres_dir.exists() and not layout.store_config.exists()
     assert "node-2: joined the swarm as a worker" in lines
