@@ -30,13 +30,20 @@ VERSIONS = ("c1", "c2")
 REGISTRY = "127.0.0.1:5000"
 
 
+def reachable_dir(prefix: str) -> Path:
+    """A new temp directory the store's PostgreSQL (run as the `postgres` user) can enter."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[LabLayout]:
     """A three-node swarm of its own for the session."""
     layout = LabLayout(
         nodes=3,
         run_dir=Path(f"/run/dpswc{PID}"),
-        state_dir=Path(tempfile.mkdtemp(prefix=f"dpswc-{PID}-")),
+        state_dir=reachable_dir(f"dpswc-{PID}-"),
         subnet="10.233.0",
         bridge="dpswc0",
         prefix="dpswc",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,15 +13,16 @@ import pytest
 from flows.clock import Deadline, poll_until
 from flows.targets.swarm.lab_executor import LabExecutor, _sdk_client, process_named
 from flows.targets.swarm.lab_plans import LabLayout, forward_rule
+from tests.flows.targets.swarm.conftest import reachable_dir
 
 pytestmark = pytest.mark.docker
 
 
-def test_up_forms_a_swarm_and_down_removes_it(docker_client: object, tmp_path: Path) -> None:
+def test_up_forms_a_swarm_and_down_removes_it(docker_client: object) -> None:
     layout = LabLayout(
         nodes=2,
         run_dir=Path(f"/run/dpswt{os.getpid()}"),
-        state_dir=tmp_path,
+        state_dir=reachable_dir("dpswt-"),
         subnet="10.232.0",
         bridge="dpswt0",
         prefix="dpswt",
@@ -38,6 +40,7 @@ def test_up_forms_a_swarm_and_down_removes_it(docker_client: object, tmp_path: P
         assert 'kind = "postgresql"' in layout.store_config.read_text()
     finally:
         executor.down(layout)
+        shutil.rmtree(layout.state_dir, ignore_errors=True)
     binaries = {
         "registry": "docker-registry",
         "postgres": "postgres",
