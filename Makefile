@@ -11,10 +11,11 @@ BIN := $(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv host lint unit test demo demo-stop serve stop status
+.PHONY: help setup venv host lint unit test demo demo-stop fleet-demo fleet-stop serve stop status
 
 help:
 	@echo "make demo   run the pipeline: release this checkout's HEAD blue/green to the local target"
+	@echo "make fleet-demo  the same release to a local Docker Swarm of 3 nodes (make fleet-stop)"
 	@echo "make test   set up, then ruff, mypy and the whole test suite (unit + docker)"
 	@echo "make unit   the fast tests only (-m 'not docker')"
 	@echo "make lint   ruff check, ruff format --check, mypy"
@@ -99,6 +100,19 @@ demo: setup
 # Stops what the demo started (containers, HAProxy); the shared data stays.
 demo-stop:
 	@$(BIN)/deliverypipeline local down
+
+# The same release to the swarm target: a local swarm of 3 nodes (network namespaces, each with its
+# own engine: `deliverypipeline swarm up`, left up between runs), its edge HAProxy on 127.0.0.1:8180
+# (prod) and :8181 (preprod). `make fleet-stop` removes the swarm, the edge and the lab's network.
+FLEET_EDGE := --prod-address 127.0.0.1:8180 --preprod-address 127.0.0.1:8181
+fleet-demo: setup
+	@$(BIN)/deliverypipeline swarm status >/dev/null 2>&1 || $(BIN)/deliverypipeline swarm up --nodes 3
+	$(BIN)/deliverypipeline run --repo . --ref HEAD --target swarm $(FLEET_EDGE)
+	@$(BIN)/deliverypipeline swarm status $(FLEET_EDGE)
+	@echo "prod: http://127.0.0.1:8180/   preprod: http://127.0.0.1:8181/   Prefect UI: http://127.0.0.1:$${PREFECT_PORT:-4200}/"
+
+fleet-stop:
+	@$(BIN)/deliverypipeline swarm down
 
 # The control plane: what runs (status), and stopping it (its running flow runs, the worker, the server).
 status: venv

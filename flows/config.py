@@ -21,6 +21,7 @@ from flows.errors import ConfigError
 from flows.release.settings import AnalysisSettings, VerificationSettings, validate_traffic_steps
 from flows.targets.aws.settings import AwsSettings
 from flows.targets.local.settings import LocalSettings
+from flows.targets.swarm.settings import SwarmSettings
 
 LOCAL_POLL_S = 1.0
 
@@ -73,6 +74,7 @@ class PipelineConfig(BaseModel):
     traffic_steps: list[int] = Field(default_factory=list)
     local: LocalSettings = Field(default_factory=LocalSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
+    swarm: SwarmSettings = Field(default_factory=SwarmSettings)
 
     @field_validator("traffic_steps")
     @classmethod
@@ -127,6 +129,7 @@ TARGET_DEFAULTS: dict[str, dict[str, dict[str, float]]] = {
         "analysis": {"window": 10.0},
     },
     "aws": {"deadlines": {"poll_interval": 10.0, "health_grace": 60.0}, "analysis": {"window": 300.0}},
+    "swarm": {"deadlines": {"poll_interval": 0.5, "health_grace": 0.0}, "analysis": {"window": 10.0}},
 }
 
 

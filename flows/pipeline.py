@@ -79,7 +79,7 @@ def lock_target(where: Target, version: str, config: PipelineConfig) -> Iterator
 def pipeline(
     repo: str = ".",
     ref: str = "HEAD",
-    target: Literal["local", "aws"] = "local",
+    target: Literal["local", "aws", "swarm"] = "local",
     require_approval: bool = False,
     notify_url: str | None = None,
     config: FoldedConfig = None,

@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = {
     "server": "flows.cli.server",  # server start | status | stop: the control plane
     "local": "flows.cli.local",  # local status | down
     "aws": "flows.cli.aws",  # aws status | swap
+    "swarm": "flows.cli.swarm",  # swarm up | down | status
     "webhook": "flows.cli.webhook",  # webhook
 }
 

@@ -33,7 +33,9 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--repo", default=".", help="repository: a path or a git URL (default: .)")
     parser.add_argument("--ref", default="HEAD", help="commit, branch or tag (default: HEAD)")
-    parser.add_argument("--target", default="local", choices=("local", "aws"), help="where to release")
+    parser.add_argument(
+        "--target", default="local", choices=("local", "aws", "swarm"), help="where to release"
+    )
     parser.add_argument("--config", type=Path, help="a PipelineConfig as JSON or TOML")
     parser.add_argument("--application", help="application name (names its containers and images)")
     parser.add_argument("--prod-address", dest="prod_address", help="e.g. 127.0.0.1:8080")

@@ -23,7 +23,7 @@ Say = Callable[[str], None]
 FLOW = "deliverypipeline"
 RECOVERY = "recover/crashed-release"  # started by the server when a release run crashes
 # Every deployment of prefect.yaml, by full name: the releases, one per target, and the recovery.
-DEPLOYMENTS = (f"{FLOW}/local", f"{FLOW}/aws", RECOVERY)
+DEPLOYMENTS = (f"{FLOW}/local", f"{FLOW}/aws", f"{FLOW}/swarm", RECOVERY)
 DEPLOY_TIMEOUT_S = 300.0
 VERSION_ENV = "DELIVERYPIPELINE_DEPLOYMENT_VERSION"
 # What the deployments are made from: their definitions and the flow's parameter schema.
@@ -34,6 +34,7 @@ SOURCES = (
     "flows/config.py",
     "flows/targets/local/settings.py",
     "flows/targets/aws/settings.py",
+    "flows/targets/swarm/settings.py",
 )
 
 

@@ -14,9 +14,9 @@ from pydantic import ValidationError
 
 from flows.config import PipelineConfig, for_target
 from flows.errors import ConfigError
+from flows.targets.factory import TARGETS
 
 RUN_RESOURCE = "prefect.flow-run."
-TARGETS = ("local", "aws")
 NAME_PREFIX = "recover "
 
 

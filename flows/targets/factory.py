@@ -12,7 +12,7 @@ from flows.config import PipelineConfig
 from flows.errors import ConfigError
 from flows.targets.base import Target
 
-TARGETS = ("local", "aws")
+TARGETS = ("local", "aws", "swarm")
 
 
 class UnknownTarget(ConfigError):
@@ -20,7 +20,7 @@ class UnknownTarget(ConfigError):
 
 
 def make_target(name: str, config: PipelineConfig, **options: Any) -> Target:
-    """The target called `name` (`local` or `aws`) for `config`; `options` go to its constructor.
+    """The target called `name` (`local`, `aws` or `swarm`) for `config`; `options` go to its constructor.
 
     Imported lazily: a local release does not load boto3, an AWS one does not need HAProxy.
     """
@@ -32,4 +32,8 @@ def make_target(name: str, config: PipelineConfig, **options: Any) -> Target:
         from flows.targets.aws.target import ElasticBeanstalkTarget
 
         return ElasticBeanstalkTarget(config, **options)
+    if name == "swarm":
+        from flows.targets.swarm.target import SwarmTarget
+
+        return SwarmTarget(config, **options)
     raise UnknownTarget(f"unknown target {name!r}; choose one of: {', '.join(TARGETS)}")

@@ -27,9 +27,9 @@ def releases() -> dict[str, dict[str, Any]]:
     return {d["name"]: d for d in load()["deployments"] if d["entrypoint"] == "flows/pipeline.py:pipeline"}
 
 
-def test_local_and_aws_deployments_of_the_pipeline_run_on_the_process_pool() -> None:
+def test_the_deployments_of_the_pipeline_one_per_target_run_on_the_process_pool() -> None:
     deployments = releases()
-    assert set(deployments) == {"local", "aws"}
+    assert set(deployments) == {"local", "aws", "swarm"}
     for name, deployment in deployments.items():
         assert deployment["entrypoint"] == "flows/pipeline.py:pipeline"
         assert deployment["work_pool"]["name"] == POOL
