@@ -132,7 +132,7 @@ def test_serves_server_deployments_worker_and_receiver_until_interrupted(tmp_pat
         assert f"→ deliverypipeline/local on {api}" in log.read_text()  # the receiver's target
 
         pids = [int(pid) for pid in re.findall(r"started \w+ \(pid (\d+)\)", log.read_text())]
-        assert len(pids) == 3
+        assert len(pids) == 4  # the server, the worker, its keeper and the receiver
         # A flow run in progress runs in a session of its own: Ctrl-C must stop it too.
         run_id = _start_a_harmless_run(api, tmp_path)
         worker = pids[1]
