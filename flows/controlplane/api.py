@@ -30,7 +30,7 @@ import requests
 from flows import http
 from flows.clock import SYSTEM_CLOCK, Clock, Deadline, GaveUp, poll_until
 from flows.controlplane import ControlPlaneError
-from flows.controlplane.headers import API_VERSION, auth_headers, client_headers, for_current_run
+from flows.controlplane.headers import API_VERSION, auth_headers, authorization, client_headers
 from flows.controlplane.records import (
     Deployment,
     FlowRun,
@@ -289,3 +289,19 @@ class ControlPlaneApi:
         """The workers the server knows for `pool`."""
         rows = self.call("POST", f"/work_pools/{quote(pool, safe='')}/workers/filter", {})
         return [Worker(row.get("name", ""), str(row.get("status") or "")) for row in rows]
+
+
+def for_current_run() -> ControlPlaneApi:
+    """A client of the server the current process reports to, from Prefect's settings.
+
+    For the flow's own calls (superseding, renaming, approval): the worker gives the flow run
+    `PREFECT_API_URL` (a test harness sets it in Prefect's settings). Only here is Prefect imported.
+    """
+    from prefect.settings import get_current_settings
+
+    api = get_current_settings().api
+    if not api.url:
+        raise ControlPlaneError("no Prefect API URL in this process's settings: set PREFECT_API_URL")
+    key = api.key.get_secret_value() if api.key is not None else None
+    auth_string = api.auth_string.get_secret_value() if api.auth_string is not None else None
+    return ControlPlaneApi(api.url, authorization(key, auth_string))

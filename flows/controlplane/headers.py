@@ -2,8 +2,8 @@
 
 The server treats a client by its announced version (an unknown one gets older rules), and
 authenticates it by Prefect's settings: `PREFECT_API_KEY` as a bearer token, else
-`PREFECT_API_AUTH_STRING` (`user:password`) as basic auth. `for_current_run` builds the adapter
-for the server the current flow run reports to, from Prefect's own settings.
+`PREFECT_API_AUTH_STRING` (`user:password`) as basic auth (`authorization`, which the adapter's
+`for_current_run` also uses for the server the current flow run reports to).
 """
 
 from __future__ import annotations
@@ -12,12 +12,6 @@ import base64
 import os
 from collections.abc import Mapping
 from importlib.metadata import version as installed_version
-from typing import TYPE_CHECKING
-
-from flows.controlplane import ControlPlaneError
-
-if TYPE_CHECKING:
-    from flows.controlplane.api import ControlPlaneApi
 
 # The API version Prefect's client announces (prefect.client.constants.SERVER_API_VERSION; a test
 # keeps the two equal). With the User-Agent the server knows a current client: for an unknown one
@@ -47,21 +41,3 @@ def authorization(key: str | None, auth_string: str | None) -> dict[str, str]:
     if auth_string:
         return {"Authorization": "Basic " + base64.b64encode(auth_string.encode()).decode()}
     return {}
-
-
-def for_current_run() -> ControlPlaneApi:
-    """A client of the server the current process reports to, from Prefect's settings.
-
-    For the flow's own calls (superseding, renaming, approval): the worker gives the flow run
-    `PREFECT_API_URL` (a test harness sets it in Prefect's settings). Only here is Prefect imported.
-    """
-    from prefect.settings import get_current_settings
-
-    api = get_current_settings().api
-    if not api.url:
-        raise ControlPlaneError("no Prefect API URL in this process's settings: set PREFECT_API_URL")
-    key = api.key.get_secret_value() if api.key is not None else None
-    auth_string = api.auth_string.get_secret_value() if api.auth_string is not None else None
-    from flows.controlplane.api import ControlPlaneApi
-
-    return ControlPlaneApi(api.url, authorization(key, auth_string))

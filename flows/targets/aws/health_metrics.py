@@ -21,8 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from flows.targets.aws.errors import AwsHealthError
-from flows.targets.aws.lease import as_utc
 from flows.targets.base import TrafficCounters
+from flows.targets.lease import as_utc
 
 STATUS_CLASSES = ("Status2xx", "Status3xx", "Status4xx", "Status5xx")
 # Four whole-number percentages, each rounded, sum to 100 give or take 2.

@@ -5,12 +5,11 @@ Two pipeline instances (on any hosts) that release to the same application share
 `IfNoneMatch='*'` (only one creator wins); the holder renews its lease from a background thread
 with `IfMatch=<its ETag>`; a run that finds the lease expired replaces it with `IfMatch=<the ETag
 it read>` (only one taker wins); the holder removes it at the end with `IfMatch` too, so an object
-that is no longer ours is left alone. The decisions are in `flows.targets.aws.lease`.
+that is no longer ours is left alone. The decisions are in `flows.targets.lease`.
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from flows.clock import Clock, Deadline, poll_until
-from flows.targets.aws import lease
+from flows.targets import lease
 from flows.targets.aws.errors import AwsLockError, AwsLockHeld, AwsLockLost, translate
-from flows.targets.aws.lease import LeaseRecord, StoredLease, Verdict, WallTime
 from flows.targets.aws.settings import AwsSettings
 from flows.targets.base import LockHolder, Log
+from flows.targets.lease import LeaseRecord, StoredLease, Verdict, WallTime
+from flows.targets.renewal import Renewal
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -235,8 +235,7 @@ class HeldLock:
         self.etag = etag
         self.lost: str | None = None  # why the lock is no longer ours, once it is not
         self.interrupted: LockHolder | None = None  # the holder whose expired lease we took over
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._renewal = Renewal(self.renew, lock.renew_s, "release-lock-renewal")
 
     def renew(self, log: Log) -> bool:
         """Extend the lease from now, only if the object is still ours; False once it is lost.
@@ -285,20 +284,11 @@ class HeldLock:
 
     def start_renewing(self, log: Log) -> None:
         """Renew every `aws.lock_renew` seconds in a daemon thread until `release`."""
-
-        def loop() -> None:
-            while not self._stop.wait(self.lock.renew_s):
-                if not self.renew(log):
-                    return
-
-        self._thread = threading.Thread(target=loop, name="release-lock-renewal", daemon=True)
-        self._thread.start()
+        self._renewal.start(log)
 
     def release(self, log: Log) -> None:
         """Stop renewing and remove the lock object if it is still ours; never raises."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(RENEWAL_JOIN_S)
+        self._renewal.stop(RENEWAL_JOIN_S)
         if self.lost is not None:
             return
         try:

@@ -38,10 +38,10 @@ from flows.targets.aws.errors import (
     AwsSwapError,
 )
 from flows.targets.aws.health_metrics import TrafficTally, window_from
-from flows.targets.aws.lease import WallTime
 from flows.targets.aws.lock import HeldLock, S3ReleaseLock
 from flows.targets.aws.versions import ApplicationVersions
 from flows.targets.base import Environment, LockHolder, Log, TargetEvent, TrafficCounters
+from flows.targets.lease import WallTime
 
 _logger = logging.getLogger(__name__)
 

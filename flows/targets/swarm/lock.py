@@ -2,7 +2,7 @@
 
 Two pipelines on two machines that release to one swarm share the config
 `<application>-release-lock`. Its label `deliverypipeline.lease` holds a lease record (holder,
-token, expiry: `flows.targets.aws.lease`, the same pure decisions as the S3 lock) or nothing when
+token, expiry: `flows.targets.lease`, the same pure decisions as the S3 lock) or nothing when
 free. Every write is a compare-and-swap on the config object's version (the manager refuses an
 update "out of sequence"), so of two runs that read the same version only one wins; creating the
 object is one too (names are unique). The holder renews from a background thread; a run that
@@ -12,7 +12,6 @@ it at the end with one more compare-and-swap, leaving a lock that is no longer o
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flows.clock import Clock, Deadline, poll_until
-from flows.targets.aws import lease
-from flows.targets.aws.lease import LeaseRecord, StoredLease, Verdict, WallTime
+from flows.targets import lease
 from flows.targets.base import LockHolder, Log
+from flows.targets.lease import LeaseRecord, StoredLease, Verdict, WallTime
+from flows.targets.renewal import Renewal
 from flows.targets.swarm.engine import SwarmEngine, SwarmError, parse_time
 
 LABEL = "deliverypipeline.lease"
@@ -226,8 +226,7 @@ class HeldSwarmLock:
         self.record = record
         self.interrupted = interrupted
         self.lost: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._renewal = Renewal(self.renew, lock.renew_s, "swarm-lock-renewal")
 
     def _ours(self) -> LockObject | None:
         current = self.lock.store.read()
@@ -252,20 +251,11 @@ class HeldSwarmLock:
 
     def start_renewing(self, log: Log) -> None:
         """Renew every `renew_s` seconds in a daemon thread until `release`."""
-
-        def loop() -> None:
-            while not self._stop.wait(self.lock.renew_s):
-                if not self.renew(log):
-                    return
-
-        self._thread = threading.Thread(target=loop, name="swarm-lock-renewal", daemon=True)
-        self._thread.start()
+        self._renewal.start(log)
 
     def release(self, log: Log) -> None:
         """Stop renewing and free the lock if it is still ours; never raises."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
+        self._renewal.stop(30)
         if self.lost is not None:
             return
         try:

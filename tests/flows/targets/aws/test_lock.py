@@ -17,12 +17,12 @@ from botocore.stub import ANY
 from pydantic import ValidationError
 
 from flows.errors import TargetError
-from flows.targets.aws import lease
+from flows.targets import lease
 from flows.targets.aws.errors import AwsLockError, AwsLockHeld, AwsLockLost
-from flows.targets.aws.lease import LeaseRecord
 from flows.targets.aws.settings import AwsSettings
 from flows.targets.aws.target import ElasticBeanstalkTarget
 from flows.targets.base import LockHolder
+from flows.targets.lease import LeaseRecord
 from tests.flows.targets.aws.eb_world import BUCKET, NOWHERE, REGION, EbWorld, aws_config
 
 LEASE_S = 7200.0  # fake-clock seconds (the renewal's hour of real seconds must be shorter)

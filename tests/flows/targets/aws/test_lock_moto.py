@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from flows.targets.aws import lease
+from flows.targets import lease
 from flows.targets.aws.clients import make_clients
 from flows.targets.aws.errors import AwsLockHeld
 from flows.targets.aws.settings import AwsSettings

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flows.targets.aws import lease
-from flows.targets.aws.lease import LeaseRecord, StoredLease, WallTime
+from flows.targets import lease
 from flows.targets.base import LockHolder
+from flows.targets.lease import LeaseRecord, StoredLease, WallTime
 from flows.targets.swarm.lock import HeldSwarmLock, LockObject, SwarmLockHeld, SwarmReleaseLock
 from tests.flows.fakes import FakeClock
 

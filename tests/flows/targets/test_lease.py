@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from flows.targets.aws import lease
-from flows.targets.aws.lease import StoredLease, Verdict, WallTime
+from flows.targets import lease
 from flows.targets.base import LockHolder
+from flows.targets.lease import StoredLease, Verdict, WallTime
 from tests.flows.fakes import FakeClock
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -75,7 +75,7 @@ def test_a_held_lock_whose_lease_ran_out_refuses_the_next_change() -> None:
     clock = FakeClock()
     wall = WallTime(clock)
     record = lease.new_record(HOLDER, "token", wall.now(), 120)
-    fake_lock: object = SimpleNamespace(wall=wall, skew_s=10, where="s3://bucket/locks/app.json")
+    fake_lock: object = SimpleNamespace(wall=wall, skew_s=10, renew_s=60, where="s3://bucket/locks/app.json")
     held = HeldLock(fake_lock, record, "etag")  # type: ignore[arg-type]
     held.check("swapping")  # fresh: ours
     clock.sleep(115)  # renewals failed meanwhile: another run may take it over soon

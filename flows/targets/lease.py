@@ -1,6 +1,7 @@
-"""Pure decisions of the S3 release lock: what a lease record says, whether it may be taken over.
+"""Pure decisions of a lease-held release lock: what a lease record says, whether it may be taken over.
 
-No boto3 here. The lock object (see `flows.targets.aws.lock`) holds one `LeaseRecord` as JSON:
+Shared by the targets whose lock lives in an object of the platform (an S3 object for aws, a
+Swarm config for swarm). No I/O here. The lock object holds one `LeaseRecord` as JSON:
 who holds the lock, since when, and until when its lease lasts. These functions render and read
 that record and decide, from it and the time, whether a pipeline run may take the lock now.
 """
