@@ -109,7 +109,8 @@ fleet-demo: setup
 	@$(BIN)/deliverypipeline swarm status >/dev/null 2>&1 || $(BIN)/deliverypipeline swarm up --nodes 3
 	$(BIN)/deliverypipeline run --repo . --ref HEAD --target swarm $(FLEET_EDGE)
 	@$(BIN)/deliverypipeline swarm status $(FLEET_EDGE)
-	@echo "prod: http://127.0.0.1:8180/   preprod: http://127.0.0.1:8181/   Prefect UI: http://127.0.0.1:$${PREFECT_PORT:-4200}/"
+	@eval "$$($(BIN)/deliverypipeline server env)"; \
+	  echo "prod: http://127.0.0.1:8180/   preprod: http://127.0.0.1:8181/   Prefect UI: $$PREFECT_UI_URL/"
 
 fleet-stop:
 	@$(BIN)/deliverypipeline swarm down

@@ -135,8 +135,17 @@ def with_password(config: StoreConfig, env: Mapping[str, str]) -> StoreConfig:
 
 
 def masked(uri: str) -> str:
-    """``uri`` with its password (if any) replaced by ``***``, for messages."""
-    return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", uri)
+    """``uri`` with its password (if any) replaced by ``***``, for messages.
+
+    The user part ends at the URL's last ``@``, so a password holding a raw ``/`` or ``@`` is
+    masked whole too; a ``password=`` query parameter is masked as well.
+    """
+    scheme, separator, rest = uri.partition("://")
+    if separator and "@" in rest:
+        userinfo, _, hosts = rest.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        rest = f"{user}:***@{hosts}" if ":" in userinfo else f"{user}@{hosts}"
+    return scheme + separator + re.sub(r"(password=)[^&]*", r"\1***", rest)
 
 
 def _string(table: Mapping[str, Any], key: str, file: str) -> str:

@@ -174,12 +174,17 @@ def gather(
 
 @contextmanager
 def handed_over(
-    blocks: Blocks, handover: Handover, say: Say, now: float | None = None
+    blocks: Blocks,
+    handover: Handover,
+    say: Say,
+    now: float | None = None,
+    keep: Callable[[], bool] = lambda: False,
 ) -> Iterator[PipelineConfig]:
     """The run's configuration naming its blocks, made for the block's life and removed after it.
 
     Expired run blocks are swept first (a killed command's); a block made here is removed at the
-    end whatever happened (Ctrl-C included).
+    end whatever happened (Ctrl-C included), unless `keep()` says the run still needs it then: a
+    crashed run's recovery reads the same blocks, and they are swept once they expire.
     """
     now = time.time() if now is None else now
     swept = blocks.sweep(now)
@@ -196,7 +201,10 @@ def handed_over(
             say(note)
         yield with_blocks(handover.config, names)
     finally:
-        _remove(blocks, made, say)
+        if made and keep():
+            say(f"kept the run's credential block(s) for its recovery; swept once they expire ({len(made)})")
+        else:
+            _remove(blocks, made, say)
 
 
 def _remove(blocks: Blocks, made: Sequence[RunSecret], say: Say) -> None:

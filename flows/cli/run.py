@@ -99,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
     from flows.controlplane.secrets import SecretBlocks
 
     handover = gather(args.target, config, os.environ)  # the caller's credentials, resolved here
-    with up() as (ready, client), handed_over(SecretBlocks(client), handover, say) as config:
+    from flows.controlplane.decisions import EXIT_CRASHED
+
+    ended: list[int] = []  # the run's exit code once followed; a crashed run's recovery needs its blocks
+    crashed = lambda: ended == [EXIT_CRASHED]  # noqa: E731 - read when the blocks would be removed
+    with up() as (ready, client), handed_over(SecretBlocks(client), handover, say, keep=crashed) as config:
         flow_run = submit(client, args.target, run_parameters(args, config))
-        return Follower(client, ready.layout, flow_run.id).run()
+        ended.append(Follower(client, ready.layout, flow_run.id).run())
+    return ended[0]

@@ -28,7 +28,8 @@ BLOCK_TYPE = "secret"  # Prefect's `Secret` block type, registered by every serv
 RUN_BLOCK = re.compile(r"^run-(?P<kind>[a-z]+)-(?P<expiry>\d{9,})-(?P<token>[0-9a-f]{8,})$")
 PAGE = 200  # the API's largest page
 # The caller's credentials in a shell's environment: who it is (keys, session token, the profile
-# it chose) and its registry login. The control plane's children (server, worker, so every run
+# it chose), its registry login and the webhook's secret. The control plane's children (server,
+# worker, so every run
 # and whatever a run starts) never inherit them from the shell that started the control plane.
 CALLER_CREDENTIALS = frozenset(
     {
@@ -41,6 +42,7 @@ CALLER_CREDENTIALS = frozenset(
         "AWS_DEFAULT_PROFILE",
         "DELIVERY_REGISTRY_USER",
         "DELIVERY_REGISTRY_PASSWORD",
+        "DELIVERY_WEBHOOK_SECRET",  # the receiver's alone: a pushed commit's tests run under the worker
     }
 )
 

@@ -81,11 +81,11 @@ def starting(layout: Layout) -> Iterator[None]:
 
 
 def heartbeat_age(client: ControlPlaneApi, name: str = WORKER_NAME) -> float | None:
-    """Seconds since the server last heard worker `name` poll the pool; None if it never did."""
-    try:
-        rows = client.call("POST", f"/work_pools/{POOL}/workers/filter", {}) or []
-    except ApiError:
-        return None
+    """Seconds since the server last heard worker `name` poll the pool; None if it never did.
+
+    Raises `ApiError` when the server does not answer: that tells nothing about the worker.
+    """
+    rows = client.call("POST", f"/work_pools/{POOL}/workers/filter", {}) or []
     for row in rows:
         if row.get("name") == name and row.get("last_heartbeat_time"):
             seen = datetime.fromisoformat(str(row["last_heartbeat_time"]).replace("Z", "+00:00"))
@@ -98,7 +98,11 @@ def not_reusable(layout: Layout, client: ControlPlaneApi, record: dict[str, Any]
     if (gone := missing_files(record, os.path.exists)) is not None:
         return f"runs from {gone}, which is gone"
     running_s = time.time() - float(record.get("started") or 0)
-    if stale_worker(heartbeat_age(client), running_s, STALE_AFTER_S):
+    try:
+        age = heartbeat_age(client)
+    except ApiError:  # a busy or restarting server: a worker is never replaced for the server's silence
+        return None
+    if stale_worker(age, running_s, STALE_AFTER_S):
         return f"has not polled pool {POOL} for over {STALE_AFTER_S:.0f}s"
     return None
 

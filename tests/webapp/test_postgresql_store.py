@@ -125,6 +125,16 @@ def test_bad_urls_are_named_with_the_password_masked(url: str, message: str) -> 
     assert ":pw@" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://u:s3c/ret@h/db", "postgresql://u:p@ss3cret@h/db", "postgresql://u@h/db?password=s3cret"],
+)
+def test_a_password_libpq_would_misread_is_refused_and_never_shown(url: str) -> None:
+    with pytest.raises(StoreError) as caught:
+        PostgresStore(url, where="cfg: [store] uri")
+    assert "s3c" not in str(caught.value)
+
+
 def test_description_names_database_and_address_only() -> None:
     params, description = parse_url("postgresql://app:pw@db.example:6432/journal", password="other")
     assert description == "PostgreSQL database journal at db.example:6432"

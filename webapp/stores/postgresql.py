@@ -74,6 +74,12 @@ def parse_url(url: str, password: str | None = None) -> tuple[dict[str, Any], st
     the password; raise ValueError when the URL is not a PostgreSQL connection URL."""
     if not url.startswith(("postgresql://", "postgres://")):
         raise ValueError("must start with postgresql://")
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    if "/" in userinfo or "@" in userinfo:
+        raise ValueError(
+            "has a raw '/' or '@' in its user or password: percent-encode it (%2F, %40) "
+            "or give the password apart (password = ... or password_env = ...)"
+        )
     try:
         params: dict[str, Any] = conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:

@@ -151,6 +151,17 @@ def test_the_blocks_live_while_the_run_does_and_are_removed_after_it() -> None:
     assert said == ["removed 1 expired run credential block(s)", "note"]
 
 
+def test_a_crashed_run_keeps_its_blocks_for_its_recovery_until_they_expire() -> None:
+    blocks = FakeBlocks()
+    said: list[str] = []
+    handover = Handover(aws(), (Parcel("aws", "{}", NOW + 60, "credentials_block"),))
+    with handed_over(blocks, handover, said.append, now=NOW, keep=lambda: True) as config:
+        name = config.aws.credentials_block
+    assert name is not None and list(blocks.values) == [name]  # the sweep removes it once expired
+    assert not any(call.startswith("delete") for call in blocks.calls)
+    assert said[-1].startswith("kept the run's credential block(s) for its recovery")
+
+
 def test_a_ctrl_c_still_removes_the_blocks() -> None:
     blocks = FakeBlocks()
     handover = Handover(aws(), (Parcel("aws", "{}", NOW + 60, "credentials_block"),))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.controlplane import worker
+from flows.controlplane.api import ApiError
 from flows.controlplane.layout import layout
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -47,3 +48,16 @@ def test_a_worker_is_reused_only_with_its_files_and_while_it_polls(tmp_path: Pat
     assert hung == "has not polled pool deliverypipeline for over 90s"
     young = {**here, "started": time.time() - 5}
     assert worker.not_reusable(where, FakeApi([]), young) is None  # type: ignore[arg-type]  # not polled yet
+
+
+class SilentApi:
+    """A server that does not answer (busy SQLite, restarting)."""
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        raise ApiError("the control plane's API did not answer", 503)
+
+
+def test_a_server_that_does_not_answer_never_gets_a_polling_worker_replaced(tmp_path: Path) -> None:
+    where = layout({"DELIVERY_STATE_DIR": str(tmp_path)}, cwd=ROOT)
+    here = {"root": str(ROOT), "python": sys.executable, "started": time.time() - 600}
+    assert worker.not_reusable(where, SilentApi(), here) is None  # type: ignore[arg-type]
