@@ -118,23 +118,23 @@ def pipeline(
         with lock_target(where, source.version, config):
             release_bundle(where, source.path, pushed.ref, source.version)
             roles = pick_preprod(where, config)
-            if already_live(roles, source.version, config.accepted_health):
-                verify_prod(where, source.version, config)
-                return run.ended(
-                    f"{source.version} was already live on prod ({roles.prod.name}): nothing to do"
-                )
-            with watching_prod(where, roles, config, run.report, require_approval) as watch:
-                since = deploy(where, roles, source.version, config)
-                wait_until_ready(where, roles, source.version, config, since)
-                verify_preprod(where, source.version, config)
-                approval(roles, source.version, require_approval)
-                canary(where, roles, config, watch)
-                try:
-                    after = swap(where, config, watch)
-                    verify_prod(where, source.version, config)
-                    analyse_traffic(where, after, config, watch)
-                except BaseException as rejected:  # rejected, or interrupted before it was verified
-                    swap_back(where, roles, rejected, config)  # raises what ends the run
+            live = already_live(roles, source.version, config.accepted_health)
+            if not live:
+                with watching_prod(where, roles, config, run.report, require_approval) as watch:
+                    since = deploy(where, roles, source.version, config)
+                    wait_until_ready(where, roles, source.version, config, since)
+                    verify_preprod(where, source.version, config)
+                    approval(roles, source.version, require_approval)
+                    canary(where, roles, config, watch)
+                    try:
+                        after = swap(where, config, watch)
+                        verify_prod(where, source.version, config)
+                        analyse_traffic(where, after, config, watch)
+                    except BaseException as rejected:  # rejected, or interrupted before it was verified
+                        swap_back(where, roles, rejected, config)  # raises what ends the run
+        if live:  # verified after the lock is let go: a run that dies here is no swap to undo
+            verify_prod(where, source.version, config)
+            return run.ended(f"{source.version} was already live on prod ({roles.prod.name}): nothing to do")
         return run.ended(f"{source.version} is live on prod ({after.prod.name})")
 
 

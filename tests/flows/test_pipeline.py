@@ -191,6 +191,10 @@ def test_the_version_already_live_is_a_quick_success(world: World) -> None:
     assert "already live" in state.result()["outcome"]
     assert "deploy" not in steps_of(state) and "swap" not in steps_of(state)
     assert not any(call[0] == "swap" for call in world.target.calls)
+    # prod is verified once the release lock is let go: a run killed while verifying it holds no
+    # lock recorded as "release <version>" with prod on that version (never taken for a dead swap)
+    locking = [call[0] for call in world.target.calls if call[0] in ("lock", "unlock")]
+    assert locking[-1] == "unlock" and list(steps_of(state))[-1] == "verify prod"
 
 
 def test_a_rejected_approval_leaves_prod_untouched(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
