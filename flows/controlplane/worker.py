@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -180,10 +181,18 @@ def _pid_of(infrastructure_pid: str | None) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
+def _elsewhere(infrastructure_pid: str | None) -> bool:
+    """Whether a run's process (`host:pid`, as a process worker records it) runs on another host."""
+    host, separator, _ = (infrastructure_pid or "").rpartition(":")
+    return bool(separator and host) and host != socket.gethostname()
+
+
 def reconcile(client: ControlPlaneApi, say: Say) -> list[str]:
     """Mark Crashed the pool's active runs whose process is gone (their worker died); their ids."""
     crashed = []
     for run in client.read_flow_runs_in_pool(POOL, ACTIVE_STATES):
+        if _elsewhere(run.infrastructure_pid):  # a team server's other hosts: their own worker judges
+            continue
         pid = _pid_of(run.infrastructure_pid)
         if not orphaned(run.state_type, run.infrastructure_pid, pid is not None and proc.alive(pid)):
             continue

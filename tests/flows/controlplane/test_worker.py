@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from flows.controlplane import worker
@@ -61,3 +63,31 @@ def test_a_server_that_does_not_answer_never_gets_a_polling_worker_replaced(tmp_
     where = layout({"DELIVERY_STATE_DIR": str(tmp_path)}, cwd=ROOT)
     here = {"root": str(ROOT), "python": sys.executable, "started": time.time() - 600}
     assert worker.not_reusable(where, SilentApi(), here) is None  # type: ignore[arg-type]
+
+
+class PoolRuns:
+    """Active runs of the pool as the server lists them, and the states set on them."""
+
+    def __init__(self, runs: list[SimpleNamespace]) -> None:
+        self.runs = runs
+        self.crashed: list[str] = []
+
+    def read_flow_runs_in_pool(self, pool: str, state_types: Any) -> list[SimpleNamespace]:
+        return self.runs
+
+    def set_flow_run_state(self, run_id: str, state: Any, force: bool = False) -> str:
+        self.crashed.append(run_id)
+        return "ACCEPT"
+
+
+def test_only_this_hosts_orphaned_runs_are_marked_crashed() -> None:
+    dead = 2**22 + 12345  # above any pid this machine hands out
+    here = SimpleNamespace(
+        id="here", name="r1", state_type="RUNNING", infrastructure_pid=f"{socket.gethostname()}:{dead}"
+    )
+    there = SimpleNamespace(
+        id="there", name="r2", state_type="RUNNING", infrastructure_pid=f"other-host:{dead}"
+    )
+    api = PoolRuns([here, there])
+    assert worker.reconcile(api, lambda line: None) == ["here"]  # type: ignore[arg-type]
+    assert api.crashed == ["here"]
