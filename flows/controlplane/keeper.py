@@ -52,8 +52,20 @@ def our_pid(where: Layout) -> int | None:
     return pid if proc.alive(pid) and is_keeper(proc.cmdline(pid)) else None
 
 
+# How long a new keeper waits for the command that started it to write its record.
+RECORD_GRACE_S = 10.0
+
+
 def ensure_keeper(where: Layout, say: worker.Say) -> int:
-    """The keeper's pid, started when it does not run (or runs from files that are gone)."""
+    """The keeper's pid, started when it does not run (or runs from files that are gone).
+
+    Under the worker's start lock: two entry points at once never start two keepers.
+    """
+    with worker.starting(where):
+        return _ensure_keeper(where, say)
+
+
+def _ensure_keeper(where: Layout, say: worker.Say) -> int:
     pid = our_pid(where)
     record = proc.read_record(record_path(where)) or {}
     if pid is not None and missing_files(record, os.path.exists) is None:
@@ -97,6 +109,14 @@ def died(where: Layout) -> bool:
     return worker.record_path(where).exists() and worker.our_pid(where) is None
 
 
+def replaced(where: Layout, age_s: float) -> bool:
+    """Whether the keeper's record names another process than this one (once its starter wrote it)."""
+    if age_s < RECORD_GRACE_S:
+        return False
+    record = proc.read_record(record_path(where)) or {}
+    return record.get("pid") != os.getpid()
+
+
 def _say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} keeper: {message}", flush=True)
 
@@ -104,12 +124,15 @@ def _say(message: str) -> None:
 def keep(where: Layout, me: dict[str, Any]) -> str:
     """The keeper's loop; returns why it stopped."""
     asked = 0.0
+    born = time.monotonic()
     unanswered_since: float | None = None
     with ControlPlaneApi(where.api_url) as client:
         while True:
             if (gone := missing_files(me, os.path.exists)) is not None:
                 return f"{gone} is gone: the next entry point starts a keeper from its checkout"
             now = time.monotonic()
+            if replaced(where, now - born):
+                return "the control plane no longer records this keeper (stopped, or another took over)"
             due = now - asked >= POLLS_EVERY_S
             if due or died(where):
                 asked = now

@@ -31,3 +31,14 @@ def test_the_keeper_stops_by_itself_when_its_checkout_is_gone(tmp_path: Path) ->
     where = layout({"DELIVERY_STATE_DIR": str(tmp_path)}, cwd=ROOT)
     gone = {"root": str(tmp_path / "deleted-checkout"), "python": sys.executable}
     assert "deleted-checkout is gone" in keeper.keep(where, gone)
+
+
+def test_a_keeper_the_record_no_longer_names_knows_it_was_replaced(tmp_path: Path) -> None:
+    where = layout({"DELIVERY_STATE_DIR": str(tmp_path)}, cwd=ROOT)
+    assert not keeper.replaced(where, 0.0)  # its starter has not written the record yet
+    proc.write_record(keeper.record_path(where), {"pid": os.getpid()})
+    assert not keeper.replaced(where, keeper.RECORD_GRACE_S + 1)
+    proc.write_record(keeper.record_path(where), {"pid": os.getpid() + 1})  # another keeper's
+    assert keeper.replaced(where, keeper.RECORD_GRACE_S + 1)
+    keeper.record_path(where).unlink()  # `make stop` removed it
+    assert keeper.replaced(where, keeper.RECORD_GRACE_S + 1)
