@@ -14,15 +14,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from flows.metrics.dora import ELITE, Figure, Keys
+from flows.metrics.dora import ELITE, LABELS, WINDOWS, Keys, verdict
 
-WINDOWS = (7, 30)
-LABELS = {
-    "deployment_frequency": "deployment frequency",
-    "lead_time": "lead time for changes",
-    "change_failure_rate": "change failure rate",
-    "recovery_time": "recovery time",
-}
 SHOWN_RUNS = 3  # runs named per figure in the table
 
 
@@ -61,10 +54,6 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def _elite(figure: Figure) -> str:
-    return {True: "elite", False: "below elite", None: "-"}[figure.elite]
-
-
 def as_table(keys: Sequence[Keys]) -> str:
     """The keys as text: one block per application, target and window, runs named below each figure."""
     if not keys:
@@ -74,13 +63,13 @@ def as_table(keys: Sequence[Keys]) -> str:
         lines.append(f"{group.application} on {group.target}, last {group.days} days")
         for figure in group.figures:
             label = LABELS[figure.key]
-            lines.append(f"  {label:<22} {figure.shown:<34} {_elite(figure):<12} elite: {ELITE[figure.key]}")
+            lines.append(f"  {label:<31} {figure.shown:<34} {verdict(figure):<12} elite: {ELITE[figure.key]}")
             names = [r.name for r in figure.runs]
             if names:
                 more = f" (+{len(names) - SHOWN_RUNS} more)" if len(names) > SHOWN_RUNS else ""
-                lines.append(f"  {'':<22} runs: {', '.join(names[:SHOWN_RUNS])}{more}")
+                lines.append(f"  {'':<31} runs: {', '.join(names[:SHOWN_RUNS])}{more}")
             if figure.unknown:
-                lines.append(f"  {'':<22} left out: {', '.join(r.name for r in figure.unknown[:SHOWN_RUNS])}")
+                lines.append(f"  {'':<31} left out: {', '.join(r.name for r in figure.unknown[:SHOWN_RUNS])}")
         lines.append("")
     return "\n".join(lines).rstrip()
 

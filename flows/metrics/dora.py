@@ -35,6 +35,13 @@ ELITE = {
     "recovery_time": "less than one hour",
 }
 ELITE_CHANGE_FAILURE_RATE = 0.15
+LABELS = {
+    "deployment_frequency": "Deployment frequency",
+    "lead_time": "Lead time for changes",
+    "change_failure_rate": "Change failure rate",
+    "recovery_time": "Failed-deployment recovery time",
+}
+WINDOWS = (7, 30)  # the windows shown, in days
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,11 @@ class Keys:
     target: str
     days: int
     figures: tuple[Figure, ...] = field(default_factory=tuple)
+
+
+def verdict(figure: Figure) -> str:
+    """How a figure compares with DORA's elite level, in a word or two."""
+    return {True: "elite", False: "below elite", None: "-"}[figure.elite]
 
 
 def duration(seconds: float) -> str:

@@ -25,7 +25,7 @@ def test_the_table_shows_each_figure_its_elite_level_and_runs() -> None:
     lines = table.splitlines()
     assert lines[0] == "deliverypipeline on local, last 7 days"
     assert lines[1].split() == [
-        "deployment", "frequency", "3", "in", "7", "d", "(0.43/day)", "below", "elite",
+        "Deployment", "frequency", "3", "in", "7", "d", "(0.43/day)", "below", "elite",
         "elite:", "on", "demand", "(multiple", "deploys", "per", "day)",
     ]  # fmt: skip
     assert lines[2].split() == [
@@ -35,7 +35,7 @@ def test_the_table_shows_each_figure_its_elite_level_and_runs() -> None:
         "deliverypipeline-a3",
     ]
     assert "left out: deliverypipeline-a3" in table  # its commit time is unknown
-    assert "change failure rate    40 % (2 of 5)" in table
+    assert "Change failure rate 40 % (2 of 5) below elite" in " ".join(table.split())
     assert "runs: deliverypipeline-b1, deliverypipeline-c1, recover deliverypipeline-c1" in table
 
 
