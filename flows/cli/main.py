@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = {
     "aws": "flows.cli.aws",  # aws status | swap
     "swarm": "flows.cli.swarm",  # swarm up | down | status
     "webhook": "flows.cli.webhook",  # webhook
+    "metrics": "flows.cli.metrics",  # metrics: delivery performance (DORA's four keys)
 }
 
 

@@ -19,6 +19,7 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 
 from flows.config import PipelineConfig
+from flows.metrics.artifact import publish as publish_delivery_performance
 from flows.release.decisions import describe
 from flows.release.errors import ZeroDowntimeViolation
 from flows.release.facts import find_roles
@@ -169,6 +170,7 @@ def _finish(run: Run, target: str) -> None:
     if run.returned:
         run.returned.update(run.result())
     publish_run(report)
+    publish_delivery_performance(report.application, target)  # never raises
     if run.notify_url:
         _notify(run.notify_url, report)
 
