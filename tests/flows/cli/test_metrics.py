@@ -56,6 +56,7 @@ def test_the_command_reads_the_history_once_and_prints_both_windows(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4999/api")
+    monkeypatch.delenv("PREFECT_UI_URL", raising=False)  # set in a flow run's environment
     asked: list[int] = []
 
     def read(api: Any, now: datetime, days: int) -> tuple[Any, Any]:
