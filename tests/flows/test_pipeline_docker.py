@@ -228,8 +228,8 @@ def test_second_commit_reaches_prod_and_the_count_continues(stack: Stack) -> Non
     shown = artifacts(state)
     report = shown["release-report"]
     assert report.startswith(f"# {stack.config.application} {result['version']}: released")
-    assert f"| commit | `{sha}` |" in report
-    assert f"| prod now | {result['prod']} |" in report and result["version"] in result["prod"]
+    assert f"commit `{sha}`" in report
+    assert f"- **prod now** {result['prod']}" in report and result["version"] in result["prod"]
     for step in ("checkout", "unit tests", "build image", "push", "swap", "verify prod"):
         assert f"| {step} | Completed |" in report or f"| {step} | Cached |" in report
     assert "## Verifications" in report and f"expected {result['version']}" in report
@@ -237,8 +237,8 @@ def test_second_commit_reaches_prod_and_the_count_continues(stack: Stack) -> Non
     assert "zero downtime held: 0 of" in probe
     for phase in ("before", "during", "after"):
         assert f"| {phase} |" in probe
-    swap_line = next(line for line in probe.splitlines() if line.startswith("swap "))
-    assert "^" in swap_line and "x" not in swap_line  # the swap marked, no failed slice
+    assert "![latency of prod over the release, the swap shaded](data:image/svg+xml;base64," in probe
+    assert "(shaded); 0 failed requests (red lines)" in probe  # the swap marked, no failed request
     assert "# Unit tests passed" in shown["unit-tests"]
     stack.good = sha
 
