@@ -1,4 +1,7 @@
-"""Suite-wide fixtures and hooks: Docker-marked tests fail loudly when the engine is missing."""
+"""Suite-wide fixtures and hooks: Docker-marked tests fail loudly when the engine is missing.
+
+Tests that use the session's Prefect server (`prefect_harness`) are marked `server`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,13 @@ import pytest
 
 # How long the session's temporary Prefect server may take to start (each xdist worker starts one).
 HARNESS_STARTUP_S = 180
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `server` every test that uses the session's Prefect server, directly or through a fixture."""
+    for item in items:
+        if "prefect_harness" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import socketserver
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 # How often a background server checks for shutdown: its teardown waits up to this long.
 SHUTDOWN_POLL_S = 0.005
+
+# The committer every test repository uses, so commits work on a machine with no git identity.
+GIT_IDENTITY = ("-c", "user.name=test", "-c", "user.email=test@localhost")
+
+# How long one git command in a test may take before it fails the test instead of hanging it.
+GIT_TIMEOUT_S = 60.0
+
+
+def git(repo: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """Run git in ``repo`` as `GIT_IDENTITY`; its output, stripped.
+
+    ``env`` adds variables to this process's environment (``GIT_COMMITTER_DATE`` to pin a
+    commit's time). A failing command raises ``CalledProcessError``, so a test never goes on
+    from a repository it did not build; one slower than `GIT_TIMEOUT_S` raises ``TimeoutExpired``.
+    """
+    done = subprocess.run(
+        ["git", "-C", str(repo), *GIT_IDENTITY, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=GIT_TIMEOUT_S,
+        env=None if env is None else {**os.environ, **env},
+    )
+    return done.stdout.strip()
 
 
 def free_port() -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 import time
 import uuid
@@ -39,7 +38,7 @@ from tests.e2e.servers import (
     run_cli,
     wait_http,
 )
-from tests.support import free_port
+from tests.support import free_port, git
 
 pytestmark = pytest.mark.docker  # real servers and subprocesses; slow
 
@@ -97,17 +96,11 @@ class Stack:
         raise AssertionError(f"flow run {run_id} not finished within {RUN_DEADLINE_S} s; see {self.logs}")
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
 def commit(repo: Path, message: str) -> str:
     with (repo / "CHANGES").open("a") as changes:
         changes.write(message + "\n")
     git(repo, "add", "CHANGES")
-    git(repo, "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "commit", "-q", "-m", message)
+    git(repo, "commit", "-q", "-m", message)
     return git(repo, "rev-parse", "HEAD")
 
 

@@ -24,7 +24,7 @@ import requests
 from flows.config import PipelineConfig
 from flows.image.push import image_in_registry
 from flows.release.health import HealthReport, fetch_health
-from tests.support import free_port
+from tests.support import free_port, git
 
 # Prefect and the flow are imported inside the tests: this module is collected (then
 # deselected) by the pipeline's own fast unit-test step, which must not pay for Prefect.
@@ -51,17 +51,6 @@ KEEP_IN = {
     MAIN / "tests": {"__init__.py", "conftest.py", "flows"},
     MAIN / "tests" / "flows": {"__init__.py", "steps"},
 }
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=pipeline-test", "-c", "user.email=test@localhost", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return done.stdout.strip()
 
 
 def _ignore(directory: str, names: list[str]) -> set[str]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.support import git
 from webapp import buildinfo
 from webapp.buildinfo import DEV_VERSION, BuildInfo
 from webapp.errors import BuildInfoError
@@ -41,28 +41,21 @@ def test_malformed_file_names_the_file_and_key(tmp_path: Path, text: str, messag
     assert str(path) in str(err.value)
 
 
-def _git(repo: Path, *args: str) -> str:
-    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return result.stdout.strip()
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     path = tmp_path / "repo"
     path.mkdir()
-    _git(path, "init", "-q")
-    _git(path, "config", "user.email", "dev@example.invalid")
-    _git(path, "config", "user.name", "dev")
+    git(path, "init", "-q")
     (path / "f").write_text("1")
-    _git(path, "add", "f")
-    _git(path, "commit", "-qm", "one")
-    _git(path, "tag", "v1.0.0")
+    git(path, "add", "f")
+    git(path, "commit", "-qm", "one")
+    git(path, "tag", "v1.0.0")
     return path
 
 
 def test_from_git_uses_describe_and_full_sha(repo: Path) -> None:
     info = buildinfo.from_git(repo, build_time="2026-11-27T10:00:00Z")
-    assert info == BuildInfo("v1.0.0", _git(repo, "rev-parse", "HEAD"), "2026-11-27T10:00:00Z")
+    assert info == BuildInfo("v1.0.0", git(repo, "rev-parse", "HEAD"), "2026-11-27T10:00:00Z")
     (repo / "f").write_text("2")
     assert buildinfo.from_git(repo).version == "v1.0.0-dirty"
 
@@ -72,7 +65,7 @@ def test_cli_writes_the_file_from_git(repo: Path, tmp_path: Path) -> None:
     assert buildinfo.main(["--write", str(out), "--repo", str(repo)]) == 0
     doc = json.loads(out.read_text())
     assert doc["version"] == "v1.0.0"
-    assert doc["revision"] == _git(repo, "rev-parse", "HEAD")
+    assert doc["revision"] == git(repo, "rev-parse", "HEAD")
     assert doc["build_time"].endswith("Z")
 
 

@@ -18,6 +18,7 @@ from flows.cli.options import config_from_args
 from flows.config import PipelineConfig
 from flows.targets.base import GREEN, GREY, MISSING, READY, Environment, LockHolder
 from flows.targets.local.status import ContainerFacts
+from tests.flows.fakes import FakeTarget
 
 
 def local_config(args: argparse.Namespace) -> PipelineConfig:
@@ -89,7 +90,9 @@ class FakeLayout:
     socket_path = Path("/state/haproxy.sock")
 
 
-class FakeTarget:
+class FakeLocalTarget:
+    """A `LocalTarget` stand-in for the CLI: a proxy, a lock, two environments, orphans and `down`."""
+
     proxy = FakeProxy()
     layout = FakeLayout()
 
@@ -122,7 +125,7 @@ class FakeTarget:
 
 
 def test_status_prints_a_table(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    fake: Any = FakeTarget()
+    fake: Any = FakeLocalTarget()
     monkeypatch.setattr(cli, "_target", lambda args: fake)
     args = parse("local", "status")
     assert args.func(args) == 0
@@ -138,7 +141,7 @@ def test_status_lists_orphans(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     orphan = ContainerFacts(
         "app-ab12cd34-node-1-2.0.0", "f" * 64, "running", "starting", "2.0.0", "img", 32999, "node-1"
     )
-    fake: Any = FakeTarget([orphan])
+    fake: Any = FakeLocalTarget([orphan])
     monkeypatch.setattr(cli, "_target", lambda args: fake)
     args = parse("local", "status")
     assert args.func(args) == 0
@@ -150,7 +153,7 @@ def test_status_lists_orphans(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
 def test_down_prints_what_it_removed(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fake: Any = FakeTarget()
+    fake: Any = FakeLocalTarget()
     monkeypatch.setattr(cli, "_target", lambda args: fake)
     args = parse("local", "down")
     assert args.func(args) == 0
@@ -166,7 +169,6 @@ def test_down_prints_what_it_removed(
 def test_swap_exchanges_the_addresses_under_the_lock_and_says_who_serves_prod(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.flows.fakes import FakeTarget
 
     fake = FakeTarget.pair(prod_version="v2", preprod_version="v1")
     monkeypatch.setattr(cli, "_target", lambda args: fake)
@@ -188,7 +190,6 @@ def test_swap_on_a_locked_target_is_a_one_line_error_and_nothing_moves(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from flows.cli.main import main
-    from tests.flows.fakes import FakeTarget
 
     fake = FakeTarget.pair()
     fake.lock_holder = LockHolder("release v9", "run-9", 99, "host", "2026-12-01T00:00:00+00:00")
@@ -206,7 +207,6 @@ def test_swap_without_an_environment_on_an_address_is_a_user_error(
     from dataclasses import replace
 
     from flows.cli.main import main
-    from tests.flows.fakes import FakeTarget
 
     fake = FakeTarget.pair()
     fake.envs["node-2"] = replace(fake.envs["node-2"], address="")

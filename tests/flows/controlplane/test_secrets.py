@@ -60,7 +60,7 @@ def blocks(prefect_harness: None) -> Iterator[SecretBlocks]:
         yield SecretBlocks(api)
 
 
-@pytest.mark.docker  # starts a Prefect server (the session's test harness)
+@pytest.mark.slow  # starts a Prefect server (the session's test harness): marked `server`
 def test_a_block_is_made_read_back_in_a_run_and_removed(blocks: SecretBlocks) -> None:
     made = blocks.create("aws", '{"access_key_id": "ASIAKEY"}', time.time() + 600)
 
@@ -76,7 +76,7 @@ def test_a_block_is_made_read_back_in_a_run_and_removed(blocks: SecretBlocks) ->
     assert made.name not in blocks.run_blocks()
 
 
-@pytest.mark.docker  # starts a Prefect server (the session's test harness)
+@pytest.mark.slow  # starts a Prefect server (the session's test harness): marked `server`
 def test_the_sweep_removes_expired_run_blocks_only(blocks: SecretBlocks) -> None:
     now = time.time()
     old = blocks.create("aws", "old", now - 1)

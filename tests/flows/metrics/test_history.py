@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from flows import steps
 from flows.controlplane.api import ControlPlaneApi
 from flows.metrics.dora import four_keys
 from flows.metrics.history import application_of, commit_of, git_commit_time, read
+from tests.support import git
 
 
 def test_the_commit_comes_from_the_run_name_else_a_full_ref() -> None:
@@ -32,33 +32,10 @@ def test_the_application_comes_from_the_config_parameter() -> None:
 
 
 def _repo(path: Path) -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(path), *args], check=True, capture_output=True, text=True
-        ).stdout
-
-    git("init", "-q")
-    environment = "GIT_COMMITTER_DATE=2026-12-01T10:00:00Z"
-    subprocess.run(
-        [
-            "env",
-            environment,
-            "git",
-            "-C",
-            str(path),
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            "one",
-        ],
-        check=True,
-    )
-    return git("rev-parse", "HEAD").strip()
+    git(path, "init", "-q")
+    pinned = {"GIT_COMMITTER_DATE": "2026-12-01T10:00:00Z"}
+    git(path, "commit", "-q", "--allow-empty", "-m", "one", env=pinned)
+    return git(path, "rev-parse", "HEAD")
 
 
 def test_a_commit_time_is_read_from_a_repository_here_and_unknown_elsewhere(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from prefect.flow_runs import resume_flow_run
 
 from flows.release.approval import Decision, await_approval, describe
 
-pytestmark = pytest.mark.docker  # starts a Prefect server (the test harness)
+pytestmark = pytest.mark.slow  # starts a Prefect server (the test harness): marked `server`
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ the branch's pushes (a fake API) and prod's version (a fake target)."""
 from __future__ import annotations
 
 import logging
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,13 +18,7 @@ from flows.runs import lifecycle
 from flows.webhook.payload import Deploy
 from tests.flows.fakes import FakeTarget
 from tests.flows.webhook.test_trigger import DEPLOYMENT, FakeApi
-
-
-def git(repo: Path, *args: str) -> str:
-    identity = ["-c", "user.name=t", "-c", "user.email=t@localhost"]
-    return subprocess.run(
-        ["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True
-    ).stdout.strip()
+from tests.support import git
 
 
 def commits(repo: Path, count: int) -> list[str]:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from flows.source.tasks import CheckoutError, check_out, parallel_args, resolve_local
-from tests.flows.source.repos import commit_files, git, new_repo
+from tests.flows.source.repos import commit_files, new_repo
+from tests.support import git
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from flows.source.version import VersionError, VersionInfo, describe, tag_safe, utc_timestamp
+from tests.support import git
 
 
 @pytest.mark.parametrize(
@@ -41,25 +41,15 @@ def test_build_args_name_the_dockerfile_args() -> None:
     assert info.build_args() == {"VERSION": "v1", "REVISION": "abc", "BUILD_TIME": "2026-01-01T00:00:00Z"}
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
 def test_describe_tagged_then_dirty(tmp_path: Path) -> None:
-    _git(tmp_path, "init", "-q")
+    git(tmp_path, "init", "-q")
     (tmp_path / "a.txt").write_text("one\n")
-    _git(tmp_path, "add", "a.txt")
-    _git(tmp_path, "commit", "-q", "-m", "one")
-    head = _git(tmp_path, "rev-parse", "HEAD")
+    git(tmp_path, "add", "a.txt")
+    git(tmp_path, "commit", "-q", "-m", "one")
+    head = git(tmp_path, "rev-parse", "HEAD")
     untagged = describe(tmp_path)
     assert untagged.version == head[: len(untagged.version)]  # --always: the abbreviated hash
-    _git(tmp_path, "tag", "v1.0.0")
+    git(tmp_path, "tag", "v1.0.0")
     now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert describe(tmp_path, now) == VersionInfo("v1.0.0", head, "2026-01-02T03:04:05Z")
     (tmp_path / "a.txt").write_text("two\n")

@@ -11,7 +11,8 @@ import pytest
 
 from flows.source import workspace
 from flows.source.tasks import check_out, release_checkout
-from tests.flows.source.repos import commit_files, git, new_repo
+from tests.flows.source.repos import commit_files, new_repo
+from tests.support import git
 
 
 @pytest.fixture(scope="module")

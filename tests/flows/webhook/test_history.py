@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from flows.webhook.history import GitHistory, for_repository
-
-IDENTITY = ["-c", "user.name=t", "-c", "user.email=t@localhost"]
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *IDENTITY, *args], capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
+from tests.support import git
 
 
 def commit(repo: Path, message: str) -> str:

@@ -23,7 +23,7 @@ from flows.targets.base import LockHolder
 from tests.flows.fakes import FakeClock
 from tests.flows.targets.aws.eb_world import BUCKET, REGION, aws_config
 
-pytestmark = pytest.mark.docker  # needs a server (moto, in-process on 127.0.0.1)
+pytestmark = [pytest.mark.server, pytest.mark.slow]  # moto, in-process on 127.0.0.1
 
 KEY = "deliverypipeline/locks/deliverypipeline.json"
 FIRST = LockHolder("release v1", "run-first", 101, "worker-a", "2026-12-01T09:00:00+00:00")

@@ -38,7 +38,7 @@ from tests.flows.targets.aws.eb_world import (
     dockerrun,
 )
 
-pytestmark = pytest.mark.docker  # needs a server (moto, in-process on 127.0.0.1)
+pytestmark = [pytest.mark.server, pytest.mark.slow]  # moto, in-process on 127.0.0.1
 
 STACK = "64bit Amazon Linux 2023 v4.4.1 running Docker"
 
@@ -170,6 +170,7 @@ def test_ecr_token_from_moto(moto_endpoint: str) -> None:
     }
 
 
+@pytest.mark.docker  # a new process: the installed console script
 def test_installed_console_script_prints_status(moto_endpoint: str) -> None:
     """`deliverypipeline aws status` as a user runs it: the installed script, a new process."""
     create_environments(moto_endpoint, NODE_1, NODE_2)
@@ -191,6 +192,7 @@ def test_installed_console_script_prints_status(moto_endpoint: str) -> None:
     assert "testing" not in done.stdout + done.stderr  # the (fake) credentials are never printed
 
 
+@pytest.mark.docker  # a new process: the installed console script
 def test_installed_console_script_names_an_unreachable_endpoint() -> None:
     script = Path(sys.executable).parent / "deliverypipeline"
     done = subprocess.run(

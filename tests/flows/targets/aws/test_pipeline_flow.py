@@ -66,7 +66,7 @@ from tests.flows.targets.aws.eb_world import (
     aws_config,
 )
 
-pytestmark = pytest.mark.docker  # starts a Prefect server (the session's test harness)
+pytestmark = pytest.mark.slow  # starts a Prefect server (the session's test harness): marked `server`
 
 MAIN = Path(__file__).resolve().parents[4]
 VERSION = "v2"

@@ -223,7 +223,8 @@ def test_without_a_bucket_nothing_is_created() -> None:
     world.done()
 
 
-@pytest.mark.docker  # needs a server (moto, in-process on 127.0.0.1)
+@pytest.mark.server  # moto, in-process on 127.0.0.1
+@pytest.mark.slow
 def test_moto_ready_then_a_typo_and_a_missing_bucket(moto_endpoint: str) -> None:
     config = aws_config(aws=AwsSettings(region=REGION, bucket=BUCKET, endpoint_url=moto_endpoint))
     clients = make_clients(config)

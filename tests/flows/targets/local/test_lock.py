@@ -21,6 +21,7 @@ from flows.targets.local.errors import LocalTargetError, LockBusy
 from flows.targets.local.lock import ReleaseLock
 from flows.targets.local.settings import LocalSettings
 from flows.targets.local.target import LocalTarget
+from tests.flows.fakes import FakeClock
 
 REPO = Path(__file__).resolve().parents[4]
 ME = LockHolder("release v3", "run-b", os.getpid(), "here", "2026-12-01T10:05:00+00:00")
@@ -31,19 +32,6 @@ class NoDocker:
 
     def __getattr__(self, name: str) -> object:
         raise AssertionError(f"unexpected Docker call: {name}")
-
-
-class FakeClock:
-    """Time that passes only when slept."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
 
 
 def make(state_dir: Path) -> LocalTarget:
