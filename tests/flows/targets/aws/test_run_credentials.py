@@ -138,6 +138,8 @@ class Plane:
 def stand_in() -> Iterator[StandIn]:
     """The EB-compatible stand-in with the application, its two environments and the bucket."""
     server = StandIn()
+    # moto keeps its accounts per process: an earlier test of this session may have made them
+    httpx.post(f"{server.url}/moto-api/reset", timeout=10).raise_for_status()
     options: dict[str, Any] = {"region_name": REGION, "endpoint_url": server.url}
     session = boto3.session.Session(aws_access_key_id="setup", aws_secret_access_key="setup")
     eb = session.client("elasticbeanstalk", **options)
