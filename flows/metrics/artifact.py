@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from flows.markdown import cell
-from flows.metrics.dora import ELITE, LABELS, WINDOWS, Keys, RunRef, verdict
+from flows.markdown import cell, svg_image
+from flows.metrics.dora import ELITE, LABELS, WINDOWS, Figure, Keys, RunRef, verdict
+from flows.report.svg import AXIS, FAILED, PASSED, BarRow, Segment, bar_rows
 
 ARTIFACT_KEY = "delivery-performance"
 LINKED_RUNS = 5  # runs linked per figure
@@ -25,12 +26,29 @@ def _links(refs: Sequence[RunRef], run_url: Callable[[str], str | None]) -> str:
     return ", ".join(shown)
 
 
+def _colour(figure: Figure) -> str:
+    return {True: PASSED, False: FAILED, None: AXIS}[figure.elite]
+
+
+def scorecard_svg(window: Keys) -> str:
+    """The window's four keys as a small chart: one bar each, green at DORA's elite level, red below
+    it, grey without data, its figure beside it."""
+    rows = [
+        BarRow(LABELS[f.key], [Segment(1.0, _colour(f))], f"{f.shown} ({verdict(f)})", _colour(f))
+        for f in window.figures
+    ]
+    legend = [("elite", PASSED), ("below elite", FAILED), ("no data", AXIS)]
+    return bar_rows(f"Last {window.days} days against DORA's elite levels", rows, legend=legend)
+
+
 def render(application: str, target: str, keys: Sequence[Keys], run_url: Callable[[str], str | None]) -> str:
     """The markdown of the artifact: one table per window, then the latest runs behind each figure."""
     lines = [f"# Delivery performance: {application} on {target}", ""]
     for window in keys:
         lines += [
             f"## Last {window.days} days",
+            "",
+            svg_image(f"the four keys of the last {window.days} days", scorecard_svg(window)),
             "",
             "| Key | Figure | DORA elite | |",
             "|---|---|---|---|",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flows.metrics.artifact import ARTIFACT_KEY, publish, render
+from flows.metrics.artifact import ARTIFACT_KEY, publish, render, scorecard_svg
 from flows.metrics.dora import four_keys
+from flows.report.svg import FAILED, PASSED
 from tests.flows.metrics.test_dora import HISTORY, NOW, RECOVERY
 
 
@@ -27,6 +28,16 @@ def test_the_markdown_has_a_table_per_window_and_links_the_runs_behind_each_figu
         "[recover deliverypipeline-c1](http://ui/runs/flow-run/r1)"
     ) in lines
     assert "- Lead time for changes, left out: deliverypipeline-a3" in lines  # no UI address known
+    charts = [line for line in lines if line.startswith("![the four keys of the last ")]
+    assert len(charts) == 2 and all("(data:image/svg+xml;base64," in chart for chart in charts)
+
+
+def test_the_scorecard_colours_each_key_by_its_dora_level() -> None:
+    (window,) = four_keys(HISTORY, [RECOVERY], NOW, 7)
+    svg = scorecard_svg(window)
+    assert svg.startswith("<svg") and "Last 7 days against DORA" in svg
+    assert f'fill="{FAILED}"' in svg and "40 % (2 of 5) (below elite)" in svg
+    assert f'fill="{PASSED}"' in svg and "24 min (median of 2) (elite)" in svg
 
 
 @pytest.mark.slow  # starts a Prefect server (the session's test harness)
