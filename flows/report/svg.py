@@ -164,7 +164,8 @@ def _polyline(
 
 def bar_rows(title: str, rows: Sequence[BarRow], *, legend: Sequence[tuple[str, str]] = ()) -> str:
     """One horizontal bar per row, scaled to the largest, its label on the left and text on the right."""
-    label_w, bar_w, row_h, top = 170, 220, 40, 30
+    bar_w, row_h, top = 220, 40, 30
+    label_w = max(170, round(16 + CHAR_W * max((len(row.label) for row in rows), default=0)))  # never cut
     longest = max((len(row.text) for row in rows), default=0)
     width = max(WIDTH, round(label_w + bar_w + 20 + CHAR_W * longest))  # the text is never cut
     height = top + row_h * len(rows) + (26 if legend else 10)
