@@ -34,6 +34,22 @@ def test_append_numbers_each_stream_from_one_without_gaps(store_factory: StoreFa
     assert list(store.read("nothing", 0)) == []
 
 
+def test_a_batch_repeating_one_event_reads_back_entry_by_entry(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    assert list(store.append("calls", [b"x"])) == [1]
+    assert list(store.append("calls", [b"call"] * 5)) == [2, 3, 4, 5, 6]
+    assert list(store.append("calls", [b"y", b"y", b"z"])) == [7, 8, 9]
+    assert list(store.read("calls", 3)) == [
+        (4, b"call"),
+        (5, b"call"),
+        (6, b"call"),
+        (7, b"y"),
+        (8, b"y"),
+        (9, b"z"),
+    ]
+    assert store.head("calls") == 9
+
+
 def test_snapshot_slot_keeps_the_latest(store_factory: StoreFactory) -> None:
     store = store_factory()
     assert store.load_snapshot() is None
