@@ -159,9 +159,10 @@ def release_checkout(path: str) -> None:
     Path(f"{path}.junit.xml").unlink(missing_ok=True)
 
 
-# The pipeline's unit-test step skips the `docker` tests (engine, servers) and the `slow` ones
-# (process-level: they start servers or processes); `make test` runs both.
-UNIT_TEST_MARKERS = "not docker and not slow"
+# The pipeline's unit-test step skips the `docker` tests (engine, servers), the `slow` ones
+# (process-level: they start servers or processes) and the `server` ones (a Prefect server each,
+# about 10 s to start); `make test` runs them all.
+UNIT_TEST_MARKERS = "not docker and not slow and not server"
 
 
 def parallel_args(cores: int | None = None) -> list[str]:

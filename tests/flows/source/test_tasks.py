@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.source.tasks import CheckoutError, check_out, parallel_args, resolve_local
+from flows.source.tasks import CheckoutError, check_out, parallel_args, pytest_command, resolve_local
 from tests.flows.source.repos import commit_files, new_repo
 from tests.support import git
 
@@ -54,3 +54,9 @@ def test_the_unit_tests_run_across_the_cores_up_to_four_with_work_stealing() -> 
     assert parallel_args(1) == []
     assert parallel_args(2) == ["-n", "2", "--dist", "worksteal"]
     assert parallel_args(16) == ["-n", "4", "--dist", "worksteal"]
+
+
+def test_the_unit_test_step_leaves_out_tests_that_need_docker_processes_or_a_prefect_server() -> None:
+    command = pytest_command(Path("/tmp/report.xml"))
+    assert command[1:5] == ["-m", "pytest", "-m", "not docker and not slow and not server"]
+    assert command[-1] == "--junitxml=/tmp/report.xml"
