@@ -42,6 +42,9 @@ class RunNotStarted(ControlPlaneError):
     """No worker started the run within START_DEADLINE_S; the message names the worker and what to do."""
 
 
+AWAITING_SLOT = "AwaitingConcurrencySlot"  # Prefect's state name: the deployment's one slot is taken
+
+
 def not_starting(run: FlowRun) -> bool:
     """Whether `run` waits for a worker to start it: Scheduled or Late (nobody took it yet) or Pending
     (taken, its process not running yet); not while it waits for the deployment's slot."""
@@ -117,11 +120,12 @@ class Follower:
     def _follow(self, url: str) -> int:
         started = self.clock.now()
         unclaimed_said = 0
+        slot_said = False
         not_started_since: float | None = None
 
         def look(_: Deadline) -> int | None:
             """One look at the run: its new logs and state; its exit code once it ended."""
-            nonlocal unclaimed_said, not_started_since
+            nonlocal unclaimed_said, slot_said, not_started_since
             run = self.client.read_flow_run(self.run_id)
             self._logs()
             state_type = run.state_type
@@ -137,7 +141,14 @@ class Follower:
             elif now - not_started_since >= START_DEADLINE_S:
                 self._give_up(run, now - not_started_since)
             waiting = now - started
-            if state_type == "SCHEDULED" and waiting >= UNCLAIMED_NOTICE_S * (unclaimed_said + 1):
+            if run.state_name == AWAITING_SLOT:
+                if not slot_said:
+                    slot_said = True
+                    self.out(
+                        "the run waits for the release in progress on its target to end (one release "
+                        "at a time per target); it starts then, by itself"
+                    )
+            elif state_type == "SCHEDULED" and waiting >= UNCLAIMED_NOTICE_S * (unclaimed_said + 1):
                 unclaimed_said += 1
                 shown = run.state_name
                 self.out(

@@ -20,6 +20,7 @@ from flows.controlplane.follow import (
     POLL_S,
     QUIET_LOOKS,
     START_DEADLINE_S,
+    UNCLAIMED_NOTICE_S,
     Follower,
     RunNotStarted,
 )
@@ -139,6 +140,17 @@ def test_a_run_whose_process_never_starts_fails_at_the_deadline_counted_from_pen
     with pytest.raises(RunNotStarted, match="stayed Pending"):
         follower.run()
     assert clock.time == pytest.approx(10 + 4 * POLL_S + START_DEADLINE_S)
+
+
+def test_a_run_waiting_for_the_release_in_progress_says_so_once_and_never_blames_the_worker() -> None:
+    clock = FakeClock()
+    slot_waits = int(2 * UNCLAIMED_NOTICE_S / POLL_S)
+    code, said = _follow(
+        FakeClient(["SCHEDULED:AwaitingConcurrencySlot"] * slot_waits + ["COMPLETED"]), clock
+    )
+    assert code == decisions.EXIT_COMPLETED
+    assert sum("waits for the release in progress on its target" in line for line in said) == 1
+    assert not any("no worker of pool" in line for line in said)
 
 
 @pytest.mark.parametrize("waiting", ["SCHEDULED:AwaitingConcurrencySlot", "PAUSED"])
