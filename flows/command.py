@@ -1,7 +1,8 @@
 """A command run to its end within a deadline: its output captured as text, an overrun the caller's error.
 
-Every bounded command of the pipeline (git, pytest, pip, HAProxy's checks and start) runs through
-`run_within`, so none can hang a run and each overrun says, in its caller's words, what to look at.
+The commands whose overrun is a failure of its own (git checkouts and version reads, the unit
+tests, pip downloads, HAProxy's check and start) run through `run_within`, so none can hang a run
+and each overrun says, in its caller's words, what to look at.
 """
 
 from __future__ import annotations
