@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from webapp.errors import EventDecodeError, SnapshotDecodeError
@@ -94,7 +94,7 @@ class State:
 
     calls: int = 0
     starts: int = 0
-    history: tuple[VersionStarted, ...] = field(default_factory=tuple)
+    history: tuple[VersionStarted, ...] = ()
 
     def position(self, stream: str) -> int:
         """The last sequence number of ``stream`` folded into this state."""

@@ -13,18 +13,18 @@ keeper and the entry points take `worker.lock` in the records dir around it.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flows.clock import Deadline, poll_until
+from flows import flock
+from flows.clock import Deadline
 from flows.controlplane import ControlPlaneError
 from flows.controlplane import processes as proc
 from flows.controlplane.api import ApiError, ControlPlaneApi, RunState
@@ -55,30 +55,17 @@ def _live_pid(record: dict[str, Any] | None, layout: Layout) -> int | None:
     return pid if proc.alive(pid) and is_ours(proc.cmdline(pid), "worker") else None
 
 
-@contextmanager
-def starting(layout: Layout) -> Iterator[None]:
+def starting(layout: Layout) -> AbstractContextManager[None]:
     """One check-and-start of the worker at a time on this machine (`worker.lock`, flock)."""
-    layout.records.mkdir(parents=True, exist_ok=True)
-    fd = os.open(layout.records / "worker.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    path = layout.records / "worker.lock"
 
-        def take(_: Deadline) -> bool | None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return None
-            return True
+    def busy(deadline: Deadline) -> ControlPlaneError:
+        return ControlPlaneError(
+            f"another command has been starting the worker for {deadline.seconds:.0f}s "
+            f"({path}); see {layout.logs / 'worker.log'}"
+        )
 
-        def busy(deadline: Deadline) -> ControlPlaneError:
-            return ControlPlaneError(
-                f"another command has been starting the worker for {deadline.seconds:.0f}s "
-                f"({layout.records / 'worker.lock'}); see {layout.logs / 'worker.log'}"
-            )
-
-        poll_until(take, START_LOCK_WAIT_S, 0.1, busy)
-        yield
-    finally:
-        os.close(fd)  # lets go of the lock
+    return flock.held(path, START_LOCK_WAIT_S, 0.1, busy)
 
 
 def heartbeat_age(client: ControlPlaneApi, name: str = WORKER_NAME) -> float | None:

@@ -18,13 +18,13 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from flows.command import run_within
 from flows.image.errors import WheelhouseError
 
 WHEELHOUSE_DIR = ".wheelhouse"
@@ -106,10 +106,8 @@ def _pip_noise(line: str) -> bool:
 
 
 def _run_pip(cmd: Sequence[str]) -> None:
-    try:
-        done = subprocess.run(list(cmd), capture_output=True, text=True, timeout=600, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise WheelhouseError("pip download took over 600 s; is the package index reachable?") from exc
+    overdue = WheelhouseError("pip download took over 600 s; is the package index reachable?")
+    done = run_within(cmd, 600, overdue)
     if done.returncode != 0:
         lines = [line for line in (done.stderr or done.stdout).splitlines() if not _pip_noise(line)]
         tail = "\n".join(lines[-15:])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flows import steps
@@ -151,7 +151,7 @@ class Keys:
     application: str
     target: str
     days: int
-    figures: tuple[Figure, ...] = field(default_factory=tuple)
+    figures: tuple[Figure, ...] = ()
 
 
 def verdict(figure: Figure) -> str:

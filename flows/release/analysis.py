@@ -8,7 +8,7 @@ operations in `flows.release.analyse` take the readings, this module decides.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flows.release.settings import AnalysisSettings
 from flows.targets.base import TrafficCounters
@@ -65,7 +65,7 @@ class Verdict:
     decided: bool
     passed: bool
     figures: WindowFigures
-    reasons: tuple[str, ...] = field(default_factory=tuple)
+    reasons: tuple[str, ...] = ()
     conclusive: bool = True
 
     def summary(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 BEFORE = "before"
 DURING = "during"
@@ -44,6 +44,10 @@ class SwapMark:
 
     start: float
     end: float
+
+    def overlaps(self, start: float, end: float) -> bool:
+        """Whether the stretch of time from `start` to `end` shares a moment with the swap."""
+        return start <= self.end and end >= self.start
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,8 @@ class ProbeSummary:
     duration_s: float
     swap: SwapMark | None
     phases: tuple[PhaseStats, ...]
-    failed: tuple[Sample, ...] = field(default_factory=tuple)
-    paths: tuple[PathStats, ...] = field(default_factory=tuple)  # per user path
+    failed: tuple[Sample, ...] = ()
+    paths: tuple[PathStats, ...] = ()  # per user path
 
     @property
     def violation(self) -> bool:
@@ -205,7 +209,7 @@ def buckets(samples: Sequence[Sample], swap: SwapMark | None, count: int = 40) -
                 failures=sum(1 for s in slot if not s.ok),
                 p50_ms=_ms(percentile(ok, 50)),
                 max_ms=_ms(max(ok) if ok else None),
-                swap=swap is not None and start <= swap.end and end >= swap.start,
+                swap=swap is not None and swap.overlaps(start, end),
             )
         )
     return result

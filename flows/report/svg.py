@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 WIDTH = 760
@@ -18,6 +19,7 @@ AXIS = "#64748b"
 GRID = "#e2e8f0"
 FAILED = "#dc2626"
 PASSED = "#16a34a"
+HIGHLIGHT = "#f59e0b"  # a span's colour unless it is given one
 CHAR_W = 7.0  # an upper bound of a 12 px sans-serif character's width
 
 
@@ -37,12 +39,11 @@ class Span:
     start: float
     end: float
     label: str
-    color: str = "#f59e0b"
+    color: str = HIGHLIGHT
 
 
-@dataclass(frozen=True)
-class Segment:
-    """One part of a bar: its size and colour."""
+class Segment(NamedTuple):
+    """One part of a bar: its size and colour (a pair, unpacked where it is drawn)."""
 
     value: float
     color: str
@@ -56,7 +57,7 @@ class BarRow:
     segments: Sequence[Segment]
     text: str = ""
     text_color: str = AXIS
-    extra: Sequence[Segment] = field(default_factory=tuple)  # a thinner second bar under the first
+    extra: Sequence[Segment] = ()  # a thinner second bar under the first
 
 
 def nice_top(value: float) -> float:
@@ -188,12 +189,10 @@ def bar_rows(title: str, rows: Sequence[BarRow], *, legend: Sequence[tuple[str, 
 
 def _bar(segments: Sequence[Segment], x: float, y: float, h: int, scale: float) -> list[str]:
     shapes = []
-    for segment in segments:
-        w = segment.value * scale
-        if segment.value > 0:
+    for value, color in segments:
+        w = value * scale
+        if value > 0:
             w = max(w, 2.0)  # a few failures among many requests stay visible
-            shapes.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h}" fill="{segment.color}"/>'
-            )
+            shapes.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h}" fill="{color}"/>')
         x += w
     return shapes

@@ -7,7 +7,7 @@ without opening the log.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flows.errors import SourceError
 
@@ -40,7 +40,7 @@ class TestSummary:
     errors: int
     skipped: int
     seconds: float
-    failures: tuple[TestFailure, ...] = field(default_factory=tuple)
+    failures: tuple[TestFailure, ...] = ()
 
     @property
     def passed(self) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
 
 from flows import steps
+from flows.command import run_within
 from flows.errors import SourceError
 from flows.keys import short, unit_tests_key
 from flows.source import workspace
@@ -65,12 +65,8 @@ def work_root() -> Path:
 def git(cwd: Path | None, *args: str) -> str:
     """Run git and return its output; failures raise CheckoutError with git's message."""
     command = ["git", *(["-C", str(cwd)] if cwd else []), *args]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise CheckoutError(
-            f"`{' '.join(command)}` took over {GIT_TIMEOUT_S}s; is the remote reachable?"
-        ) from exc
+    overdue = CheckoutError(f"`{' '.join(command)}` took over {GIT_TIMEOUT_S}s; is the remote reachable?")
+    done = run_within(command, GIT_TIMEOUT_S, overdue)
     if done.returncode != 0:
         raise CheckoutError(f"`{' '.join(command)}` failed: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout.strip()
@@ -218,21 +214,11 @@ def unit_tests(source: Checkout, deadline_s: float) -> TestSummary:
     junit_path = Path(f"{source.path}.junit.xml")
     command = pytest_command(junit_path)
     logger.info("running %s in %s", " ".join(command[1:]), source.path)
-    try:
-        done = subprocess.run(
-            command,
-            cwd=source.path,
-            env=pytest_env(),
-            capture_output=True,
-            text=True,
-            timeout=deadline_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise UnitTestsFailed(
-            f"the unit tests ran over their {deadline_s:.0f}s deadline (deadlines.unit_tests); "
-            "look for a hanging test or one that needs the `docker` marker"
-        ) from exc
+    overdue = UnitTestsFailed(
+        f"the unit tests ran over their {deadline_s:.0f}s deadline (deadlines.unit_tests); "
+        "look for a hanging test or one that needs the `docker` marker"
+    )
+    done = run_within(command, deadline_s, overdue, cwd=source.path, env=pytest_env())
     tail = "\n".join(done.stdout.strip().splitlines()[-30:])
     logger.info("pytest exit code %s:\n%s", done.returncode, tail)
     try:

@@ -8,11 +8,11 @@ shorten it (`flows.keys.SHORT`); `git rev-parse HEAD` gives the full revision.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flows.command import run_within
 from flows.errors import SourceError
 from flows.keys import SHORT
 
@@ -56,18 +56,11 @@ def utc_timestamp(moment: datetime | None = None) -> str:
 
 
 def _git(repo_dir: Path, *args: str) -> str:
+    overdue = VersionError(f"`git {' '.join(args)}` in {repo_dir} took over 30 s")
     try:
-        done = subprocess.run(
-            ["git", "-C", str(repo_dir), *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        done = run_within(["git", "-C", str(repo_dir), *args], 30, overdue)
     except FileNotFoundError as exc:
         raise VersionError("git is not installed; install it (scripts/setup-host.sh does)") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise VersionError(f"`git {' '.join(args)}` in {repo_dir} took over 30 s") from exc
     if done.returncode != 0:
         raise VersionError(
             f"`git {' '.join(args)}` failed in {repo_dir} (is it a git checkout with a commit?): "

@@ -12,12 +12,13 @@ slot is busy the run gets a fresh directory of its own, removed when it ends.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
 import uuid
 from pathlib import Path
+
+from flows.flock import try_lock
 
 SLOTS = 4
 SLOT_DIR = "slots"
@@ -41,9 +42,7 @@ def take(root: Path, source: str, label: str, slots: int = SLOTS) -> Path:
     for number in range(slots):
         directory = slot_root / f"{key}-{number}"
         fd = os.open(f"{directory}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not try_lock(fd):
             os.close(fd)
             continue
         _HELD[str(directory)] = fd

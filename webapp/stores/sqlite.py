@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from webapp.errors import StoreError
@@ -75,22 +76,29 @@ class SQLiteStore:
         finally:
             cursor.close()
 
-    def append(self, stream: str, payloads: Sequence[bytes]) -> Sequence[int]:
-        """One immediate transaction: number the batch after the current head, insert, commit (synced)."""
+    @contextmanager
+    def _immediate(self, failed: str, hint: str = "") -> Iterator[None]:
+        """The block as one ``BEGIN IMMEDIATE`` transaction: committed (synced) at its end, rolled
+        back if it raises; a SQLite error is a `StoreError` saying what ``failed``, then ``hint``."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                first = self.head(stream) + 1
-                self._db.executemany(
-                    "INSERT INTO events (stream, seq, payload) VALUES (?, ?, ?)",
-                    [(stream, first + i, payload) for i, payload in enumerate(payloads)],
-                )
+                yield
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.description}: append failed ({exc}); check {self._where}") from exc
+            raise StoreError(f"{self.description}: {failed} ({exc}){hint}") from exc
+
+    def append(self, stream: str, payloads: Sequence[bytes]) -> Sequence[int]:
+        """One immediate transaction: number the batch after the current head, insert, commit (synced)."""
+        with self._immediate("append failed", f"; check {self._where}"):
+            first = self.head(stream) + 1
+            self._db.executemany(
+                "INSERT INTO events (stream, seq, payload) VALUES (?, ?, ?)",
+                [(stream, first + i, payload) for i, payload in enumerate(payloads)],
+            )
         return range(first, first + len(payloads))
 
     def load_snapshot(self) -> bytes | None:
@@ -100,18 +108,10 @@ class SQLiteStore:
 
     def save_snapshot(self, data: bytes) -> None:
         """Add a snapshot and drop all but the last few."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = self._db.execute("INSERT INTO snapshots (data) VALUES (?)", (data,))
-                newest = cursor.lastrowid or 0
-                self._db.execute("DELETE FROM snapshots WHERE id <= ?", (newest - SNAPSHOTS_KEPT,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.description}: saving a snapshot failed ({exc})") from exc
+        with self._immediate("saving a snapshot failed"):
+            cursor = self._db.execute("INSERT INTO snapshots (data) VALUES (?)", (data,))
+            newest = cursor.lastrowid or 0
+            self._db.execute("DELETE FROM snapshots WHERE id <= ?", (newest - SNAPSHOTS_KEPT,))
 
     def close(self) -> None:
         """Close the connection."""

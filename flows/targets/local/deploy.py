@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,16 +30,18 @@ SETTLE_POLL_S = 0.02
 PRUNE_ALLOWANCE_S = 60.0  # what `settle` allows for pruning, beyond the drain and the stop grace
 
 
+@dataclass(eq=False)
 class Deployer:
-    """Deploys into an environment and cleans up after it in a background thread."""
+    """Deploys into an environment and cleans up after it in a background thread.
 
-    def __init__(self, site: Site, proxy: Proxy, recovery: Recovery, retention: Retention) -> None:
-        """The jobs it uses: the proxy to point, recovery to remove orphans, retention to prune."""
-        self.site = site
-        self.proxy = proxy
-        self.recovery = recovery
-        self.retention = retention
-        self._cleanups: list[threading.Thread] = []
+    The jobs it uses: the proxy to point, recovery to remove orphans, retention to prune.
+    """
+
+    site: Site
+    proxy: Proxy
+    recovery: Recovery
+    retention: Retention
+    _cleanups: list[threading.Thread] = field(default_factory=list, init=False)
 
     def store_config_path(self) -> Path:
         """The store configuration both environments mount; the default SQLite one is generated."""

@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Mapping
 
 from flows.clock import SYSTEM_CLOCK, Clock, poll_until
+from flows.command import run_within
 from flows.targets.local.errors import ProxyError
 from flows.targets.local.plans import PROXY_ENVIRONMENT, ProxyLayout, command_line
 from flows.targets.local.replies import (
@@ -151,17 +152,13 @@ class HAProxy:
         self, args: list[str], deadline: float, *, overdue: str, detach: bool = False
     ) -> subprocess.CompletedProcess[str]:
         """Run HAProxy with `args` (in a session of its own if `detach`); `overdue` if it runs over."""
-        try:
-            return subprocess.run(
-                [self.binary, *args],
-                capture_output=True,
-                text=True,
-                timeout=deadline,
-                start_new_session=detach,
-                env=self.environment,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ProxyError(overdue) from exc
+        return run_within(
+            [self.binary, *args],
+            deadline,
+            ProxyError(overdue),
+            start_new_session=detach,
+            env=self.environment,
+        )
 
     def stop(self, deadline: float = 10.0) -> bool:
         """Stop the proxy (finishing its requests in flight); True if one was running."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
+from flows.flock import try_lock
 from flows.targets.base import LockHolder, Log
 from flows.targets.local import guards
 from flows.targets.local.errors import LockBusy
@@ -58,14 +59,12 @@ class ReleaseLock:
 
             def look(deadline: Deadline) -> bool | None:
                 nonlocal logged_at
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if try_lock(fd):
                     return True
-                except BlockingIOError:
-                    if deadline.elapsed - logged_at >= guards.LOCK_LOG_EVERY_S:
-                        logged_at = deadline.elapsed
-                        log(guards.lock_waiting_message(self.holder(), deadline.elapsed, wait_s))
-                    return None
+                if deadline.elapsed - logged_at >= guards.LOCK_LOG_EVERY_S:
+                    logged_at = deadline.elapsed
+                    log(guards.lock_waiting_message(self.holder(), deadline.elapsed, wait_s))
+                return None
 
             poll_until(
                 look,

@@ -10,17 +10,17 @@ roles; this file is what restarts the proxy the same way.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
+from flows import flock
+from flows.clock import SYSTEM_CLOCK, Clock
 from flows.errors import TargetError
 from flows.targets.base import TargetEvent
 from flows.targets.local.containers import Registration
@@ -135,36 +135,23 @@ class LockTimeout(TargetError):
     """Another process held one of the local target's lock files past the deadline."""
 
 
-@contextmanager
-def file_lock(path: Path, deadline: float = LOCK_DEADLINE_S, clock: Clock = SYSTEM_CLOCK) -> Iterator[None]:
+def file_lock(
+    path: Path, deadline: float = LOCK_DEADLINE_S, clock: Clock = SYSTEM_CLOCK
+) -> AbstractContextManager[None]:
     """Hold an exclusive lock on `path` (created if needed) for the block.
 
     Waits for other holders up to `deadline` seconds (on `clock`), then raises `LockTimeout`.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as lock:
-
-        def taken(_: Deadline) -> bool | None:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return None
-            return True
-
-        poll_until(
-            taken,
-            deadline,
-            LOCK_POLL_S,
-            lambda _: LockTimeout(
-                f"another process held {path} for over {deadline:.0f}s; look for a hung "
-                f"`deliverypipeline` or pipeline process (`fuser -v {path}`) and stop it"
-            ),
-            clock=clock,
-        )
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return flock.held(
+        path,
+        deadline,
+        LOCK_POLL_S,
+        lambda _: LockTimeout(
+            f"another process held {path} for over {deadline:.0f}s; look for a hung "
+            f"`deliverypipeline` or pipeline process (`fuser -v {path}`) and stop it"
+        ),
+        clock=clock,
+    )
 
 
 class StateFile:

@@ -26,7 +26,6 @@ import os
 import shutil
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from flows.config import PipelineConfig
@@ -41,7 +40,7 @@ from flows.targets.local.proxy import Proxy, proxy_layout
 from flows.targets.local.recovery import Recovery
 from flows.targets.local.retention import Retention
 from flows.targets.local.site import Site
-from flows.targets.local.state import StateFile, live_marks, pid_alive
+from flows.targets.local.state import live_marks, pid_alive
 from flows.targets.local.status import ContainerFacts, environment_report
 
 __all__ = ["LocalTarget", "LocalTargetError", "proxy_layout"]
@@ -51,7 +50,11 @@ STATE_FILES = ("state.json", "events.jsonl", "haproxy.cfg", "traffic.json", "sta
 
 
 class LocalTarget:
-    """The `Target` protocol on the local Docker engine and a HAProxy host process."""
+    """The `Target` protocol on the local Docker engine and a HAProxy host process.
+
+    `site` holds what its jobs share: the state dir, the target's identity, the run its
+    containers are labelled with, and the state file.
+    """
 
     name = "local"
 
@@ -86,26 +89,6 @@ class LocalTarget:
     def config(self) -> PipelineConfig:
         """The pipeline configuration this target serves."""
         return self.site.config
-
-    @property
-    def state_dir(self) -> Path:
-        """Where the target keeps its files (absolute)."""
-        return self.site.state_dir
-
-    @property
-    def identity(self) -> str:
-        """A short stable id of this target, on its containers' labels and names."""
-        return self.site.identity
-
-    @property
-    def run(self) -> str:
-        """The run its containers are labelled with."""
-        return self.site.run
-
-    @property
-    def state(self) -> StateFile:
-        """What the target remembers (`state.json`): `read()` it, or change it with `update()`."""
-        return self.site.state
 
     # --- the Target protocol --------------------------------------------------------------
 
@@ -270,17 +253,18 @@ class LocalTarget:
 
     def _purge(self) -> list[str]:
         """Delete the shared data and every state file of this target."""
+        state_dir = self.site.state_dir
         removed = []
         for name in ("data", "store"):
-            path = self.state_dir / name
+            path = state_dir / name
             if path.exists():
                 shutil.rmtree(path)
                 removed.append(str(path))
         for name in (*STATE_FILES, "release.lock"):
-            path = self.state_dir / name
+            path = state_dir / name
             if path.exists():
                 path.unlink()
                 removed.append(str(path))
         with contextlib.suppress(OSError):
-            self.state_dir.rmdir()
+            state_dir.rmdir()
         return removed

@@ -57,6 +57,12 @@ def test_summary_splits_phases_and_lists_failures() -> None:
     assert summary.failed[0].detail == "reset"
 
 
+def test_a_stretch_overlaps_the_swap_when_they_share_a_moment() -> None:
+    swap = SwapMark(2.0, 3.0)
+    assert swap.overlaps(1.0, 2.0) and swap.overlaps(2.5, 2.6) and swap.overlaps(3.0, 9.0)
+    assert not swap.overlaps(0.0, 1.9) and not swap.overlaps(3.1, 4.0)
+
+
 def test_no_failures_is_no_violation() -> None:
     summary = summarize("u", [Sample(0.0, 0.001, True)], None)
     assert not summary.violation

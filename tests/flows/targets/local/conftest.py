@@ -69,7 +69,7 @@ def new_target(docker_client: Any, registry_images: dict[str, str]) -> Iterator[
     yield make
     for target in targets:
         target.down(purge=True)
-        shutil.rmtree(target.state_dir, ignore_errors=True)
+        shutil.rmtree(target.site.state_dir, ignore_errors=True)
     for container in docker_client.containers.list(all=True, filters={"label": "deliverypipeline.test"}):
         if container.labels.get("deliverypipeline.test") == TEST_LABEL["deliverypipeline.test"]:
             container.remove(force=True)

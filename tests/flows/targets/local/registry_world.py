@@ -58,7 +58,7 @@ def release(target: LocalTarget, version: str) -> None:
 
 def containers(docker_client: Any, target: LocalTarget) -> list[Any]:
     return list(
-        docker_client.containers.list(all=True, filters={"label": f"{LABEL_TARGET}={target.identity}"})
+        docker_client.containers.list(all=True, filters={"label": f"{LABEL_TARGET}={target.site.identity}"})
     )
 
 

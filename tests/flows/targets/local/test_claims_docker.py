@@ -27,10 +27,10 @@ def test_a_second_state_dir_on_the_same_addresses_is_refused(
     served = prod_versions(first, 5)
     assert len(served) == 1
     container = first.environments()[1].details["container"]
-    assert first.identity in container
+    assert first.site.identity in container
     labels = docker_client.containers.get(container).labels
     assert (labels[LABEL_TARGET], labels["deliverypipeline.run"], labels["deliverypipeline.version"]) == (
-        first.identity,
+        first.site.identity,
         "test-run",
         "g1",
     )
@@ -41,11 +41,12 @@ def test_a_second_state_dir_on_the_same_addresses_is_refused(
     print("\npreflight of the second state dir:\n  " + "\n  ".join(problems))
     assert len(problems) == 2
     assert all(
-        f"another deliverypipeline target (state dir {first.state_dir}, haproxy pid {first.proxy.pid()}" in p
+        f"another deliverypipeline target (state dir {first.site.state_dir}, haproxy pid {first.proxy.pid()}"
+        in p
         for p in problems
     )
-    assert f"`deliverypipeline local down --state-dir {first.state_dir}`" in problems[0]
-    with pytest.raises(LocalTargetError, match=f"state dir {first.state_dir}"):
+    assert f"`deliverypipeline local down --state-dir {first.site.state_dir}`" in problems[0]
+    with pytest.raises(LocalTargetError, match=f"state dir {first.site.state_dir}"):
         second.deploy("node-2", "g2")
     assert second.proxy.pid() is None
     assert containers(docker_client, second) == []

@@ -79,7 +79,7 @@ def target() -> Iterator[LocalTarget]:
     )
     made = LocalTarget(config, client=object())
     made.site._docker = StubDocker(ports)  # type: ignore[assignment]
-    with made.state.update() as state:
+    with made.site.state.update() as state:
         state.current = {
             "node-1": Serving("blue", ports["blue"], "blue"),
             "node-2": Serving("green", ports["green"], "green"),

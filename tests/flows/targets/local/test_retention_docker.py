@@ -32,7 +32,7 @@ def test_retention_keeps_k_releases_and_never_the_running_ones(
     remote = {version for version in VERSIONS if manifest_digest(REGISTRY, REPOSITORY, version)}
     print(f"\nkeep_releases=2 after 4 releases: engine {sorted(local)}, registry {sorted(remote)}")
     assert local == {"g3", "g4"} and remote == {"g3", "g4"}
-    assert sorted(target.state.read().versions) == ["g3", "g4"]
+    assert sorted(target.site.state.read().versions) == ["g3", "g4"]
     messages = [e.message for e in target.events("node-1", EPOCH) + target.events("node-2", EPOCH)]
     assert sum("pruned image" in m for m in messages) == 2
     assert all("engine, registry" in m for m in messages if "pruned image" in m)

@@ -68,7 +68,7 @@ def test_register_version_remembers_the_image_idempotently(tmp_path: Path) -> No
     bundle = {"AWSEBDockerrunVersion": "1", "Image": {"Name": "127.0.0.1:5000/deliverypipeline:1.0.0"}}
     target.register_version("1.0.0", bundle)
     target.register_version("1.0.0", bundle)
-    assert make(tmp_path).state.read().versions == {
+    assert make(tmp_path).site.state.read().versions == {
         "1.0.0": Registration("127.0.0.1:5000/deliverypipeline:1.0.0", 8080)
     }
     with pytest.raises(PlanError, match=r"no Image\.Name"):
@@ -157,6 +157,6 @@ def test_containers_are_named_and_labelled_after_the_target(tmp_path: Path) -> N
         PipelineConfig(local=LocalSettings(state_dir=tmp_path / "state")), client=NoDocker(), run="run-9"
     )
     other = LocalTarget(PipelineConfig(local=LocalSettings(state_dir=tmp_path / "other")), client=NoDocker())
-    assert target.identity != other.identity and len(target.identity) == 8
-    assert target.run == "run-9"
-    assert target.site.labels()["deliverypipeline.target"] == target.identity
+    assert target.site.identity != other.site.identity and len(target.site.identity) == 8
+    assert target.site.run == "run-9"
+    assert target.site.labels()["deliverypipeline.target"] == target.site.identity

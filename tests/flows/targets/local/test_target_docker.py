@@ -216,7 +216,7 @@ def test_releases_and_swaps_fail_no_request(target: LocalTarget, docker_client: 
         time.sleep(1)
         assert target.settle()
         assert not docker_client.containers.list(all=True, filters={"name": f"^/{replaced}$"})
-        assert target.state.read().retiring == {}  # its mark goes with it
+        assert target.site.state.read().retiring == {}  # its mark goes with it
     print(
         f"\nload on prod during 3 releases and an in-place deploy: {load.total} requests, "
         f"{len(load.failures)} failures, versions {dict(load.versions)}"
