@@ -19,14 +19,16 @@ from flows.metrics.dora import ELITE, LABELS, WINDOWS, Keys, verdict
 SHOWN_RUNS = 3  # runs named per figure in the table
 
 
+HELP = "delivery performance (DORA's four keys) per application and target"
+DESCRIPTION = (
+    "Deployment frequency, lead time, change failure rate and recovery time, "
+    "from the runs the control plane records, beside DORA's elite levels."
+)
+
+
 def add_parser(subparsers: Any) -> None:
     """Register `metrics`."""
-    parser = subparsers.add_parser(
-        "metrics",
-        help="delivery performance (DORA's four keys) per application and target",
-        description="Deployment frequency, lead time, change failure rate and recovery time, "
-        "from the runs the control plane records, beside DORA's elite levels.",
-    )
+    parser = subparsers.add_parser("metrics", help=HELP, description=DESCRIPTION)
     parser.add_argument("--days", type=int, choices=WINDOWS, help="one window (default: 7 and 30)")
     parser.add_argument("--json", action="store_true", help="print JSON, with each run's UI address")
     parser.set_defaults(func=run)

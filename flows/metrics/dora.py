@@ -150,8 +150,8 @@ class Keys:
 
     application: str
     target: str
-    days: int
-    figures: tuple[Figure, ...] = ()
+    days: int  # the window: the days before the time the figures were taken
+    figures: tuple[Figure, ...]  # deployment frequency, lead time, change failure rate, recovery time
 
 
 def verdict(figure: Figure) -> str:
