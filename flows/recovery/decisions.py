@@ -79,12 +79,18 @@ class EndedRun:
         return "CANCELLED" if self.cancelled else "CRASHED"
 
 
+NO_REASON = "cancelled while it ran (no reason given)"
+
+
 def why_it_ended(final_message: str, cancelling_messages: list[str]) -> str:
-    """What a cancelled run's states say of why it ended: the message of its last Cancelling
-    state, which says who cancelled it (its final Cancelled one is the worker's "Flow run was
-    cancelled successfully."); `final_message` when it has none, as for a crash."""
+    """Why the run ended, from its states: for a run cancelled while it ran, the message of its
+    last Cancelling state, which says who cancelled it and why (the final Cancelled one is the
+    worker's "Flow run was cancelled successfully."; the UI's Cancel gives none); else, as for a
+    crash, `final_message`."""
+    if not cancelling_messages:
+        return final_message
     said = [message for message in cancelling_messages if message.strip()]
-    return said[-1] if said else final_message
+    return said[-1] if said else NO_REASON
 
 
 @dataclass(frozen=True)
@@ -108,10 +114,15 @@ OPEN_STATES = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
 SERVER_CANCEL_MESSAGE = "The parent flow run was cancelled."
 
 
-def left_open(state_type: str, message: str | None) -> bool:
-    """Whether a step of the ended run is to be ended by its recovery, with the reason: still open,
-    or cancelled by the server's clean-up without the reason (it may run before the recovery)."""
-    return state_type in OPEN_STATES or (state_type == "CANCELLED" and message == SERVER_CANCEL_MESSAGE)
+def left_open(state_type: str, message: str | None, closing_state: str) -> bool:
+    """Whether a step of the ended run is to be ended by its recovery as `closing_state`, with the
+    reason: still open; cancelled by the server's clean-up without the reason (it may run before
+    the recovery); or, in a cancelled run, ended Crashed by the signal that stopped its process."""
+    if state_type in OPEN_STATES:
+        return True
+    if state_type == "CANCELLED":
+        return message == SERVER_CANCEL_MESSAGE
+    return state_type == "CRASHED" and closing_state == "CANCELLED"
 
 
 def stopped_in(state_type: str) -> bool:

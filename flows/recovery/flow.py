@@ -101,7 +101,7 @@ def close_open_steps(run_id: UUID, ended: EndedRun) -> list[str]:
         for task_run in task_runs:
             state = task_run.state
             state_type, said = (state.type.value, state.message) if state else ("PENDING", None)
-            if left_open(state_type, said):
+            if left_open(state_type, said, ended.closing_state):
                 client.set_task_run_state(task_run.id, closed(message=message), force=True)
             if stopped_in(state_type):
                 stopped.append(task_run.name.rsplit("-", 1)[0])

@@ -130,16 +130,21 @@ def test_a_cancelled_run_says_who_cancelled_it_not_the_workers_final_words() -> 
     assert why_it_ended(final, ["", "cancelled with Ctrl-C by the command that started it"]) == (
         "cancelled with Ctrl-C by the command that started it"
     )
-    assert why_it_ended(final, [" "]) == final
+    assert why_it_ended(final, [" "]) == "cancelled while it ran (no reason given)"  # the UI's Cancel
     assert why_it_ended("Flow run process exited with status code: -9", []) == (
         "Flow run process exited with status code: -9"
     )
 
 
 def test_the_steps_left_open_are_those_still_going_or_cancelled_by_the_server_without_a_reason() -> None:
-    assert left_open("RUNNING", None) and left_open("PENDING", "") and left_open("CANCELLING", "x")
-    assert left_open("CANCELLED", "The parent flow run was cancelled.")  # the server's clean-up
-    assert not left_open("CANCELLED", "the run ended while this step ran (Cancelled: x)")
-    assert not left_open("COMPLETED", None) and not left_open("CRASHED", "TerminationSignal")
+    for closing in ("CRASHED", "CANCELLED"):
+        assert left_open("RUNNING", None, closing) and left_open("PENDING", "", closing)
+        assert left_open("CANCELLING", "x", closing)
+        assert left_open("CANCELLED", "The parent flow run was cancelled.", closing)  # the server's
+        assert not left_open("CANCELLED", "the run ended while this step ran (Cancelled: x)", closing)
+        assert not left_open("COMPLETED", None, closing) and not left_open("FAILED", "x", closing)
+    # The step a cancel's SIGTERM crashed: Cancelled like the rest of a cancelled run.
+    aborted = "Execution was aborted by a termination signal."
+    assert left_open("CRASHED", aborted, "CANCELLED") and not left_open("CRASHED", aborted, "CRASHED")
     assert stopped_in("RUNNING") and stopped_in("CRASHED") and stopped_in("CANCELLED")
     assert not stopped_in("COMPLETED") and not stopped_in("FAILED")

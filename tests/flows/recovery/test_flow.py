@@ -112,22 +112,32 @@ def open_and_done_steps(
     return run, open_step, done_step
 
 
+CRASHED = EndedRun("a", "CRASHED", "Crashed", "exited with -9", {})
+CANCELLED = EndedRun("a", "CANCELLED", "Cancelled", "cancelled in the UI", {})
+
+
 @pytest.mark.parametrize(
-    ("ended", "server_cleanup", "closed_as"),
+    ("ended", "left_as", "closed_as"),
     [
-        (EndedRun("a", "CRASHED", "Crashed", "exited with -9", {}), False, "CRASHED"),
-        (EndedRun("a", "CANCELLED", "Cancelled", "cancelled in the UI", {}), False, "CANCELLED"),
+        (CRASHED, "Running", "CRASHED"),
+        (CANCELLED, "Running", "CANCELLED"),
         # Prefect's own clean-up cancelled the step first, without the reason: it gets it.
-        (EndedRun("a", "CANCELLED", "Cancelled", "cancelled in the UI", {}), True, "CANCELLED"),
+        (CANCELLED, "Cancelled by the server", "CANCELLED"),
+        # The worker's SIGTERM crashed the step as it stopped the cancelled run's process.
+        (CANCELLED, "Crashed by the cancel", "CANCELLED"),
     ],
 )
 def test_the_steps_an_ended_run_left_open_end_crashed_or_cancelled_with_the_reason(
-    prefect_harness: None, ended: EndedRun, server_cleanup: bool, closed_as: str
+    prefect_harness: None, ended: EndedRun, left_as: str, closed_as: str
 ) -> None:
     from prefect.logging import disable_run_logger
-    from prefect.states import Cancelled, Running
+    from prefect.states import Cancelled, Crashed, Running
 
-    step = Cancelled(message="The parent flow run was cancelled.") if server_cleanup else Running()
+    step: Any = {
+        "Running": Running(),
+        "Cancelled by the server": Cancelled(message="The parent flow run was cancelled."),
+        "Crashed by the cancel": Crashed(message="Execution was aborted by a termination signal."),
+    }[left_as]
     run, open_step, done_step = open_and_done_steps(Running(), step=step)
     with disable_run_logger():
         names = recovery_flow.close_open_steps.fn(run.id, ended)
