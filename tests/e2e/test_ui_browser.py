@@ -21,7 +21,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,8 @@ from typing import Any
 import httpx
 import pytest
 
+from flows.clock import Deadline, poll_until
+from flows.recovery.decisions import OPEN_STATES
 from tests.e2e.browser import Browser, chromium
 from tests.e2e.servers import ROOT, api_post, background, prefect_env, wait_http
 from tests.support import free_port
@@ -38,7 +39,6 @@ pytestmark = pytest.mark.docker  # a server and a browser: the integration suite
 VERSION = "v1.4.0-3-g0a1b2c3d"
 WIDTH, HEIGHT = 1920, 1080  # a full-HD screen's browser window
 CANCELLED_BY = "cancelled in the UI by a person"
-OPEN = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
 
 # Images whose picture loaded (a data: SVG the UI refused would have naturalWidth 0).
 CHARTS = """[...document.images].filter(i => i.src.startsWith('data:image/svg+xml'))
@@ -63,7 +63,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A Prefect server with its UI, the deployment and the three runs; their ids and addresses."""
+    """A Prefect server with its UI, the two deployments, the five runs and the recoveries the server
+    started for the crashed and the cancelled one (run here); their ids and addresses."""
     home = tmp_path_factory.mktemp("prefect-ui")
     port = free_port()
     base, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
@@ -118,32 +119,32 @@ def _task_runs(api: str, run_id: str) -> list[dict[str, Any]]:
 def _cancelled(api: str, env: dict[str, str], home: Path) -> str:
     """A run cancelled in `swap` as a person cancels it in the UI, and its worker stops it: Cancelling
     with the person's reason, the process killed (its grace period over), then Cancelled."""
-    log = (home / "cancel.log").open("wb")
+    log = home / "cancel.log"
+    named: dict[str, object] = {"flow_runs": {"name": {"any_": ["deliverypipeline-cancel"]}}}
+
+    def in_swap(_: Deadline) -> str | None:
+        assert process.poll() is None, log.read_text()[-3000:]
+        for run in api_post(f"{api}/flow_runs/filter", named).json():
+            swaps = [t for t in _task_runs(api, run["id"]) if t["name"].startswith("swap")]
+            if swaps and swaps[0]["state_type"] == "RUNNING":
+                return str(run["id"])
+        return None
+
+    def never_in_swap(_: Deadline) -> AssertionError:
+        return AssertionError(f"the run never reached `swap`: {log.read_text()[-3000:]}")
+
     command = [sys.executable, "-m", "tests.e2e.ui_runs", "cancel"]
-    process = subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 120
-        run_id = ""
-        while time.monotonic() < deadline:
-            named: dict[str, object] = {"flow_runs": {"name": {"any_": ["deliverypipeline-cancel"]}}}
-            runs = api_post(f"{api}/flow_runs/filter", named).json()
-            if runs:
-                run_id = str(runs[0]["id"])
-                swaps = [t for t in _task_runs(api, run_id) if t["name"].startswith("swap")]
-                if swaps and swaps[0]["state_type"] == "RUNNING":
-                    break
-            assert process.poll() is None, (home / "cancel.log").read_text()[-3000:]
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"the run never reached `swap`: {(home / 'cancel.log').read_text()[-3000:]}")
-        cancelling = {"type": "CANCELLING", "name": "Cancelling", "message": CANCELLED_BY}
-        assert api_post(f"{api}/flow_runs/{run_id}/set_state", {"state": cancelling}).is_success
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-        log.close()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            run_id = poll_until(in_swap, 120, 0.5, never_in_swap)
+            cancelling = {"type": "CANCELLING", "name": "Cancelling", "message": CANCELLED_BY}
+            assert api_post(f"{api}/flow_runs/{run_id}/set_state", {"state": cancelling}).is_success
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
     cancelled = {"type": "CANCELLED", "name": "Cancelled", "message": "Flow run was cancelled successfully."}
     assert api_post(f"{api}/flow_runs/{run_id}/set_state", {"state": cancelled, "force": True}).is_success
     return run_id
@@ -157,12 +158,14 @@ def _recovery_runs(api: str) -> dict[str, str]:
 
 def _recovery_run(api: str, ended: str) -> str:
     """The recovery run the server's trigger started for the run `ended`."""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if ended in (runs := _recovery_runs(api)):
-            return runs[ended]
-        time.sleep(1)
-    raise AssertionError(f"no recovery run was started for {ended} within 90 s: {_recovery_runs(api)}")
+
+    def started(_: Deadline) -> str | None:
+        return _recovery_runs(api).get(ended)
+
+    def none_started(_: Deadline) -> AssertionError:
+        return AssertionError(f"no recovery run was started for {ended} within 90 s: {_recovery_runs(api)}")
+
+    return poll_until(started, 90, 1, none_started)
 
 
 def _artifact(api: str, run_id: str, key: str) -> str:
@@ -262,7 +265,9 @@ def _step_counts(browser: Browser) -> str:
 
 
 def _open_steps(api: str, run_id: str) -> list[str]:
-    return [f"{t['name']} {t['state_type']}" for t in _task_runs(api, run_id) if t["state_type"] in OPEN]
+    return [
+        f"{t['name']} {t['state_type']}" for t in _task_runs(api, run_id) if t["state_type"] in OPEN_STATES
+    ]
 
 
 def _report_text(browser: Browser, ui: dict[str, Any], run_id: str, shot: str) -> str:
