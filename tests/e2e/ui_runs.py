@@ -16,6 +16,7 @@ figures like a local release's. No Docker, no target: the UI test checks what th
 
 The recovery runs as the control plane's worker would run it, against a stand-in target whose
 release of VERSION died right after its swap (prod serves it unverified): it swaps back.
+`tests.e2e.test_cancel_e2e` deploys the stand-in (mode `cancel`) for a real process worker.
 """
 
 from __future__ import annotations
