@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from prefect import flow
 from prefect.client.schemas.objects import State
+from pydantic.json_schema import SkipJsonSchema
 
 from flows.config import FoldedConfig, PipelineConfig, check_repo, for_target, unfolded
 from flows.image import tasks as image
@@ -79,26 +80,32 @@ def lock_target(where: Target, version: str, config: PipelineConfig) -> Iterator
 def pipeline(
     repo: str = ".",
     ref: str = "HEAD",
-    target: Literal["local", "aws", "swarm"] = "local",
     require_approval: bool = False,
-    notify_url: str | None = None,
+    notify_url: str = "",
     config: FoldedConfig = None,
-    pushed_ref: str | None = None,
+    # Accepted, but left out of the Run form (their JSON schema is skipped): set by the
+    # deployment or a program, never chosen by the person submitting the form.
+    target: SkipJsonSchema[Literal["local", "aws", "swarm"]] = "local",
+    pushed_ref: SkipJsonSchema[str | None] = None,
 ) -> dict[str, Any] | State[Any]:
     """Ship `ref` of `repo` to `target` with a blue/green swap; one release per target at a time.
 
-    What a person chooses per release comes first in the Run form, the configuration is one JSON
-    field (`flows.config.FoldedConfig`). A pushed run whose branch has a newer push by the time it
-    starts (it holds the deployment's slot then) ends Cancelled "superseded by <sha>".
+    `repo` is a git checkout on this machine (the deployments' default: the checkout they were
+    deployed from) or a URL git can clone; `ref` the commit, branch or tag to release;
+    `require_approval` pauses for a person's approval before the swap. `target` (`local`: Docker
+    and HAProxy here, `aws`: Elastic Beanstalk, `swarm`: a Docker Swarm) is the deployment's own:
+    each target has its deployment (`deliverypipeline/<target>`, with its queue of one run at a
+    time), so its Run form does not offer another. `pushed_ref` is set by the webhook receiver
+    (the pushed git ref, for the report and superseding).
+
+    The Run form fits one 1080 px screen, Submit included: the choices of a release, then the
+    configuration as one JSON field (`flows.config.FoldedConfig`); only the two fields whose name
+    does not say it all carry a one-line description. A pushed run whose branch has a newer push
+    by the time it starts (it holds the deployment's slot then) ends Cancelled "superseded by <sha>".
 
     Args:
-        repo: The git checkout to release (a path on this machine) or a URL git can clone.
-        ref: The commit, branch or tag to release.
-        target: `local` (Docker and HAProxy here) or `aws` (Elastic Beanstalk).
-        require_approval: Pause for a person's approval before the swap.
-        notify_url: A chat webhook told how the release ended.
-        config: Settings that differ from the defaults, as JSON, e.g. `{"traffic_steps": [10, 50]}`.
-        pushed_ref: Set by the webhook receiver: the pushed git ref, for the report.
+        notify_url: A chat webhook told how the release ended (empty: none).
+        config: Settings that differ from the defaults, as JSON.
     """
     config = for_target(unfolded(config), target)
     with release_run(config, target, repo, ref, pushed_ref, notify_url) as run:

@@ -8,6 +8,12 @@ change) arrived for `SILENCE_S`. The Crashed state then starts the recovery (pre
 `recover/crashed-release` trigger). On this host the keeper (`keeper.py`) notices a dead worker
 within seconds; this is the server's own backstop.
 
+Its action only ever ends a run that is still going: the state change is proposed, never forced
+(`force` false), so the server's orchestration rules apply, and they refuse Crashed for a run
+already in a final state (Completed, Failed, Cancelled, Crashed: "Run is already in terminal
+state"). A run that finished while its heartbeat's silence was being counted keeps its state, and
+no Crashed event starts a recovery.
+
 The automation is created when missing and replaced when its definition changed (a digest of
 it is one of its tags); everything else on the server is left alone.
 """
@@ -56,6 +62,8 @@ def silent_run_automation() -> dict[str, Any]:
                 "name": "Crashed",
                 "message": f"no heartbeat for {SILENCE_S}s: its process and its worker are gone "
                 "(marked Crashed by the control plane's automation)",
+                # Proposed, not forced: the server refuses Crashed for a run already ended.
+                "force": False,
             }
         ],
     }

@@ -1,6 +1,7 @@
-"""Pure decisions of a recovery: which run it recovers, its name, the release's settings, its report.
+"""Pure decisions of a recovery: which run it recovers, its name, the release's settings, its reports.
 
-Kept apart from the flow so that each is tested without Prefect or a target.
+A recovery follows a release run that crashed or was cancelled while it ran. Kept apart from the
+flow so that each is tested without Prefect or a target.
 """
 
 from __future__ import annotations
@@ -52,10 +53,51 @@ def release_settings(parameters: Mapping[str, Any]) -> tuple[str, PipelineConfig
 
 
 @dataclass(frozen=True)
+class EndedRun:
+    """The release run a recovery follows: its name, how it ended (state type, name, message) and
+    the parameters it ran with."""
+
+    name: str
+    state_type: str  # CRASHED, CANCELLED (CANCELLING while its worker still stops it)
+    state_name: str
+    message: str
+    parameters: Mapping[str, Any]
+
+    @property
+    def state(self) -> str:
+        """Its state as the UI shows it, with the message: `Crashed: Flow run process exited ...`."""
+        return f"{self.state_name}: {self.message}" if self.message else self.state_name
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether a person or a command cancelled it (rather than its process dying)."""
+        return self.state_type in ("CANCELLED", "CANCELLING")
+
+    @property
+    def closing_state(self) -> str:
+        """The state type its open steps end in: Cancelled for a cancelled run, else Crashed."""
+        return "CANCELLED" if self.cancelled else "CRASHED"
+
+
+NO_REASON = "cancelled while it ran (no reason given)"
+
+
+def why_it_ended(final_message: str, cancelling_messages: list[str]) -> str:
+    """Why the run ended, from its states: for a run cancelled while it ran, the message of its
+    last Cancelling state, which says who cancelled it and why (the final Cancelled one is the
+    worker's "Flow run was cancelled successfully."; the UI's Cancel gives none); else, as for a
+    crash, `final_message`."""
+    if not cancelling_messages:
+        return final_message
+    said = [message for message in cancelling_messages if message.strip()]
+    return said[-1] if said else NO_REASON
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What a recovery found and did, for its report."""
 
-    crashed: str  # the crashed run's name
+    crashed: str  # the crashed (or cancelled) run's name
     crashed_url: str
     crashed_state: str  # e.g. "Crashed: flow run infrastructure exited with status -9"
     target: str
@@ -67,6 +109,26 @@ class Outcome:
 
 
 OPEN_STATES = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
+# What Prefect's own cancellation clean-up (a server service, every 20 s) says when it cancels
+# the task runs a cancelled flow run left open: no word of who cancelled, or why.
+SERVER_CANCEL_MESSAGE = "The parent flow run was cancelled."
+
+
+def left_open(state_type: str, message: str | None, closing_state: str) -> bool:
+    """Whether a step of the ended run is to be ended by its recovery as `closing_state`, with the
+    reason: still open; cancelled by the server's clean-up without the reason (it may run before
+    the recovery); or, in a cancelled run, ended Crashed by the signal that stopped its process."""
+    if state_type in OPEN_STATES:
+        return True
+    if state_type == "CANCELLED":
+        return message == SERVER_CANCEL_MESSAGE
+    return state_type == "CRASHED" and closing_state == "CANCELLED"
+
+
+def stopped_in(state_type: str) -> bool:
+    """Whether the run stopped in a step that ended in this state: one it left open (ended since),
+    or one its own engine ended Crashed or Cancelled as the process went down."""
+    return state_type in (*OPEN_STATES, "CRASHED", "CANCELLED")
 
 
 def died_in(open_steps: list[str]) -> str:
@@ -75,8 +137,19 @@ def died_in(open_steps: list[str]) -> str:
 
 
 def closing_message(crashed_state: str) -> str:
-    """The message of a step the crashed run left open, once the recovery marks it Crashed."""
+    """The message of a step the ended run left open, once the recovery closes it."""
     return f"the run ended while this step ran ({crashed_state}); closed by its recovery"
+
+
+def reason(run: EndedRun, open_steps: list[str]) -> str:
+    """Why the run ended and where, in one line: `Flow run process exited with status code: -9 in
+    step `analyse traffic``; the state's name stands in for a missing message."""
+    why = _line(run.message).rstrip(".") or f"the run ended {run.state_name}"
+    steps = list(dict.fromkeys(open_steps))
+    if not steps:
+        return f"{why}, between two steps"
+    named = ", ".join(f"`{step}`" for step in steps)
+    return f"{why} in step{'s' if len(steps) > 1 else ''} {named}"
 
 
 def report_markdown(outcome: Outcome) -> str:
@@ -103,9 +176,27 @@ def report_markdown(outcome: Outcome) -> str:
     return "\n".join(lines) + "\n"
 
 
-def crashed_note_markdown(recovery_name: str, recovery_url: str, outcome_line: str) -> str:
-    """The note left on the crashed run: which run recovered it and how it ended."""
-    return f"Recovered by [{recovery_name}]({recovery_url}): {_line(outcome_line)}\n"
+def ended_report_markdown(run: EndedRun, why: str, outcome: Outcome, recovery: str, recovery_url: str) -> str:
+    """The report left on the crashed or cancelled run (its own was never written, or written before
+    the end): it starts with why and where the run ended, then what prod serves now and what was done."""
+    prod = f"{outcome.prod} (verified)" if outcome.ok else f"**NOT verified, act now**: {outcome.prod}"
+    lines = [
+        f"# {run.state_name}: {_line(why)}",
+        "",
+        f"**Prod now:** {_line(prod)}",
+        "",
+        f"- **run**: {run.name}",
+        f"- **done**: {_line(outcome.recovered)}",
+        f"- **verification**: {_line(outcome.verification)}",
+        f"- **recovered by**: [{recovery}]({recovery_url})",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def ended_log_line(why: str, outcome: Outcome, recovery: str) -> str:
+    """The line the recovery adds to the ended run's log (the tab its page opens on)."""
+    prod = f"prod verified: {outcome.prod}" if outcome.ok else f"prod NOT verified: {outcome.verification}"
+    return _line(f"{why}. {recovery}: {outcome.recovered}; {prod}")
 
 
 def _line(text: str) -> str:

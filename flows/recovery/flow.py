@@ -1,48 +1,51 @@
-"""The `recover` flow: what the control plane runs, without a person, when a release run crashed.
+"""The `recover` flow: what the control plane runs, without a person, when a release run crashed or
+was cancelled while it ran.
 
-It takes the target's lock the way a release does (so never while a live release holds it: it
-waits, logging the holder), brings the target back to its record and swaps back a release that
-died after its swap (what the release's own `recover` step does, `flows.release.recovery`),
-then, still holding the lock, verifies prod on every user path with the release's `verify prod`
-step. The run is named after the run it recovers, links to it, and says what it did in a
-markdown artifact; the crashed run gets a note linking back.
+It first ends the steps the run left open (Crashed, or Cancelled for a cancelled run, with the
+reason): a killed process cannot end them itself. Then it takes the target's lock the way a
+release does (so never while a live release holds it: it waits, logging the holder), brings the
+target back to its record and swaps back a release that died after its swap (what the release's
+own `recover` step does, `flows.release.recovery`), then, still holding the lock, verifies prod
+on every user path with the release's `verify prod` step. The run is named after the run it
+recovers, links to it, and says what it did in a markdown artifact; the ended run gets its report
+(the reason and the step first, then what prod serves now) and a line in its log.
 """
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack
-from typing import Any
+from datetime import UTC, datetime
 from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactCreate
-from prefect.client.schemas.filters import (
-    FlowRunFilter,
-    FlowRunFilterId,
-    TaskRunFilter,
-    TaskRunFilterState,
-    TaskRunFilterStateType,
-)
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import StateType
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_UI_URL
-from prefect.states import Crashed
+from prefect.states import Cancelled, Crashed
 
 from flows import steps
 from flows.config import PipelineConfig
 from flows.recovery.decisions import (
-    OPEN_STATES,
     RUN_RESOURCE,
+    EndedRun,
     Outcome,
     closing_message,
-    crashed_note_markdown,
     crashed_run_id,
     died_in,
+    ended_log_line,
+    ended_report_markdown,
+    left_open,
+    reason,
     recovery_name,
     release_settings,
     report_markdown,
+    stopped_in,
+    why_it_ended,
 )
 from flows.release import recovery
 from flows.release.decisions import describe
@@ -66,40 +69,45 @@ def run_url(run_id: object) -> str:
 
 
 @task(name="read crashed run", **LIVE)
-def read_crashed(run_id: UUID) -> tuple[str, str, dict[str, Any]]:
-    """The crashed run's name, state (with its message) and parameters."""
+def read_crashed(run_id: UUID) -> EndedRun:
+    """The crashed (or cancelled) run: its name, how it ended and why, its parameters."""
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(run_id)
+        history = client.read_flow_run_states(run_id) if run.state and run.state.is_cancelled() else []
     state = run.state
-    shown = (state.name or state.type.value) if state else "-"
-    if state and state.message:
-        shown = f"{shown}: {state.message}"
-    return run.name, shown, dict(run.parameters)
+    if state is None:
+        return EndedRun(run.name, "CRASHED", "Crashed", "", dict(run.parameters))
+    cancelling = [past.message or "" for past in history if past.type == StateType.CANCELLING]
+    message = why_it_ended(state.message or "", cancelling)
+    shown = state.name or state.type.value.title()
+    return EndedRun(run.name, state.type.value, shown, message, dict(run.parameters))
 
 
 @task(name="close its open steps", **LIVE)
-def close_open_steps(run_id: UUID, crashed_state: str) -> list[str]:
-    """Mark Crashed, with the reason, every step the crashed run left open; their names, oldest first.
+def close_open_steps(run_id: UUID, ended: EndedRun) -> list[str]:
+    """End every step the run left open, with the reason: Cancelled for a cancelled run, else
+    Crashed; the names of the steps it stopped in, oldest first.
 
     A killed process cannot end its own task runs: left alone they show Running for good and
-    stretch the run's timeline to "now".
+    stretch the run's timeline to "now". (For a cancelled run, the server's own clean-up may end
+    them first, Cancelled without the reason: they get it too.)
     """
     with get_client(sync_client=True) as client:
-        left_open = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])),
-            task_run_filter=TaskRunFilter(
-                state=TaskRunFilterState(
-                    type=TaskRunFilterStateType(any_=[StateType(name) for name in OPEN_STATES])
-                )
-            ),
-        )
-        message = closing_message(crashed_state)
-        for task_run in sorted(left_open, key=lambda run: str(run.start_time or run.created or "")):
-            client.set_task_run_state(task_run.id, Crashed(message=message), force=True)
-    names = [task_run.name.rsplit("-", 1)[0] for task_run in left_open]
-    if names:
-        get_run_logger().info("closed the step(s) the crashed run left open: %s", ", ".join(names))
-    return names
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+        task_runs.sort(key=lambda run: str(run.start_time or run.created or ""))
+        message = closing_message(ended.state)
+        closed = Cancelled if ended.closing_state == "CANCELLED" else Crashed
+        stopped = []
+        for task_run in task_runs:
+            state = task_run.state
+            state_type, said = (state.type.value, state.message) if state else ("PENDING", None)
+            if left_open(state_type, said, ended.closing_state):
+                client.set_task_run_state(task_run.id, closed(message=message), force=True)
+            if stopped_in(state_type):
+                stopped.append(task_run.name.rsplit("-", 1)[0])
+    if stopped:
+        get_run_logger().info("the %s run stopped in: %s", ended.state_name.lower(), ", ".join(stopped))
+    return stopped
 
 
 @task(name=steps.LOCK_TARGET, **LIVE)
@@ -118,15 +126,26 @@ def recover(target: Target, interrupted: LockHolder | None, config: PipelineConf
     return done
 
 
-def _note_on_crashed(run_id: UUID, markdown: str) -> None:
-    """A markdown artifact on the crashed run, linking to this recovery; a failure is only logged."""
+def _report_on_ended(run_id: UUID, why: str, markdown: str, log_line: str) -> None:
+    """The ended run's report (a `release-report` artifact on it) and a line in its log, both
+    starting with why and where it ended; a failure is only logged (it must never fail the recovery)."""
     try:
         with get_client(sync_client=True) as client:
             client.create_artifact(
-                ArtifactCreate(key="recovered-by", type="markdown", data=markdown, flow_run_id=run_id)
+                ArtifactCreate(
+                    key="release-report", type="markdown", data=markdown, description=why, flow_run_id=run_id
+                )
             )
-    except Exception as exc:  # a note must never fail the recovery
-        get_run_logger().warning("could not leave a note on the crashed run %s: %s", run_id, exc)
+            line = {
+                "name": "deliverypipeline.recovery",
+                "level": logging.ERROR,
+                "message": log_line,
+                "timestamp": datetime.now(UTC).isoformat(),
+                "flow_run_id": str(run_id),
+            }
+            client.create_logs([line])
+    except Exception as exc:
+        get_run_logger().warning("could not write the report of the ended run %s: %s", run_id, exc)
 
 
 def initial_name() -> str:
@@ -137,16 +156,19 @@ def initial_name() -> str:
 
 @flow(name="recover", flow_run_name=initial_name, log_prints=True)
 def recover_release(crashed_run: str) -> str:
-    """Make prod serve a verified version after the release run `crashed_run` crashed.
+    """Make prod serve a verified version after the release run `crashed_run` crashed or was cancelled.
 
-    `crashed_run`: the crashed run's id, or its Crashed event's resource id (what the trigger gives).
+    `crashed_run`: the run's id, or its Crashed (Cancelled) event's resource id (what a trigger gives).
     """
     run_id = crashed_run_id(crashed_run)
-    name, state, parameters = read_crashed(run_id)
-    where_it_died = died_in(close_open_steps(run_id, state))
+    ended = read_crashed(run_id)
+    name = ended.name
+    open_steps = close_open_steps(run_id, ended)
+    where_it_died = died_in(open_steps)
     rename_run(recovery_name(name))
-    create_link_artifact(run_url(run_id), link_text=name, key="recovered-run", description="the crashed run")
-    target_name, config = release_settings(parameters)
+    shown = f"the {ended.state_name.lower()} run"
+    create_link_artifact(run_url(run_id), link_text=name, key="recovered-run", description=shown)
+    target_name, config = release_settings(ended.parameters)
     where = make_target(target_name, config)
     done, prod, verification, ok = "-", "-", "not verified", False
     try:
@@ -166,12 +188,14 @@ def recover_release(crashed_run: str) -> str:
         raise
     finally:
         outcome = Outcome(
-            name, run_url(run_id), state, target_name, done, prod, verification, ok, where_it_died
+            name, run_url(run_id), ended.state, target_name, done, prod, verification, ok, where_it_died
         )
         create_markdown_artifact(report_markdown(outcome), key="recovery", description=f"recovery of {name}")
-        line = (
-            f"died in {where_it_died}; {done}; "
-            f"{'prod verified: ' + prod if ok else 'prod NOT verified: ' + verification}"
+        why, me = reason(ended, open_steps), recovery_name(name)
+        _report_on_ended(
+            run_id,
+            why,
+            ended_report_markdown(ended, why, outcome, me, run_url(flow_run.id)),
+            ended_log_line(why, outcome, me),
         )
-        _note_on_crashed(run_id, crashed_note_markdown(recovery_name(name), run_url(flow_run.id), line))
     return f"{done}; prod {prod} verified"

@@ -142,7 +142,7 @@ class release_run:
         self._recording.__exit__(kind, value, tb)
         if value is not None:
             report.ok = False
-            report.outcome = f"{type(value).__name__}: {value}"
+            report.outcome = outcome_of(value)
         report.total_seconds = time.monotonic() - self._started
         _finish(self.run, self.target)
         get_run_logger().info("%s (%.1fs)", report.outcome, report.total_seconds)
@@ -153,6 +153,20 @@ class release_run:
                 f"requests to prod failed ({probe.swap_failures} during the swap); see the zero-downtime "
                 "artifact and the proxy's log"
             )
+
+
+def outcome_of(error: BaseException) -> str:
+    """How a run that `error` ended reads in its report: a termination signal (its worker stopping
+    the process: the run was cancelled, or the worker shut down) says so; else the error's type
+    and message. A run cancelled while it ran gets its recovery's report too (flows/recovery/)."""
+    from prefect.exceptions import TerminationSignal
+
+    if isinstance(error, TerminationSignal):
+        return (
+            f"stopped by signal {error.signal} from its worker (the run was cancelled, or the worker "
+            "shut down); its recovery makes prod serve a verified version"
+        )
+    return f"{type(error).__name__}: {error}"
 
 
 def _finish(run: Run, target: str) -> None:

@@ -1,14 +1,22 @@
-"""Runs for the UI test, made on a real Prefect server (PREFECT_API_URL): the pipeline's deployment,
-and a completed, a failed and a crashed run of a stand-in flow named like the pipeline.
+"""Runs for the UI test, made on a real Prefect server (PREFECT_API_URL): the pipeline's deployment
+and the recovery's (with prefect.yaml's triggers), and a completed, a failed, a crashed and a
+cancelled run of a stand-in flow named like the pipeline.
 
 The stand-in runs the step tasks (named from `flows.steps`, noted by `flows.runs.record.Step`)
 and publishes the artifacts through the real renderers: the release report (`publish_run`), the
 zero-downtime probe (`publish_probe`) and the wait-until-ready progress (`ReadyProgress`), with
 figures like a local release's. No Docker, no target: the UI test checks what the pages show.
 
-    python -m tests.e2e.ui_runs deploy REPO      # the `deliverypipeline/local` deployment
+    python -m tests.e2e.ui_runs deploy REPO      # `deliverypipeline/local`, `recover/crashed-release`
     python -m tests.e2e.ui_runs completed|failed # a run; prints its id
     python -m tests.e2e.ui_runs crash            # a run whose process kills itself in `swap`
+    python -m tests.e2e.ui_runs cancel           # a run that hangs in `swap` until it is killed
+    python -m tests.e2e.ui_runs superseded       # a run that cancels itself (a newer push waits)
+    python -m tests.e2e.ui_runs recover RUN_ID   # the recovery run a trigger created, run here
+
+The recovery runs as the control plane's worker would run it, against a stand-in target whose
+release of VERSION died right after its swap (prod serves it unverified): it swaps back.
+`tests.e2e.test_cancel_e2e` deploys the stand-in (mode `cancel`) for a real process worker.
 """
 
 from __future__ import annotations
@@ -17,11 +25,14 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 from uuid import UUID
 
 from prefect import flow, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
+from prefect.states import Cancelled
 
 from flows import steps
 from flows.errors import DeliveryError
@@ -85,8 +96,10 @@ def wait_progress(report: RunReport, fail: str | None) -> None:
 
 
 @flow(name="deliverypipeline", flow_run_name="deliverypipeline-{mode}")
-def standin(mode: str) -> str:
+def standin(mode: str) -> str | State[Any]:
     """A release's steps as the pipeline names them, ending as `mode` says, with its artifacts."""
+    if mode == "superseded":
+        return Cancelled(message="superseded by 1234567: not released")
     report = RunReport("deliverypipeline", "local", "/srv/deliverypipeline", "HEAD", VERSION, "0a1b2c3d")
     failure = FAILURE.format(version=VERSION) if mode == "failed" else None
     started = time.monotonic()
@@ -98,7 +111,7 @@ def standin(mode: str) -> str:
             make_step(steps.WAIT_UNTIL_READY, 0.2, fail=failure)()
             for name in (steps.VERIFY_PREPROD, steps.CANARY):
                 make_step(name)()
-            make_step(steps.SWAP, 0.5, crash=mode == "crash")()
+            make_step(steps.SWAP, 600 if mode == "cancel" else 0.5, crash=mode == "crash")()
             for name in (steps.VERIFY_PROD, steps.ANALYSE_TRAFFIC):
                 make_step(name)()
         samples = probe_samples()
@@ -122,17 +135,61 @@ def standin(mode: str) -> str:
         publish_run(report)
 
 
+def deploy(repo: str) -> str:
+    """The pipeline's `local` deployment (its Run form) and the recovery's, with prefect.yaml's
+    triggers; the pipeline deployment's id."""
+    import yaml  # type: ignore[import-untyped]
+    from prefect.deployments.runner import RunnerDeployment
+    from prefect.events import DeploymentTriggerTypes, TriggerTypes
+    from pydantic import TypeAdapter
+
+    from flows.pipeline import pipeline
+    from flows.recovery.flow import recover_release
+    from tests.e2e.servers import ROOT
+
+    deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    [spec] = [d for d in deployments if d["name"] == "crashed-release"]
+    adapter: TypeAdapter[DeploymentTriggerTypes] = TypeAdapter(DeploymentTriggerTypes)
+    triggers: list[DeploymentTriggerTypes | TriggerTypes] = [
+        adapter.validate_python(t) for t in spec["triggers"]
+    ]
+    recovery = recover_release.to_deployment(name="crashed-release", triggers=triggers)
+    release = pipeline.to_deployment(name="local", parameters={"repo": repo, "target": "local"})
+    assert isinstance(recovery, RunnerDeployment) and isinstance(release, RunnerDeployment)
+    recovery.apply()
+    return str(release.apply())
+
+
+def recover(run_id: str) -> None:
+    """Run the recovery run `run_id` here, against a target whose release of VERSION died after its swap."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+
+    from flows.recovery import flow as recovery_flow
+    from flows.release import tasks as release_tasks
+    from flows.release.decisions import release_operation
+    from flows.release.lock import holder
+    from tests.flows.fakes import FakeTarget, http_check_of, paths_check_of
+
+    target = FakeTarget.pair(prod_version=VERSION, preprod_version="v1.3.9-0-gfedcba98")
+    target.interrupted = holder(release_operation(VERSION), "the-ended-run")
+    setattr(recovery_flow, "make_target", lambda name, config: target)  # noqa: B010 - a stand-in
+    setattr(release_tasks, "health_check", http_check_of(target))  # noqa: B010
+    setattr(release_tasks, "paths_check", paths_check_of(target))  # noqa: B010
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(run_id))
+    run_flow(recovery_flow.recover_release, flow_run=run, parameters=dict(run.parameters))
+
+
 def main(argv: list[str]) -> int:
     """Make what the first argument names; print the flow run's id."""
     mode = argv[0]
     if mode == "deploy":
-        from prefect.deployments.runner import RunnerDeployment
-
-        from flows.pipeline import pipeline
-
-        deployment = pipeline.to_deployment(name="local", parameters={"repo": argv[1]})
-        assert isinstance(deployment, RunnerDeployment)
-        print(deployment.apply())
+        print(deploy(argv[1]))
+        return 0
+    if mode == "recover":
+        recover(argv[1])
+        print(argv[1])
         return 0
     state = standin(mode, return_state=True)
     run_id: UUID | None = state.state_details.flow_run_id

@@ -17,7 +17,18 @@ def test_the_run_form_lists_the_release_choices_first_and_the_config_as_one_fiel
     schema = parameter_schema(pipeline.fn).model_dump()
     properties = schema["properties"]
     order = sorted(properties, key=lambda name: properties[name]["position"])
-    assert order[:5] == ["repo", "ref", "target", "require_approval", "notify_url"]
+    assert order == ["repo", "ref", "require_approval", "notify_url", "config"]
+    # Not in the form: the target is the deployment's own (one deployment per target), the pushed
+    # ref the webhook's. Both are still accepted.
+    assert {"target", "pushed_ref"}.isdisjoint(properties)
+    given = pipeline.validate_parameters({"target": "swarm", "pushed_ref": "refs/heads/main"})
+    assert given["target"] == "swarm" and given["pushed_ref"] == "refs/heads/main"
+    with pytest.raises(ParameterTypeError, match=r"target: Input should be 'local', 'aws' or 'swarm'"):
+        pipeline.validate_parameters({"target": "mars"})
+    # One line of description where the name does not say it all; the form fits one screen.
+    described = {name for name, field in properties.items() if field.get("description")}
+    assert described == {"notify_url", "config"}
+    assert all("\n" not in properties[name]["description"] for name in described)
     assert properties["config"]["anyOf"] == [{"type": "object"}, {"type": "null"}]
     assert schema["definitions"] == {}  # no PipelineConfig laid out field by field
 

@@ -3,6 +3,7 @@ recovery deployment started by the server on a crashed release, deployable from 
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -45,25 +46,37 @@ def test_parameters_are_those_of_the_pipeline_flow() -> None:
     from flows.pipeline import pipeline
     from flows.webhook.payload import Deploy
 
-    accepted = set(pipeline.parameters.properties)
+    accepted = set(inspect.signature(pipeline.fn).parameters)
+    in_the_form = set(pipeline.parameters.properties)
     for deployment in releases().values():
         assert set(deployment["parameters"]) <= accepted, deployment["name"]
+        assert set(deployment["parameters"]) - in_the_form == {"target"}  # the deployment's own
     webhook = Deploy(repository="https://example.com/a.git", commit="0" * 40, branch="main", delivery="d")
     assert set(webhook.parameters()) <= accepted
+    # The target and the webhook's own parameter are accepted though the Run form leaves them out.
+    assert accepted - in_the_form == {"target", "pushed_ref"}
+    assert pipeline.validate_parameters(webhook.parameters())["pushed_ref"] == "refs/heads/main"
 
 
-def test_a_crashed_release_run_starts_the_recovery_with_its_id() -> None:
+def test_a_crashed_release_run_or_one_cancelled_while_it_ran_starts_the_recovery_with_its_id() -> None:
     from flows.recovery.flow import recover_release
 
     [recovery] = [d for d in load()["deployments"] if d["name"] == "crashed-release"]
     assert recovery["entrypoint"] == "flows/recovery/flow.py:recover_release"
     assert recovery["work_pool"]["name"] == POOL and "concurrency_limit" not in recovery
-    [trigger] = recovery["triggers"]
-    assert trigger["expect"] == ["prefect.flow-run.Crashed"] and trigger["posture"] == "Reactive"
+    crashed, cancelled = recovery["triggers"]
+    assert crashed["expect"] == ["prefect.flow-run.Crashed"] and crashed["posture"] == "Reactive"
+    assert "after" not in crashed
+    # Cancelled after Cancelling, run by run: a run cancelled before it started (Scheduled ->
+    # Cancelled) or one that cancelled itself (superseded: Running -> Cancelled) starts none.
+    assert cancelled["after"] == ["prefect.flow-run.Cancelling"]
+    assert cancelled["expect"] == ["prefect.flow-run.Cancelled"] and cancelled["posture"] == "Reactive"
+    assert cancelled["for_each"] == ["prefect.resource.id"] and cancelled["within"] >= 600
     release_flow = {"prefect.resource.role": "flow", "prefect.resource.name": "deliverypipeline"}
-    assert trigger["match_related"] == release_flow
-    assert trigger["parameters"] == {"crashed_run": "{{ event.resource.id }}"}
-    assert set(trigger["parameters"]) == set(recover_release.parameters.properties)
+    for trigger in (crashed, cancelled):
+        assert trigger["match_related"] == release_flow
+        assert trigger["parameters"] == {"crashed_run": "{{ event.resource.id }}"}
+        assert set(trigger["parameters"]) == set(recover_release.parameters.properties)
 
 
 def test_runs_start_in_the_checkout_recorded_at_deploy_time() -> None:
@@ -94,3 +107,19 @@ def test_deploy_all_from_a_fresh_checkout_against_a_real_server(tmp_path: Path) 
             assert deployment["parameters"]["repo"] == str(checkout)
             assert deployment["parameters"]["target"] == target
             assert deployment["entrypoint"] == "flows/pipeline.py:pipeline"
+            # The Run form: the release's choices, the config one field; no target, no pushed ref.
+            form = deployment["parameter_openapi_schema"]["properties"]
+            assert sorted(form, key=lambda field: form[field]["position"]) == [
+                "repo",
+                "ref",
+                "require_approval",
+                "notify_url",
+                "config",
+            ]
+        # The recovery's two triggers are automations on the server, owned by its deployment.
+        automations = httpx.post(f"{api_url}/automations/filter", json={}, timeout=10).json()
+        triggers = {a["name"]: a["trigger"] for a in automations}
+        assert triggers["recover a crashed release"]["expect"] == ["prefect.flow-run.Crashed"]
+        cancelled = triggers["recover a cancelled release"]
+        assert cancelled["after"] == ["prefect.flow-run.Cancelling"]
+        assert cancelled["expect"] == ["prefect.flow-run.Cancelled"]

@@ -12,6 +12,7 @@ from prefect.client.schemas.sorting import ArtifactSort
 
 from flows.config import Deadlines, PipelineConfig
 from flows.recovery import flow as recovery_flow
+from flows.recovery.decisions import EndedRun
 from flows.release import tasks as release_tasks
 from flows.release.decisions import release_operation
 from flows.release.errors import ProdRejected
@@ -19,6 +20,7 @@ from flows.release.lock import holder
 from flows.release.settings import VerificationSettings
 from tests.flows.fakes import FakeTarget, http_check_of, paths_check_of
 
+READ_ENDED_RUN = recovery_flow.read_crashed  # the real one: the fixture below replaces it
 FAST = PipelineConfig(
     deadlines=Deadlines(verify=0.5, swap=1, poll_interval=0.01, target_lock=1),
     verification=VerificationSettings(consistent_answers=2),
@@ -32,8 +34,8 @@ def crashed(prefect_harness: None, monkeypatch: pytest.MonkeyPatch) -> FakeTarge
     target.interrupted = holder(release_operation("v2"), "the-crashed-run")
     parameters = {"target": "local", "config": FAST.model_dump(mode="json")}
 
-    def read_crashed(run_id: Any) -> tuple[str, str, dict[str, Any]]:
-        return "app-v2", "Crashed: exited with -9", parameters
+    def read_crashed(run_id: Any) -> EndedRun:
+        return EndedRun("app-v2", "CRASHED", "Crashed", "exited with -9", parameters)
 
     monkeypatch.setattr(recovery_flow, "read_crashed", read_crashed)
     monkeypatch.setattr(recovery_flow, "make_target", lambda name, config: target)
@@ -85,11 +87,11 @@ def test_prod_failing_verification_fails_the_recovery_and_says_what_to_do(
     assert "**prod is NOT verified: act now**" in report and "deliverypipeline local swap" in report
 
 
-def test_the_steps_a_crashed_run_left_open_are_marked_crashed_with_the_reason(
-    prefect_harness: None,
-) -> None:
+def open_and_done_steps(
+    state: Any, parameters: dict[str, Any] | None = None, step: Any = None
+) -> tuple[Any, Any, Any]:
+    """A release run in `state` with an open step (analyse traffic, `step`: Running) and a completed one."""
     from prefect import flow, task
-    from prefect.logging import disable_run_logger
     from prefect.states import Completed, Running
 
     @flow(name="a-release")
@@ -102,17 +104,75 @@ def test_the_steps_a_crashed_run_left_open_are_marked_crashed_with_the_reason(
     def swap() -> None: ...
 
     with get_client(sync_client=True) as client:
-        run = client.create_flow_run(a_release, state=Running())
+        run = client.create_flow_run(a_release, state=state, parameters=parameters or {})
         open_step = client.create_task_run(
-            analyse, run.id, dynamic_key="0", name="analyse traffic-962", state=Running()
+            analyse, run.id, dynamic_key="0", name="analyse traffic-962", state=step or Running()
         )
         done_step = client.create_task_run(swap, run.id, dynamic_key="0", name="swap-292", state=Completed())
+    return run, open_step, done_step
+
+
+CRASHED = EndedRun("a", "CRASHED", "Crashed", "exited with -9", {})
+CANCELLED = EndedRun("a", "CANCELLED", "Cancelled", "cancelled in the UI", {})
+
+
+@pytest.mark.parametrize(
+    ("ended", "left_as", "closed_as"),
+    [
+        (CRASHED, "Running", "CRASHED"),
+        (CANCELLED, "Running", "CANCELLED"),
+        # Prefect's own clean-up cancelled the step first, without the reason: it gets it.
+        (CANCELLED, "Cancelled by the server", "CANCELLED"),
+        # The worker's SIGTERM crashed the step as it stopped the cancelled run's process.
+        (CANCELLED, "Crashed by the cancel", "CANCELLED"),
+    ],
+)
+def test_the_steps_an_ended_run_left_open_end_crashed_or_cancelled_with_the_reason(
+    prefect_harness: None, ended: EndedRun, left_as: str, closed_as: str
+) -> None:
+    from prefect.logging import disable_run_logger
+    from prefect.states import Cancelled, Crashed, Running
+
+    step: Any = {
+        "Running": Running(),
+        "Cancelled by the server": Cancelled(message="The parent flow run was cancelled."),
+        "Crashed by the cancel": Crashed(message="Execution was aborted by a termination signal."),
+    }[left_as]
+    run, open_step, done_step = open_and_done_steps(Running(), step=step)
     with disable_run_logger():
-        names = recovery_flow.close_open_steps.fn(run.id, "Crashed: exited with -9")
+        names = recovery_flow.close_open_steps.fn(run.id, ended)
     assert names == ["analyse traffic"]
     with get_client(sync_client=True) as client:
         closed = client.read_task_run(open_step.id).state
         untouched = client.read_task_run(done_step.id).state
-    assert closed is not None and closed.type.value == "CRASHED"
-    assert closed.message is not None and "Crashed: exited with -9" in closed.message
+    assert closed is not None and closed.type.value == closed_as
+    assert closed.message is not None and ended.state in closed.message
     assert untouched is not None and untouched.type.value == "COMPLETED"
+
+
+def test_a_cancelled_run_gets_its_report_and_a_log_line_with_the_reason_and_prod_now(
+    crashed: FakeTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.states import Cancelled
+
+    parameters = {"target": "local", "config": FAST.model_dump(mode="json")}
+    run, open_step, _ = open_and_done_steps(Cancelled(message="cancelled in the UI"), parameters)
+    monkeypatch.setattr(recovery_flow, "read_crashed", READ_ENDED_RUN)
+    recovery_flow.recover_release(f"prefect.flow-run.{run.id}")
+    with get_client(sync_client=True) as client:
+        step = client.read_task_run(open_step.id).state
+        [report] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["release-report"])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+    assert step is not None and step.type.value == "CANCELLED"
+    assert report.flow_run_id == run.id
+    assert str(report.data).startswith("# Cancelled: cancelled in the UI in step `analyse traffic`\n")
+    assert "version v1" in str(report.data).split("**Prod now:**")[1].split("\n")[0]
+    assert "(verified)" in str(report.data)
+    assert report.description == "cancelled in the UI in step `analyse traffic`"
+    [line] = [log.message for log in logs]
+    assert line.startswith(f"cancelled in the UI in step `analyse traffic`. recover {run.name}: swapped back")

@@ -93,3 +93,11 @@ def test_a_force_push_back_to_an_older_commit_is_released_and_a_run_by_hand_neve
     assert decide(world, reset) is None
     by_hand = world.api.create_flow_run_from_deployment(DEPLOYMENT, {"ref": a}, idempotency_key="hand")
     assert decide(world, UUID(str(by_hand.id)), pushed_ref=None) is None
+
+
+def test_a_run_its_worker_stopped_says_so_in_its_report_not_an_empty_error() -> None:
+    from prefect.exceptions import TerminationSignal
+
+    stopped = lifecycle.outcome_of(TerminationSignal(15))
+    assert stopped.startswith("stopped by signal 15 from its worker (the run was cancelled")
+    assert lifecycle.outcome_of(ValueError("no such ref")) == "ValueError: no such ref"
