@@ -41,6 +41,7 @@ class RunReport:
     commit: str | None = None
     outcome: str = "running"
     ok: bool = False
+    stopped: bool = False  # ended by its worker's signal (cancelled, or the worker shut down), not by a fault
     prod: str | None = None  # "node-2 at 127.0.0.1:8080: version v2, ..."
     preprod: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
@@ -109,8 +110,9 @@ def analysis_svg(rows: list[AnalysisRow]) -> str:
 
 
 def title(report: RunReport) -> str:
-    """`app v2: released`, `app v2: FAILED`; before the checkout names a version, the ref stands in."""
-    verdict = "released" if report.ok else "FAILED"
+    """`app v2: released`, `app v2: FAILED`, `app v2: STOPPED` (cancelled); before the checkout names a
+    version, the ref stands in."""
+    verdict = "released" if report.ok else "STOPPED" if report.stopped else "FAILED"
     if report.version:
         return f"{report.application} {report.version}: {verdict}"
     return f"{report.application} {report.ref} (before its checkout): {verdict}"

@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeGuard
 from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.client.schemas.objects import State
+from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 
 from flows.config import PipelineConfig
@@ -142,6 +143,7 @@ class release_run:
         self._recording.__exit__(kind, value, tb)
         if value is not None:
             report.ok = False
+            report.stopped = stopped_by_worker(value)
             report.outcome = outcome_of(value)
         report.total_seconds = time.monotonic() - self._started
         _finish(self.run, self.target)
@@ -155,13 +157,17 @@ class release_run:
             )
 
 
+def stopped_by_worker(error: BaseException) -> TypeGuard[TerminationSignal]:
+    """Whether `error` is the termination signal of the run's worker stopping its process (the run
+    was cancelled, or the worker shut down), not a fault of the release."""
+    return isinstance(error, TerminationSignal)
+
+
 def outcome_of(error: BaseException) -> str:
     """How a run that `error` ended reads in its report: a termination signal (its worker stopping
     the process: the run was cancelled, or the worker shut down) says so; else the error's type
     and message. A run cancelled while it ran gets its recovery's report too (flows/recovery/)."""
-    from prefect.exceptions import TerminationSignal
-
-    if isinstance(error, TerminationSignal):
+    if stopped_by_worker(error):
         return (
             f"stopped by signal {error.signal} from its worker (the run was cancelled, or the worker "
             "shut down); its recovery makes prod serve a verified version"

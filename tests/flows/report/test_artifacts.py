@@ -52,6 +52,13 @@ def test_no_table_starts_with_an_empty_header_and_no_long_text_sits_in_a_cell() 
     assert f"**Outcome:** DeploymentFailed: {LONG}" in text
 
 
+def test_a_run_its_worker_stopped_is_titled_stopped_not_failed() -> None:
+    report = RunReport(application="app", target="local", repo=".", ref="main", version="v3-12345678")
+    report.stopped = True
+    assert title(report) == "app v3-12345678: STOPPED"
+    assert render_run(report).startswith("# app v3-12345678: STOPPED\n")
+
+
 def test_a_run_that_failed_before_its_checkout_is_titled_by_its_ref() -> None:
     report = RunReport(application="app", target="local", repo="/r", ref="main", outcome="PreflightFailed: x")
     assert title(report) == "app main (before its checkout): FAILED"

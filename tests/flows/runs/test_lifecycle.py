@@ -101,3 +101,5 @@ def test_a_run_its_worker_stopped_says_so_in_its_report_not_an_empty_error() -> 
     stopped = lifecycle.outcome_of(TerminationSignal(15))
     assert stopped.startswith("stopped by signal 15 from its worker (the run was cancelled")
     assert lifecycle.outcome_of(ValueError("no such ref")) == "ValueError: no such ref"
+    assert lifecycle.stopped_by_worker(TerminationSignal(15))
+    assert not lifecycle.stopped_by_worker(ValueError("no such ref"))
