@@ -16,6 +16,7 @@ import argparse
 from typing import Any
 
 from flows.cli.options import config_from_args
+from flows.cli.tables import table_lines
 from flows.errors import TargetError
 
 
@@ -50,9 +51,7 @@ def run_status(args: argparse.Namespace) -> int:
         )
         for env in environments
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print("\n".join(table_lines(header, rows)))
     if orphans:
         print(
             f"orphans: {len(orphans)} container(s) no environment points at "

@@ -14,6 +14,7 @@ import argparse
 from typing import Any
 
 from flows.cli.options import config_from_args
+from flows.cli.tables import table_lines
 from flows.errors import TargetError
 
 
@@ -73,9 +74,7 @@ def run_status(args: argparse.Namespace) -> int:
         header, rows = node_rows(config)
     except TargetError as exc:
         raise CliError(str(exc)) from exc
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print("\n".join(table_lines(header, rows)))
     return 0
 
 

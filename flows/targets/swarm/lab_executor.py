@@ -24,28 +24,13 @@ from typing import Any
 from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
 from flows.errors import TargetError
 from flows.targets.local.state import pid_alive
-from flows.targets.swarm.lab_plans import (
-    Command,
-    Kill,
-    LabLayout,
-    LabRecord,
-    Remove,
-    Spawn,
-    StartPostgres,
-    Step,
-    SwarmInit,
-    SwarmJoin,
-    Unmount,
-    WaitEngine,
-    WriteFile,
-    down_plan,
-    up_plan,
-)
+from flows.targets.swarm import lab_steps
+from flows.targets.swarm.engine import API_VERSION
+from flows.targets.swarm.lab_plans import LabLayout, LabRecord, down_plan, up_plan
 
 Say = Callable[[str], None]
 ENGINE_START_S = 60.0
 STOP_GRACE_S = 30.0  # an engine stops its containers before exiting
-API_VERSION = "1.41"  # Docker Engine 20.10, the oldest engine this target supports
 
 
 class LabError(TargetError):
@@ -150,7 +135,7 @@ class LabExecutor:
         self.run(down_plan(record), record, done)
         return done
 
-    def run(self, steps: Sequence[Step], record: LabRecord, done: list[str] | None = None) -> None:
+    def run(self, steps: Sequence[lab_steps.Step], record: LabRecord, done: list[str] | None = None) -> None:
         """Each step in order; a failing checked step raises `LabError` naming it."""
         for step in steps:
             line = self.step(step, record)
@@ -159,44 +144,46 @@ class LabExecutor:
                 if done is not None:
                     done.append(line)
 
-    def step(self, step: Step, record: LabRecord) -> str | None:
+    def step(self, step: lab_steps.Step, record: LabRecord) -> str | None:
         """Carry out one step; the line to report, or None for a silent one."""
-        if isinstance(step, Command):
+        if isinstance(step, lab_steps.Command):
             return self._command(step)
-        if isinstance(step, WriteFile):
+        if isinstance(step, lab_steps.WriteFile):
             step.path.parent.mkdir(parents=True, exist_ok=True)
             step.path.write_text(step.text)
             return None
-        if isinstance(step, Spawn):
+        if isinstance(step, lab_steps.Spawn):
             return self._spawn(step, record)
-        if isinstance(step, StartPostgres):
+        if isinstance(step, lab_steps.StartPostgres):
             return self._postgres(step, record)
-        if isinstance(step, WaitEngine):
-            self._wait_engine(step)
-            return f"{step.node}: engine answers on {step.socket}"
-        if isinstance(step, SwarmInit):
-            with contextlib.closing(self._docker(step.socket)) as node:
-                node.swarm.init(advertise_addr=step.address, listen_addr=f"{step.address}:2377")
-            return f"{step.node}: swarm initialised, manager on {step.address}:2377"
-        if isinstance(step, SwarmJoin):
-            with contextlib.closing(self._docker(step.manager_socket)) as manager:
-                manager.swarm.reload()
-                token = manager.swarm.attrs["JoinTokens"]["Worker"]
-            with contextlib.closing(self._docker(step.socket)) as node:
-                node.swarm.join(
-                    remote_addrs=[f"{step.manager_address}:2377"],
+        if isinstance(step, lab_steps.WaitEngine):
+            self._wait_engine(step.node)
+            return f"{step.node.name}: engine answers on {step.node.socket}"
+        if isinstance(step, lab_steps.SwarmInit):
+            node = step.node
+            with contextlib.closing(self._docker(node.socket)) as engine:
+                engine.swarm.init(advertise_addr=node.address, listen_addr=f"{node.address}:2377")
+            return f"{node.name}: swarm initialised, manager on {node.address}:2377"
+        if isinstance(step, lab_steps.SwarmJoin):
+            node, manager = step.node, step.manager
+            with contextlib.closing(self._docker(manager.socket)) as engine:
+                engine.swarm.reload()
+                token = engine.swarm.attrs["JoinTokens"]["Worker"]
+            with contextlib.closing(self._docker(node.socket)) as engine:
+                engine.swarm.join(
+                    remote_addrs=[f"{manager.address}:2377"],
                     join_token=token,
-                    advertise_addr=step.address,
-                    listen_addr=f"{step.address}:2377",
+                    advertise_addr=node.address,
+                    listen_addr=f"{node.address}:2377",
                 )
-            return f"{step.node}: joined the swarm as a worker"
-        if isinstance(step, Kill):
+            return f"{node.name}: joined the swarm as a worker"
+        if isinstance(step, lab_steps.Kill):
             return self._kill(step)
-        if isinstance(step, Unmount):
+        if isinstance(step, lab_steps.Unmount):
             for point in mounts_under(step.root) if step.root.exists() else []:
                 subprocess.run(["umount", "--lazy", str(point)], check=False, capture_output=True)
             return None
-        if isinstance(step, Remove):
+        if isinstance(step, lab_steps.Remove):
             if step.path.is_dir():
                 shutil.rmtree(step.path, ignore_errors=True)
             elif step.path.exists():
@@ -204,7 +191,7 @@ class LabExecutor:
             return None
         raise LabError(f"unknown lab step {step!r}")
 
-    def _command(self, step: Command) -> str | None:
+    def _command(self, step: lab_steps.Command) -> str | None:
         try:
             result = subprocess.run(list(step.argv), capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -218,7 +205,7 @@ class LabExecutor:
             )
         return None
 
-    def _spawn(self, step: Spawn, record: LabRecord) -> str:
+    def _spawn(self, step: lab_steps.Spawn, record: LabRecord) -> str:
         step.log.parent.mkdir(parents=True, exist_ok=True)
         with step.log.open("ab") as log:
             try:
@@ -236,12 +223,11 @@ class LabExecutor:
         write_record(record)
         return f"{step.name}: started (pid {process.pid}, log {step.log})"
 
-    def _postgres(self, step: StartPostgres, record: LabRecord) -> str:
+    def _postgres(self, step: lab_steps.StartPostgres, record: LabRecord) -> str:
         from flows.servers import postgres
 
-        spec = postgres.ClusterSpec(step.directory, step.port, step.password, step.host, (step.allow_from,))
         try:
-            cluster = postgres.start(spec)
+            cluster = postgres.start(step.cluster)
             cluster.create_database(step.database)
         except postgres.PostgresError as exc:
             raise LabError(f"the store's PostgreSQL: {exc}") from exc
@@ -250,12 +236,12 @@ class LabExecutor:
         write_record(record)
         return f"postgres: {cluster.describe()} (pid {cluster.pid}), database {step.database} for the tasks"
 
-    def _wait_engine(self, step: WaitEngine) -> None:
+    def _wait_engine(self, node: lab_steps.LabNode) -> None:
         def look(_: Deadline) -> bool | None:
-            if not accepts(step.socket):  # the SDK leaks its socket when a connect fails
+            if not accepts(node.socket):  # the SDK leaks its socket when a connect fails
                 return None
             try:
-                with contextlib.closing(self._docker(step.socket)) as engine:
+                with contextlib.closing(self._docker(node.socket)) as engine:
                     engine.ping()
             except Exception:  # not up yet: the SDK raises several types
                 return None
@@ -263,13 +249,13 @@ class LabExecutor:
 
         def too_late(deadline: Deadline) -> LabError:
             return LabError(
-                f"{step.node}: the engine did not answer on {step.socket} within {deadline.seconds:g} s; "
+                f"{node.name}: the engine did not answer on {node.socket} within {deadline.seconds:g} s; "
                 f"see its log dockerd.log beside its data root"
             )
 
         poll_until(look, ENGINE_START_S, 0.5, too_late, clock=self.clock)
 
-    def _kill(self, step: Kill) -> str | None:
+    def _kill(self, step: lab_steps.Kill) -> str | None:
         child = self._children.pop(step.pid, None)
         try:
             return self._stop(step)
@@ -277,7 +263,7 @@ class LabExecutor:
             if child is not None:
                 child.wait()
 
-    def _stop(self, step: Kill) -> str | None:
+    def _stop(self, step: lab_steps.Kill) -> str | None:
         if not process_named(step.pid, step.binary):
             return None
         os.kill(step.pid, step.signal)

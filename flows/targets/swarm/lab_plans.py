@@ -17,9 +17,11 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flows.servers.postgres import ClusterSpec
 from flows.targets.swarm.lab_steps import (
     Command,
     Kill,
+    LabNode,
     Remove,
     Spawn,
     StartPostgres,
@@ -31,49 +33,8 @@ from flows.targets.swarm.lab_steps import (
     WriteFile,
 )
 
-__all__ = [
-    "Command",
-    "Kill",
-    "LabLayout",
-    "LabNode",
-    "LabRecord",
-    "Remove",
-    "Spawn",
-    "StartPostgres",
-    "Step",
-    "SwarmInit",
-    "SwarmJoin",
-    "Unmount",
-    "WaitEngine",
-    "WriteFile",
-    "down_plan",
-    "up_plan",
-]
-
 REGISTRY_BINARY = "docker-registry"
 REGISTRY_STORAGE = Path("/var/lib/deliverypipeline/registry")  # the host registry's (scripts/setup-host.sh)
-
-
-@dataclass(frozen=True)
-class LabNode:
-    """One node of the lab: its names, address and files."""
-
-    name: str  # node-1 (also its host name)
-    netns: str
-    address: str
-    host_veth: str
-    dir: Path  # sockets, pid file, exec root (short paths: socket paths have a length limit)
-    data_root: Path
-
-    @property
-    def socket(self) -> Path:
-        """The node engine's API socket."""
-        return self.dir / "docker.sock"
-
-    @property
-    def exec_root(self) -> Path:
-        """The node engine's exec root (its containerd, and the namespace files it mounts)."""
-        return self.dir / "exec"
 
 
 @dataclass(frozen=True)
@@ -130,6 +91,8 @@ class LabLayout:
             host_veth=f"{self.prefix}v{number}",
             dir=self.run_dir / name,
             data_root=self.state_dir / name / "engine",
+            socket=self.run_dir / name / "docker.sock",
+            exec_root=self.run_dir / name / "exec",
         )
 
     def all_nodes(self) -> list[LabNode]:
@@ -237,11 +200,13 @@ def up_plan(layout: LabLayout, password: str) -> list[Step]:
             layout.state_dir / "registry.log",
         ),
         StartPostgres(
-            layout.postgres_dir,
-            layout.gateway,
-            layout.postgres_port,
-            f"{layout.subnet}.0/24",
-            password,
+            ClusterSpec(
+                layout.postgres_dir,
+                layout.postgres_port,
+                password,
+                layout.gateway,
+                (f"{layout.subnet}.0/24",),
+            ),
             STORE_DATABASE,
         ),
         WriteFile(layout.store_config, store_config_text(layout, password)),
@@ -251,12 +216,9 @@ def up_plan(layout: LabLayout, password: str) -> list[Step]:
         steps += node_network(layout, node)
     for node in nodes:
         steps.append(Spawn(node.name, dockerd_argv(layout, node), node.data_root.parent / "dockerd.log"))
-    steps += [WaitEngine(node.name, node.socket) for node in nodes]
-    manager = nodes[0]
-    steps.append(SwarmInit(manager.name, manager.socket, manager.address))
-    steps += [
-        SwarmJoin(node.name, node.socket, node.address, manager.socket, manager.address) for node in nodes[1:]
-    ]
+    steps += [WaitEngine(node) for node in nodes]
+    steps.append(SwarmInit(nodes[0]))
+    steps += [SwarmJoin(node, nodes[0]) for node in nodes[1:]]
     return steps
 
 

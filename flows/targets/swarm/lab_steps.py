@@ -1,12 +1,30 @@
 """The steps of the swarm lab's plans: what `lab_plans` decides and `lab_executor` carries out.
 
-Plain values, compared exactly in the tests.
+Plain values, compared exactly in the tests. A step on a node's engine carries the node
+(`LabNode`: its names, address and files); the store's PostgreSQL step carries the cluster's
+own spec (`flows.servers.postgres.ClusterSpec`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from flows.servers.postgres import ClusterSpec
+
+
+@dataclass(frozen=True)
+class LabNode:
+    """One node of the lab: its names, address and files (short paths: socket paths have a limit)."""
+
+    name: str  # node-1 (also its host name)
+    netns: str
+    address: str
+    host_veth: str
+    dir: Path  # its pid file, and the engine's socket and exec root below
+    data_root: Path
+    socket: Path  # the engine's API socket
+    exec_root: Path  # the engine's exec root (its containerd, and the namespace files it mounts)
 
 
 @dataclass(frozen=True)
@@ -36,41 +54,31 @@ class Spawn:
 
 @dataclass(frozen=True)
 class WaitEngine:
-    """Wait until the engine on `socket` answers."""
+    """Wait until the node's engine answers on its socket."""
 
-    node: str
-    socket: Path
+    node: LabNode
 
 
 @dataclass(frozen=True)
 class SwarmInit:
     """`swarm init` on the first node, advertising its bridge address."""
 
-    node: str
-    socket: Path
-    address: str
+    node: LabNode
 
 
 @dataclass(frozen=True)
 class SwarmJoin:
-    """`swarm join` of a node to the manager, as a worker."""
+    """`swarm join` of a node to the manager node, as a worker."""
 
-    node: str
-    socket: Path
-    address: str
-    manager_socket: Path
-    manager_address: str
+    node: LabNode
+    manager: LabNode
 
 
 @dataclass(frozen=True)
 class StartPostgres:
-    """Start the store's PostgreSQL on the bridge address (nodes' range allowed), with database `database`."""
+    """Start the store's PostgreSQL cluster and create the tasks' database `database` in it."""
 
-    directory: Path
-    host: str
-    port: int
-    allow_from: str
-    password: str
+    cluster: ClusterSpec
     database: str
 
 

@@ -6,11 +6,19 @@ from pathlib import Path
 
 import pytest
 
+from flows.servers.postgres import ClusterSpec
 from flows.targets.swarm.lab_plans import (
-    Command,
-    Kill,
     LabLayout,
     LabRecord,
+    down_plan,
+    layout_for,
+    registry_config_text,
+    up_plan,
+)
+from flows.targets.swarm.lab_steps import (
+    Command,
+    Kill,
+    LabNode,
     Remove,
     Spawn,
     StartPostgres,
@@ -19,10 +27,6 @@ from flows.targets.swarm.lab_plans import (
     Unmount,
     WaitEngine,
     WriteFile,
-    down_plan,
-    layout_for,
-    registry_config_text,
-    up_plan,
 )
 
 LAYOUT = LabLayout(nodes=2, run_dir=Path("/run/sw"), state_dir=Path("/var/sw"))
@@ -60,7 +64,9 @@ def test_up_plan_is_exactly_the_lab() -> None:
             ("docker-registry", "serve", "/var/sw/registry.yml"),
             Path("/var/sw/registry.log"),
         ),
-        StartPostgres(Path("/var/sw/postgres"), "10.231.0.1", 15432, "10.231.0.0/24", "pw", "delivery"),
+        StartPostgres(
+            ClusterSpec(Path("/var/sw/postgres"), 15432, "pw", "10.231.0.1", ("10.231.0.0/24",)), "delivery"
+        ),
         WriteFile(
             Path("/var/sw/store.conf"),
             '[store]\nkind = "postgresql"\nuri = "postgresql://deliverypipeline:pw@10.231.0.1:15432/delivery"\n',
@@ -85,17 +91,24 @@ def test_up_plan_is_exactly_the_lab() -> None:
             ),
             Path("/var/sw/node-2/dockerd.log"),
         ),
-        WaitEngine("node-1", Path("/run/sw/node-1/docker.sock")),
-        WaitEngine("node-2", Path("/run/sw/node-2/docker.sock")),
-        SwarmInit("node-1", Path("/run/sw/node-1/docker.sock"), "10.231.0.11"),
-        SwarmJoin(
-            "node-2",
-            Path("/run/sw/node-2/docker.sock"),
-            "10.231.0.12",
-            Path("/run/sw/node-1/docker.sock"),
-            "10.231.0.11",
-        ),
+        WaitEngine(LAYOUT.node(1)),
+        WaitEngine(LAYOUT.node(2)),
+        SwarmInit(LAYOUT.node(1)),
+        SwarmJoin(LAYOUT.node(2), LAYOUT.node(1)),
     ]
+
+
+def test_a_node_has_its_names_address_and_short_paths() -> None:
+    assert LAYOUT.node(2) == LabNode(
+        name="node-2",
+        netns="dpswarm-node-2",
+        address="10.231.0.12",
+        host_veth="dpswarmv2",
+        dir=Path("/run/sw/node-2"),
+        data_root=Path("/var/sw/node-2/engine"),
+        socket=Path("/run/sw/node-2/docker.sock"),
+        exec_root=Path("/run/sw/node-2/exec"),
+    )
 
 
 def test_the_nodes_registry_serves_the_host_registrys_storage_on_the_bridge() -> None:
