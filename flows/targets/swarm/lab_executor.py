@@ -37,6 +37,11 @@ class LabError(TargetError):
     """The local swarm lab could not be brought up or down; the message says what to look at."""
 
 
+def record_file(layout: LabLayout) -> Path:
+    """Where `swarm up` records what it started (pids), for `swarm down`: beside the sockets."""
+    return layout.run_dir / "lab.json"
+
+
 def read_record(path: Path) -> LabRecord | None:
     """The lab's record (what `up` started), None when there is none."""
     try:
@@ -53,11 +58,18 @@ def read_record(path: Path) -> LabRecord | None:
 
 def write_record(record: LabRecord) -> None:
     """Store the record atomically (a crash leaves the old or the new one)."""
-    path = record.layout.record_path
+    path = record_file(record.layout)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"layout": asdict(record.layout), "pids": record.pids}, default=str, indent=2))
     os.replace(tmp, path)
+
+
+def write_files(files: lab_steps.Files) -> None:
+    """Write each (path, text), making its directory."""
+    for path, text in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
 
 
 def process_named(pid: int, binary: str) -> bool:
@@ -107,13 +119,13 @@ class LabExecutor:
 
     def up(self, layout: LabLayout) -> LabRecord:
         """Bring the lab up; on a failed step, take down what was done and raise `LabError`."""
-        existing = read_record(layout.record_path)
+        existing = read_record(record_file(layout))
         if existing is not None:
             alive = [name for name, pid in existing.pids.items() if pid_alive(pid)]
             if alive:
                 raise LabError(
                     f"a swarm lab is already up ({', '.join(sorted(alive))} running, record "
-                    f"{layout.record_path}); run `deliverypipeline swarm down` first"
+                    f"{record_file(layout)}); run `deliverypipeline swarm down` first"
                 )
             self.run(down_plan(existing), LabRecord(existing.layout, {}))
         record = LabRecord(layout, {})
@@ -128,7 +140,7 @@ class LabExecutor:
 
     def down(self, layout: LabLayout) -> list[str]:
         """Take the recorded lab down; what was removed, one line each (empty: no lab)."""
-        record = read_record(layout.record_path)
+        record = read_record(record_file(layout))
         if record is None:
             return []
         done: list[str] = []
@@ -148,42 +160,17 @@ class LabExecutor:
         """Carry out one step; the line to report, or None for a silent one."""
         if isinstance(step, lab_steps.Command):
             return self._command(step)
-        if isinstance(step, lab_steps.WriteFile):
-            step.path.parent.mkdir(parents=True, exist_ok=True)
-            step.path.write_text(step.text)
-            return None
         if isinstance(step, lab_steps.Spawn):
             return self._spawn(step, record)
         if isinstance(step, lab_steps.StartPostgres):
             return self._postgres(step, record)
-        if isinstance(step, lab_steps.WaitEngine):
-            self._wait_engine(step.node)
-            return f"{step.node.name}: engine answers on {step.node.socket}"
-        if isinstance(step, lab_steps.SwarmInit):
-            node = step.node
-            with contextlib.closing(self._docker(node.socket)) as engine:
-                engine.swarm.init(advertise_addr=node.address, listen_addr=f"{node.address}:2377")
-            return f"{node.name}: swarm initialised, manager on {node.address}:2377"
-        if isinstance(step, lab_steps.SwarmJoin):
-            node, manager = step.node, step.manager
-            with contextlib.closing(self._docker(manager.socket)) as engine:
-                engine.swarm.reload()
-                token = engine.swarm.attrs["JoinTokens"]["Worker"]
-            with contextlib.closing(self._docker(node.socket)) as engine:
-                engine.swarm.join(
-                    remote_addrs=[f"{manager.address}:2377"],
-                    join_token=token,
-                    advertise_addr=node.address,
-                    listen_addr=f"{node.address}:2377",
-                )
-            return f"{node.name}: joined the swarm as a worker"
+        if isinstance(step, lab_steps.Swarm):
+            return self._swarm(step.node, step.manager)
         if isinstance(step, lab_steps.Kill):
             return self._kill(step)
-        if isinstance(step, lab_steps.Unmount):
-            for point in mounts_under(step.root) if step.root.exists() else []:
-                subprocess.run(["umount", "--lazy", str(point)], check=False, capture_output=True)
-            return None
         if isinstance(step, lab_steps.Remove):
+            for point in mounts_under(step.path) if step.path.exists() else []:
+                subprocess.run(["umount", "--lazy", str(point)], check=False, capture_output=True)
             if step.path.is_dir():
                 shutil.rmtree(step.path, ignore_errors=True)
             elif step.path.exists():
@@ -206,6 +193,7 @@ class LabExecutor:
         return None
 
     def _spawn(self, step: lab_steps.Spawn, record: LabRecord) -> str:
+        write_files(step.files)
         step.log.parent.mkdir(parents=True, exist_ok=True)
         with step.log.open("ab") as log:
             try:
@@ -234,7 +222,27 @@ class LabExecutor:
         self._children[cluster.pid] = cluster.process
         record.pids["postgres"] = cluster.pid
         write_record(record)
+        write_files(step.files)
         return f"postgres: {cluster.describe()} (pid {cluster.pid}), database {step.database} for the tasks"
+
+    def _swarm(self, node: lab_steps.LabNode, manager: lab_steps.LabNode | None) -> str:
+        """Wait for the node's engine, then init a swarm on it or join it to the manager's."""
+        self._wait_engine(node)
+        if manager is None:
+            with contextlib.closing(self._docker(node.socket)) as engine:
+                engine.swarm.init(advertise_addr=node.address, listen_addr=f"{node.address}:2377")
+            return f"{node.name}: engine answers, swarm initialised, manager on {node.address}:2377"
+        with contextlib.closing(self._docker(manager.socket)) as engine:
+            engine.swarm.reload()
+            token = engine.swarm.attrs["JoinTokens"]["Worker"]
+        with contextlib.closing(self._docker(node.socket)) as engine:
+            engine.swarm.join(
+                remote_addrs=[f"{manager.address}:2377"],
+                join_token=token,
+                advertise_addr=node.address,
+                listen_addr=f"{node.address}:2377",
+            )
+        return f"{node.name}: engine answers, joined the swarm as a worker"
 
     def _wait_engine(self, node: lab_steps.LabNode) -> None:
         def look(_: Deadline) -> bool | None:

@@ -26,12 +26,9 @@ from flows.targets.swarm.lab_steps import (
     Spawn,
     StartPostgres,
     Step,
-    SwarmInit,
-    SwarmJoin,
-    Unmount,
-    WaitEngine,
-    WriteFile,
+    Swarm,
 )
+from flows.targets.swarm.settings import STORE_CONFIG
 
 REGISTRY_BINARY = "docker-registry"
 REGISTRY_STORAGE = Path("/var/lib/deliverypipeline/registry")  # the host registry's (scripts/setup-host.sh)
@@ -62,24 +59,10 @@ class LabLayout:
         return f"{self.gateway}:{self.registry_port}"
 
     @property
-    def registry_config(self) -> Path:
-        """The configuration file of the nodes' registry listener."""
-        return self.state_dir / "registry.yml"
-
-    @property
-    def postgres_dir(self) -> Path:
-        """The store's PostgreSQL cluster."""
-        return self.state_dir / "postgres"
-
-    @property
-    def store_config(self) -> Path:
-        """The webapp store configuration naming that PostgreSQL (the swarm target's default store)."""
-        return self.state_dir / "store.conf"
-
-    @property
-    def record_path(self) -> Path:
-        """Where `swarm up` records what it started (pids), for `swarm down`."""
-        return self.run_dir / "lab.json"
+    def lab_dir(self) -> Path:
+        """The lab's own files: each node's engine data and log, the nodes' registry listener's
+        configuration and log, the store's PostgreSQL cluster (`swarm down` removes it whole)."""
+        return self.state_dir / "lab"
 
     def node(self, number: int) -> LabNode:
         """Node `number` (1-based)."""
@@ -90,7 +73,7 @@ class LabLayout:
             address=f"{self.subnet}.{10 + number}",
             host_veth=f"{self.prefix}v{number}",
             dir=self.run_dir / name,
-            data_root=self.state_dir / name / "engine",
+            data_root=self.lab_dir / name / "engine",
             socket=self.run_dir / name / "docker.sock",
             exec_root=self.run_dir / name / "exec",
         )
@@ -188,45 +171,46 @@ def up_plan(layout: LabLayout, password: str) -> list[Step]:
 
     `password`: the store database's, written into the store configuration the tasks get.
     """
+    registry_config = layout.lab_dir / "registry.yml"
     steps: list[Step] = [
         Command(("ip", "link", "add", layout.bridge, "type", "bridge")),
         Command(("ip", "addr", "add", f"{layout.gateway}/24", "dev", layout.bridge)),
         Command(("ip", "link", "set", layout.bridge, "up")),
         Command(("iptables", "-I", *forward_rule(layout.bridge))),
-        WriteFile(layout.registry_config, registry_config_text(layout)),
         Spawn(
             "registry",
-            (REGISTRY_BINARY, "serve", str(layout.registry_config)),
-            layout.state_dir / "registry.log",
+            (REGISTRY_BINARY, "serve", str(registry_config)),
+            layout.lab_dir / "registry.log",
+            files=((registry_config, registry_config_text(layout)),),
         ),
         StartPostgres(
             ClusterSpec(
-                layout.postgres_dir,
+                layout.lab_dir / "postgres",
                 layout.postgres_port,
                 password,
                 layout.gateway,
                 (f"{layout.subnet}.0/24",),
             ),
             STORE_DATABASE,
+            files=((layout.state_dir / STORE_CONFIG, store_config_text(layout, password)),),
         ),
-        WriteFile(layout.store_config, store_config_text(layout, password)),
     ]
     nodes = layout.all_nodes()
     for node in nodes:
         steps += node_network(layout, node)
     for node in nodes:
         steps.append(Spawn(node.name, dockerd_argv(layout, node), node.data_root.parent / "dockerd.log"))
-    steps += [WaitEngine(node) for node in nodes]
-    steps.append(SwarmInit(nodes[0]))
-    steps += [SwarmJoin(node, nodes[0]) for node in nodes[1:]]
+    steps.append(Swarm(nodes[0]))
+    steps += [Swarm(node, manager=nodes[0]) for node in nodes[1:]]
     return steps
 
 
 def down_plan(record: LabRecord) -> list[Step]:
     """Every step of `swarm down`, from what `up` recorded; each tolerates what is already gone.
 
-    Engines stop first (by pid), then the namespace files they mounted are unmounted (else the
-    namespaces and veths outlive them), then namespaces, bridge, forward rule and directories go.
+    Engines stop first (by pid), then each node's run directory goes with the namespace files its
+    engine mounted there (else the namespaces and veths outlive them), then namespaces, bridge,
+    forward rule and the other directories.
     """
     layout = record.layout
     nodes = layout.all_nodes()
@@ -237,20 +221,13 @@ def down_plan(record: LabRecord) -> list[Step]:
         steps.append(Kill("registry", record.pids["registry"], REGISTRY_BINARY))
     if "postgres" in record.pids:
         steps.append(Kill("postgres", record.pids["postgres"], "postgres", signal=2))
-    steps += [Unmount(node.exec_root) for node in nodes]
+    steps += [Remove(node.dir) for node in nodes]  # before the namespaces: the engines mounted them there
     steps += [Command(("ip", "netns", "delete", node.netns), check=False) for node in nodes]
     steps += [
         Command(("ip", "link", "delete", layout.bridge), check=False),
         Command(("iptables", "-D", *forward_rule(layout.bridge)), check=False),
     ]
-    steps += [Remove(node.data_root.parent) for node in nodes]
-    steps += [
-        Remove(layout.registry_config),
-        Remove(layout.state_dir / "registry.log"),
-        Remove(layout.postgres_dir),
-        Remove(layout.store_config),
-        Remove(layout.run_dir),
-    ]
+    steps += [Remove(layout.lab_dir), Remove(layout.state_dir / STORE_CONFIG), Remove(layout.run_dir)]
     return steps
 
 

@@ -35,51 +35,39 @@ class Command:
     check: bool = True
 
 
-@dataclass(frozen=True)
-class WriteFile:
-    """Write `text` to `path`, creating its directory."""
-
-    path: Path
-    text: str
+Files = tuple[tuple[Path, str], ...]  # (path, text) of each file a step writes, directories made
 
 
 @dataclass(frozen=True)
 class Spawn:
-    """Start a long-lived process detached from us, its output in `log`; its pid is recorded as `name`."""
+    """Start a long-lived process detached from us, its output in `log`; its pid is recorded as `name`.
+
+    `files` (its configuration) are written first.
+    """
 
     name: str
     argv: tuple[str, ...]
     log: Path
+    files: Files = ()
 
 
 @dataclass(frozen=True)
-class WaitEngine:
-    """Wait until the node's engine answers on its socket."""
+class Swarm:
+    """Once the node's engine answers: `swarm init` on it (no `manager`), or `swarm join` to the
+    manager's swarm as a worker; advertising the node's bridge address."""
 
     node: LabNode
-
-
-@dataclass(frozen=True)
-class SwarmInit:
-    """`swarm init` on the first node, advertising its bridge address."""
-
-    node: LabNode
-
-
-@dataclass(frozen=True)
-class SwarmJoin:
-    """`swarm join` of a node to the manager node, as a worker."""
-
-    node: LabNode
-    manager: LabNode
+    manager: LabNode | None = None
 
 
 @dataclass(frozen=True)
 class StartPostgres:
-    """Start the store's PostgreSQL cluster and create the tasks' database `database` in it."""
+    """Start the store's PostgreSQL cluster and create the tasks' database `database` in it; then
+    write `files` (the store configuration naming that database)."""
 
     cluster: ClusterSpec
     database: str
+    files: Files = ()
 
 
 @dataclass(frozen=True)
@@ -93,19 +81,11 @@ class Kill:
 
 
 @dataclass(frozen=True)
-class Unmount:
-    """Unmount every mount under `root` (the network-namespace files an engine leaves in its exec root)."""
-
-    root: Path
-
-
-@dataclass(frozen=True)
 class Remove:
-    """Remove a file, or a directory and everything in it, if it exists."""
+    """Remove a file, or a directory and everything in it, if it exists; what is mounted below it
+    (the network-namespace files a stopped engine leaves in its exec root) is unmounted first."""
 
     path: Path
 
 
-Step = (
-    Command | WriteFile | Spawn | StartPostgres | WaitEngine | SwarmInit | SwarmJoin | Kill | Unmount | Remove
-)
+Step = Command | Spawn | StartPostgres | Swarm | Kill | Remove

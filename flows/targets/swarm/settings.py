@@ -19,6 +19,7 @@ from flows.targets.swarm.waves import Wave, validate_waves
 LAB_RUN_DIR = Path("/run/deliverypipeline/swarm")
 LAB_STATE_DIR = Path("/var/lib/deliverypipeline/swarm")
 LAB_SUBNET = "10.231.0"  # a /24 of our own: the bridge is .1, node N is .(10+N)
+STORE_CONFIG = "store.conf"  # in state_dir: the lab's store (its PostgreSQL), the tasks' default
 
 
 class SwarmSettings(LeaseSettings):

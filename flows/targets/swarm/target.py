@@ -31,6 +31,7 @@ from flows.targets.swarm.edge_plans import EdgeNode
 from flows.targets.swarm.engine import SwarmEngine, SwarmError
 from flows.targets.swarm.lock import SwarmLockStore, SwarmReleaseLock
 from flows.targets.swarm.retention import NodeRetention
+from flows.targets.swarm.settings import STORE_CONFIG
 from flows.targets.swarm.versions import VersionBook
 from flows.targets.swarm.waves import WavesError, wave_sizes
 
@@ -227,7 +228,7 @@ class SwarmTarget:
 
     def _store_text(self) -> str:
         """The store configuration of every task: `swarm.store_config`, the lab's, or SQLite per node."""
-        path = self.settings.store_config or self.state_dir / "store.conf"
+        path = self.settings.store_config or self.state_dir / STORE_CONFIG
         if self.settings.store_config is not None and not path.is_file():
             raise SwarmError(f"swarm.store_config {path} does not exist; create it or unset it")
         return path.read_text() if path.is_file() else services.default_store_text()

@@ -16,7 +16,7 @@ import requests
 from flows.targets.local.plans import Endpoint
 from flows.targets.swarm.lab_executor import LabExecutor, _sdk_client
 from flows.targets.swarm.lab_plans import LabLayout, LabRecord
-from flows.targets.swarm.lab_steps import SwarmJoin
+from flows.targets.swarm.lab_steps import Swarm
 from flows.targets.swarm.target import SwarmTarget
 from tests.flows.targets.swarm.conftest import prod_serving, ready, target_in
 
@@ -40,7 +40,7 @@ def leave(lab: LabLayout, number: int) -> None:
 
 def join(lab: LabLayout, number: int) -> None:
     """Node `number` joins the swarm again as a worker (the lab's own step)."""
-    LabExecutor(say=lambda _: None).step(SwarmJoin(lab.node(number), lab.node(1)), LabRecord(lab))
+    LabExecutor(say=lambda _: None).step(Swarm(lab.node(number), manager=lab.node(1)), LabRecord(lab))
 
 
 def test_a_node_that_joins_later_is_in_the_edges_backends_at_the_next_release(
