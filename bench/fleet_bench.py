@@ -203,6 +203,7 @@ def main() -> int:
     client = docker.from_env()
     build_versions(client)
     tmp = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
+    tmp.chmod(0o755)  # the lab's PostgreSQL runs as the `postgres` user: it must enter the lab's dirs
     try:
         local_steps = medians(local_run(args.rounds, client, tmp))
         local = local_steps["release"]
