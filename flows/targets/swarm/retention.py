@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from flows.targets.swarm import retention_plans
 from flows.targets.swarm.decisions import NodeFacts
@@ -24,10 +25,14 @@ Say = Callable[[str, str], None]  # (message, severity): the target's event log
 class NodeRetention:
     """Removes doomed images on every node, each through its own engine."""
 
-    def __init__(self, endpoint: Callable[[NodeFacts], str], say: Say) -> None:
-        """`endpoint` gives a node's Docker endpoint; `say` gets one line per node (and severity)."""
+    def __init__(
+        self, endpoint: Callable[[NodeFacts], str], say: Say, connect: Callable[[str], Any] | None = None
+    ) -> None:
+        """`endpoint` gives a node's Docker endpoint; `say` gets one line per node (and severity);
+        `connect` makes an SDK client for an endpoint (tests pass a stand-in)."""
         self.endpoint = endpoint
         self.say = say
+        self.connect = connect or _sdk_client
 
     def prune(self, nodes: Sequence[NodeFacts], doomed: Mapping[str, str]) -> dict[str, list[str]]:
         """Remove the `doomed` images (version -> reference) on every node, in parallel.
@@ -43,7 +48,6 @@ class NodeRetention:
 
     def _on_node(self, node: NodeFacts, doomed: Mapping[str, str]) -> list[str]:
         """Prune one node; the versions it keeps. Never raises: a failure is a WARN line."""
-        import docker
         from docker.errors import DockerException, NotFound
 
         endpoint = self.endpoint(node)
@@ -51,9 +55,7 @@ class NodeRetention:
             self.say(f"{node.hostname} is {node.state}: its old images stay until a later release", "WARN")
             return list(doomed)
         try:
-            with contextlib.closing(
-                docker.DockerClient(base_url=endpoint, version=API_VERSION, timeout=30)
-            ) as c:
+            with contextlib.closing(self.connect(endpoint)) as c:
                 present: dict[str, str] = {}
                 for ref in set(doomed.values()):
                     with contextlib.suppress(NotFound):
@@ -80,3 +82,9 @@ class NodeRetention:
                 f"{node.hostname}: a running container still uses the image of {', '.join(busy)}", "WARN"
             )
         return busy
+
+
+def _sdk_client(endpoint: str) -> Any:
+    import docker
+
+    return docker.DockerClient(base_url=endpoint, version=API_VERSION, timeout=30)
