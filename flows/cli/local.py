@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from flows.cli.arguments import address_options
 from flows.cli.options import config_from_args
+from flows.cli.tables import table_lines
 from flows.errors import TargetError
 
 
@@ -50,9 +52,7 @@ def run_status(args: argparse.Namespace) -> int:
         )
         for env in environments
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print("\n".join(table_lines(header, rows)))
     if orphans:
         print(
             f"orphans: {len(orphans)} container(s) no environment points at "
@@ -124,9 +124,7 @@ def add_parser(subparsers: Any) -> None:
     for sub in (status, swap, down):
         sub.add_argument("--config", help="a PipelineConfig file (.json, else TOML)")
         sub.add_argument("--state-dir", help="the target's state directory (default: local.state_dir)")
-        sub.add_argument("--application", help="the application name (default: deliverypipeline)")
-        sub.add_argument("--prod-address", help="default 127.0.0.1:8080")
-        sub.add_argument("--preprod-address", help="default 127.0.0.1:8081")
+        address_options(sub)
     status.set_defaults(func=run_status)
     swap.set_defaults(func=run_swap)
     down.set_defaults(func=run_down)

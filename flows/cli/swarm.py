@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from flows.cli.arguments import address_options
 from flows.cli.options import config_from_args
+from flows.cli.tables import table_lines
 from flows.errors import TargetError
 
 
@@ -73,9 +75,7 @@ def run_status(args: argparse.Namespace) -> int:
         header, rows = node_rows(config)
     except TargetError as exc:
         raise CliError(str(exc)) from exc
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print("\n".join(table_lines(header, rows)))
     return 0
 
 
@@ -91,9 +91,7 @@ def add_parser(subparsers: Any) -> None:
     up.add_argument("--nodes", type=int, help="how many nodes (default: swarm.nodes, 3)")
     for sub in (up, down, status):
         sub.add_argument("--config", help="a PipelineConfig file (.json, else TOML)")
-    status.add_argument("--application", help="the application name (default: deliverypipeline)")
-    status.add_argument("--prod-address", help="the edge's prod address (default 127.0.0.1:8080)")
-    status.add_argument("--preprod-address", help="the edge's preprod address (default 127.0.0.1:8081)")
+    address_options(status)
     up.set_defaults(func=run_up)
     down.set_defaults(func=run_down)
     status.set_defaults(func=run_status)

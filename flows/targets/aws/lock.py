@@ -11,14 +11,13 @@ that is no longer ours is left alone. The decisions are in `flows.targets.lease`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from flows.clock import Clock, Deadline, poll_until
-from flows.targets import lease
+from flows.targets import lease, renewal
 from flows.targets.aws.errors import AwsLockError, AwsLockHeld, AwsLockLost, translate
 from flows.targets.aws.settings import AwsSettings
 from flows.targets.base import LockHolder, Log
@@ -196,28 +195,24 @@ class S3ReleaseLock:
 
         return poll_until(look, wait_s, self.poll_s, timed_out, clock=self.clock)
 
-    @contextmanager
-    def hold(self, holder: LockHolder, wait_s: float, log: Log) -> Iterator[HeldLock]:
+    def hold(self, holder: LockHolder, wait_s: float, log: Log) -> AbstractContextManager[HeldLock]:
         """Hold the lock for the block: take it, renew it in the background, remove it at the end.
 
         If another run replaced the lock object meanwhile (our lease had run out), a block that
         otherwise succeeded ends with `AwsLockLost`: that run may have changed the environments.
         """
-        held = self.acquire(holder, wait_s, log)
-        held.start_renewing(log)
-        try:
-            yield held
-        finally:
-            held.release(log)
-        if held.lost is not None:
-            raise AwsLockLost(
+
+        def lost(why: str) -> AwsLockLost:
+            return AwsLockLost(
                 self.where,
                 "LockLost",
-                held.lost,
+                why,
                 "another run may have acted on the environments meanwhile: check them with "
                 "`deliverypipeline aws status` before releasing again; raise aws.lock_lease if "
                 "renewals are slow",
             )
+
+        return renewal.hold(lambda: self.acquire(holder, wait_s, log), log, lost)
 
 
 def _identity(stored: StoredLease) -> str:

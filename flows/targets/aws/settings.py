@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from typing import ClassVar
+
+from pydantic import Field
+
+from flows.targets.renewal import LeaseSettings
 
 
-class AwsSettings(BaseModel):
+class AwsSettings(LeaseSettings):
     """The AWS Elastic Beanstalk target.
 
     A run's credentials come from the Prefect Secret block `credentials_block` names (a block of
@@ -13,6 +17,7 @@ class AwsSettings(BaseModel):
     from boto3's standard chain of the process running it (the worker host's own).
     """
 
+    section: ClassVar[str] = "aws"
     region: str = "eu-west-1"
     bucket: str = ""
     bundle_prefix: str = "deliverypipeline/"
@@ -30,13 +35,3 @@ class AwsSettings(BaseModel):
     lock_lease: float = Field(default=120, gt=0)  # seconds a holder's lease lasts unless renewed
     lock_renew: float = Field(default=30, gt=0)  # seconds between renewals while the holder runs
     lock_clock_skew: float = Field(default=10, ge=0)  # extra seconds past expiry before a takeover
-
-    @model_validator(mode="after")
-    def _renew_within_lease(self) -> AwsSettings:
-        """A lease must be renewed before it runs out, or a live holder would lose it."""
-        if self.lock_renew >= self.lock_lease:
-            raise ValueError(
-                f"aws.lock_renew ({self.lock_renew:g} s) must be shorter than aws.lock_lease "
-                f"({self.lock_lease:g} s): a live holder renews its lease before it expires"
-            )
-        return self

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from flows.targets.base import TrafficCounters
 from flows.targets.local.claims import ClaimRegistry
+from flows.targets.local.errors import ProxyError
 from flows.targets.local.haproxy import HAProxy
 from flows.targets.local.ledger import TrafficBook
 from flows.targets.local.plans import (
@@ -26,7 +27,7 @@ from flows.targets.local.plans import (
     ROLES,
     Endpoint,
     ProxyLayout,
-    proxy_config,
+    command_line,
     switch_commands_for,
 )
 from flows.targets.local.proxy import start_on_claimed
@@ -109,19 +110,43 @@ class SwarmEdge:
         """Environment -> every node's endpoint for it (how traffic is credited)."""
         return {env: [Endpoint(node.address, port) for node in nodes] for env, port in self.env_ports.items()}
 
-    def ensure(self, nodes: Sequence[EdgeNode], deployed: Sequence[str]) -> bool:
-        """Start the proxy unless it runs, pointing each role at its environment; True if started."""
+    def ensure(self, nodes: Sequence[EdgeNode], deployed: Sequence[str]) -> list[str]:
+        """Start the proxy unless it runs, each role at its environment on every node in `nodes`;
+        when it runs, add the servers of the nodes it does not list yet (nodes that joined since).
+
+        What was done, one line each (empty: nothing).
+        """
         with self.ops():
             if self.running():
-                return False
+                return self._admit(nodes, deployed)
             roles = self.saved_roles()
             backends = edge_plans.edge_backends(
                 self.addresses, nodes, self.role_ports(roles, deployed), self.health_path
             )
-            config = proxy_config(self.layout.pid_path, self.layout.socket_path, backends)
+            config = edge_plans.edge_config(self.layout.pid_path, self.layout.socket_path, backends)
             start_on_claimed(self.haproxy, self.claims, list(self.addresses.values()), self.dir, config)
             self.save_roles(roles)
-            return True
+            return [
+                f"started the edge proxy: prod {self.addresses[PROD]} on {roles[PROD]}, {len(nodes)} node(s)"
+            ]
+
+    def _admit(self, nodes: Sequence[EdgeNode], deployed: Sequence[str]) -> list[str]:
+        """Add the servers of the nodes the running proxy does not list (under the ops lock)."""
+        listed = set(self.haproxy.slots())
+        ports = self.role_ports(self.roles(), deployed)
+        commands = edge_plans.admit_commands(
+            edge_plans.edge_backends(self.addresses, nodes, ports, self.health_path), listed
+        )
+        if not commands:
+            return []
+        self.book.bank(self.endpoints(nodes))
+        errors = edge_plans.admit_errors(self.haproxy.ask(command_line(commands)))
+        if errors:
+            raise ProxyError(
+                f"HAProxy refused to add the servers of new nodes {commands}: {'; '.join(errors)}"
+            )
+        joined = [node for node in nodes if f"{PROD}/{node.name}" not in listed]
+        return [f"added node {node.name} ({node.address}) to the edge's backends" for node in joined]
 
     @contextlib.contextmanager
     def switching(self, nodes: Sequence[EdgeNode]) -> Iterator[None]:

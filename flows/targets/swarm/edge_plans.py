@@ -6,25 +6,39 @@ one server per node, named after the node, pointing at `<node address>:<port of 
 environment holding that role>` and health-checked on `health_path` (HAProxy takes a dead
 node's server out by itself). Prod also has a parked `canary-<node>` server per node for canary
 shares. A swap re-points every server of both backends in one admin-socket line; a wave
-re-points only the prod servers of the nodes it moves.
+re-points only the prod servers of the nodes it moves. A node that joins the swarm after the
+edge started gets the same servers at run time (`add server`, no reload: no connection cut).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from flows.targets.local.plans import (
     FULL_WEIGHT,
+    LOOPBACK,
+    PARKED_PORT,
     PREPROD,
     PROD,
     ROLES,
     Backend,
     Endpoint,
     Server,
+    proxy_config,
     share_commands,
     switch_commands_for,
 )
+from flows.targets.local.replies import command_errors
+
+SERVER_ADDED = "New server registered."  # HAProxy's answer to a successful `add server`
+PARKED = Endpoint(LOOPBACK, PARKED_PORT)  # where a server with nothing to send to points
+# The edge's health checks: a node that stops answering is out after 2 misses 1 s apart, and one
+# that is down is looked at every 250 ms and back after one good answer (its task is only
+# `running` once Docker's own health check passed), so a node restarted by a deploy serves again
+# well under a second after it answers instead of HAProxy's default 2 x 2 s.
+CHECK_TIMING = "inter 1s fastinter 250ms downinter 250ms rise 1 fall 2"
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,43 @@ def edge_backends(
             servers += [Server(canary(node.name), None, 0, check=True) for node in nodes]
         backends.append(Backend(role, addresses[role], tuple(servers), health_path=health_path))
     return backends
+
+
+def admit_commands(backends: Sequence[Backend], listed: Collection[str]) -> list[str]:
+    """Add the servers of `backends` the running proxy does not list yet (`listed`: `backend/server`
+    keys), as its configuration would list them: the servers of nodes that joined the swarm.
+
+    HAProxy adds a server in maintenance with its checks off: checks are turned on, and a server
+    with somewhere to send to is made ready (its checks take it out until the node answers).
+    """
+    commands = []
+    for backend in backends:
+        for server in backend.servers:
+            if f"{backend.name}/{server.name}" in listed:
+                continue
+            words = [f"add server {backend.name}/{server.name} {server.endpoint or PARKED}"]
+            if server.weight is not None:
+                words.append(f"weight {server.weight}")
+            if server.check:
+                words.append(f"check {CHECK_TIMING}")  # a dynamic server takes no default-server
+            commands.append(" ".join(words))
+            if server.check:
+                commands.append(f"enable health {backend.name}/{server.name}")
+            if server.endpoint is not None:
+                commands.append(f"set server {backend.name}/{server.name} state ready")
+    return commands
+
+
+def admit_errors(reply: str) -> list[str]:
+    """The failures in the admin socket's reply to `admit_commands` (HAProxy says each added server)."""
+    return [line for line in command_errors(reply) if line != SERVER_ADDED]
+
+
+def edge_config(pid_path: Path, socket_path: Path, backends: Sequence[Backend]) -> str:
+    """The edge proxy's configuration: the project's proxy configuration of `backends`, every
+    server checked at `CHECK_TIMING` (a `default-server` line in its defaults)."""
+    text = proxy_config(pid_path, socket_path, backends)
+    return text.replace("\ndefaults\n", f"\ndefaults\n    default-server {CHECK_TIMING}\n", 1)
 
 
 def swap_commands(nodes: Sequence[EdgeNode], ports: Mapping[str, int | None]) -> list[str]:

@@ -24,32 +24,22 @@ from typing import Any
 from flows.clock import SYSTEM_CLOCK, Clock, Deadline, poll_until
 from flows.errors import TargetError
 from flows.targets.local.state import pid_alive
-from flows.targets.swarm.lab_plans import (
-    Command,
-    Kill,
-    LabLayout,
-    LabRecord,
-    Remove,
-    Spawn,
-    StartPostgres,
-    Step,
-    SwarmInit,
-    SwarmJoin,
-    Unmount,
-    WaitEngine,
-    WriteFile,
-    down_plan,
-    up_plan,
-)
+from flows.targets.swarm import lab_steps
+from flows.targets.swarm.engine import API_VERSION
+from flows.targets.swarm.lab_plans import LabLayout, LabRecord, down_plan, up_plan
 
 Say = Callable[[str], None]
 ENGINE_START_S = 60.0
 STOP_GRACE_S = 30.0  # an engine stops its containers before exiting
-API_VERSION = "1.41"  # Docker Engine 20.10, the oldest engine this target supports
 
 
 class LabError(TargetError):
     """The local swarm lab could not be brought up or down; the message says what to look at."""
+
+
+def record_file(layout: LabLayout) -> Path:
+    """Where `swarm up` records what it started (pids), for `swarm down`: beside the sockets."""
+    return layout.run_dir / "lab.json"
 
 
 def read_record(path: Path) -> LabRecord | None:
@@ -68,11 +58,18 @@ def read_record(path: Path) -> LabRecord | None:
 
 def write_record(record: LabRecord) -> None:
     """Store the record atomically (a crash leaves the old or the new one)."""
-    path = record.layout.record_path
+    path = record_file(record.layout)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"layout": asdict(record.layout), "pids": record.pids}, default=str, indent=2))
     os.replace(tmp, path)
+
+
+def write_files(files: lab_steps.Files) -> None:
+    """Write each (path, text), making its directory."""
+    for path, text in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
 
 
 def process_named(pid: int, binary: str) -> bool:
@@ -122,13 +119,13 @@ class LabExecutor:
 
     def up(self, layout: LabLayout) -> LabRecord:
         """Bring the lab up; on a failed step, take down what was done and raise `LabError`."""
-        existing = read_record(layout.record_path)
+        existing = read_record(record_file(layout))
         if existing is not None:
             alive = [name for name, pid in existing.pids.items() if pid_alive(pid)]
             if alive:
                 raise LabError(
                     f"a swarm lab is already up ({', '.join(sorted(alive))} running, record "
-                    f"{layout.record_path}); run `deliverypipeline swarm down` first"
+                    f"{record_file(layout)}); run `deliverypipeline swarm down` first"
                 )
             self.run(down_plan(existing), LabRecord(existing.layout, {}))
         record = LabRecord(layout, {})
@@ -143,14 +140,14 @@ class LabExecutor:
 
     def down(self, layout: LabLayout) -> list[str]:
         """Take the recorded lab down; what was removed, one line each (empty: no lab)."""
-        record = read_record(layout.record_path)
+        record = read_record(record_file(layout))
         if record is None:
             return []
         done: list[str] = []
         self.run(down_plan(record), record, done)
         return done
 
-    def run(self, steps: Sequence[Step], record: LabRecord, done: list[str] | None = None) -> None:
+    def run(self, steps: Sequence[lab_steps.Step], record: LabRecord, done: list[str] | None = None) -> None:
         """Each step in order; a failing checked step raises `LabError` naming it."""
         for step in steps:
             line = self.step(step, record)
@@ -159,44 +156,21 @@ class LabExecutor:
                 if done is not None:
                     done.append(line)
 
-    def step(self, step: Step, record: LabRecord) -> str | None:
+    def step(self, step: lab_steps.Step, record: LabRecord) -> str | None:
         """Carry out one step; the line to report, or None for a silent one."""
-        if isinstance(step, Command):
+        if isinstance(step, lab_steps.Command):
             return self._command(step)
-        if isinstance(step, WriteFile):
-            step.path.parent.mkdir(parents=True, exist_ok=True)
-            step.path.write_text(step.text)
-            return None
-        if isinstance(step, Spawn):
+        if isinstance(step, lab_steps.Spawn):
             return self._spawn(step, record)
-        if isinstance(step, StartPostgres):
+        if isinstance(step, lab_steps.StartPostgres):
             return self._postgres(step, record)
-        if isinstance(step, WaitEngine):
-            self._wait_engine(step)
-            return f"{step.node}: engine answers on {step.socket}"
-        if isinstance(step, SwarmInit):
-            with contextlib.closing(self._docker(step.socket)) as node:
-                node.swarm.init(advertise_addr=step.address, listen_addr=f"{step.address}:2377")
-            return f"{step.node}: swarm initialised, manager on {step.address}:2377"
-        if isinstance(step, SwarmJoin):
-            with contextlib.closing(self._docker(step.manager_socket)) as manager:
-                manager.swarm.reload()
-                token = manager.swarm.attrs["JoinTokens"]["Worker"]
-            with contextlib.closing(self._docker(step.socket)) as node:
-                node.swarm.join(
-                    remote_addrs=[f"{step.manager_address}:2377"],
-                    join_token=token,
-                    advertise_addr=step.address,
-                    listen_addr=f"{step.address}:2377",
-                )
-            return f"{step.node}: joined the swarm as a worker"
-        if isinstance(step, Kill):
+        if isinstance(step, lab_steps.Swarm):
+            return self._swarm(step.node, step.manager)
+        if isinstance(step, lab_steps.Kill):
             return self._kill(step)
-        if isinstance(step, Unmount):
-            for point in mounts_under(step.root) if step.root.exists() else []:
+        if isinstance(step, lab_steps.Remove):
+            for point in mounts_under(step.path) if step.path.exists() else []:
                 subprocess.run(["umount", "--lazy", str(point)], check=False, capture_output=True)
-            return None
-        if isinstance(step, Remove):
             if step.path.is_dir():
                 shutil.rmtree(step.path, ignore_errors=True)
             elif step.path.exists():
@@ -204,7 +178,7 @@ class LabExecutor:
             return None
         raise LabError(f"unknown lab step {step!r}")
 
-    def _command(self, step: Command) -> str | None:
+    def _command(self, step: lab_steps.Command) -> str | None:
         try:
             result = subprocess.run(list(step.argv), capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -218,7 +192,8 @@ class LabExecutor:
             )
         return None
 
-    def _spawn(self, step: Spawn, record: LabRecord) -> str:
+    def _spawn(self, step: lab_steps.Spawn, record: LabRecord) -> str:
+        write_files(step.files)
         step.log.parent.mkdir(parents=True, exist_ok=True)
         with step.log.open("ab") as log:
             try:
@@ -236,26 +211,45 @@ class LabExecutor:
         write_record(record)
         return f"{step.name}: started (pid {process.pid}, log {step.log})"
 
-    def _postgres(self, step: StartPostgres, record: LabRecord) -> str:
+    def _postgres(self, step: lab_steps.StartPostgres, record: LabRecord) -> str:
         from flows.servers import postgres
 
-        spec = postgres.ClusterSpec(step.directory, step.port, step.password, step.host, (step.allow_from,))
         try:
-            cluster = postgres.start(spec)
+            cluster = postgres.start(step.cluster)
             cluster.create_database(step.database)
         except postgres.PostgresError as exc:
             raise LabError(f"the store's PostgreSQL: {exc}") from exc
         self._children[cluster.pid] = cluster.process
         record.pids["postgres"] = cluster.pid
         write_record(record)
+        write_files(step.files)
         return f"postgres: {cluster.describe()} (pid {cluster.pid}), database {step.database} for the tasks"
 
-    def _wait_engine(self, step: WaitEngine) -> None:
+    def _swarm(self, node: lab_steps.LabNode, manager: lab_steps.LabNode | None) -> str:
+        """Wait for the node's engine, then init a swarm on it or join it to the manager's."""
+        self._wait_engine(node)
+        if manager is None:
+            with contextlib.closing(self._docker(node.socket)) as engine:
+                engine.swarm.init(advertise_addr=node.address, listen_addr=f"{node.address}:2377")
+            return f"{node.name}: engine answers, swarm initialised, manager on {node.address}:2377"
+        with contextlib.closing(self._docker(manager.socket)) as engine:
+            engine.swarm.reload()
+            token = engine.swarm.attrs["JoinTokens"]["Worker"]
+        with contextlib.closing(self._docker(node.socket)) as engine:
+            engine.swarm.join(
+                remote_addrs=[f"{manager.address}:2377"],
+                join_token=token,
+                advertise_addr=node.address,
+                listen_addr=f"{node.address}:2377",
+            )
+        return f"{node.name}: engine answers, joined the swarm as a worker"
+
+    def _wait_engine(self, node: lab_steps.LabNode) -> None:
         def look(_: Deadline) -> bool | None:
-            if not accepts(step.socket):  # the SDK leaks its socket when a connect fails
+            if not accepts(node.socket):  # the SDK leaks its socket when a connect fails
                 return None
             try:
-                with contextlib.closing(self._docker(step.socket)) as engine:
+                with contextlib.closing(self._docker(node.socket)) as engine:
                     engine.ping()
             except Exception:  # not up yet: the SDK raises several types
                 return None
@@ -263,13 +257,13 @@ class LabExecutor:
 
         def too_late(deadline: Deadline) -> LabError:
             return LabError(
-                f"{step.node}: the engine did not answer on {step.socket} within {deadline.seconds:g} s; "
+                f"{node.name}: the engine did not answer on {node.socket} within {deadline.seconds:g} s; "
                 f"see its log dockerd.log beside its data root"
             )
 
         poll_until(look, ENGINE_START_S, 0.5, too_late, clock=self.clock)
 
-    def _kill(self, step: Kill) -> str | None:
+    def _kill(self, step: lab_steps.Kill) -> str | None:
         child = self._children.pop(step.pid, None)
         try:
             return self._stop(step)
@@ -277,7 +271,7 @@ class LabExecutor:
             if child is not None:
                 child.wait()
 
-    def _stop(self, step: Kill) -> str | None:
+    def _stop(self, step: lab_steps.Kill) -> str | None:
         if not process_named(step.pid, step.binary):
             return None
         os.kill(step.pid, step.signal)

@@ -17,63 +17,21 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flows.servers.postgres import ClusterSpec
 from flows.targets.swarm.lab_steps import (
     Command,
     Kill,
+    LabNode,
     Remove,
     Spawn,
     StartPostgres,
     Step,
-    SwarmInit,
-    SwarmJoin,
-    Unmount,
-    WaitEngine,
-    WriteFile,
+    Swarm,
 )
-
-__all__ = [
-    "Command",
-    "Kill",
-    "LabLayout",
-    "LabNode",
-    "LabRecord",
-    "Remove",
-    "Spawn",
-    "StartPostgres",
-    "Step",
-    "SwarmInit",
-    "SwarmJoin",
-    "Unmount",
-    "WaitEngine",
-    "WriteFile",
-    "down_plan",
-    "up_plan",
-]
+from flows.targets.swarm.settings import STORE_CONFIG
 
 REGISTRY_BINARY = "docker-registry"
 REGISTRY_STORAGE = Path("/var/lib/deliverypipeline/registry")  # the host registry's (scripts/setup-host.sh)
-
-
-@dataclass(frozen=True)
-class LabNode:
-    """One node of the lab: its names, address and files."""
-
-    name: str  # node-1 (also its host name)
-    netns: str
-    address: str
-    host_veth: str
-    dir: Path  # sockets, pid file, exec root (short paths: socket paths have a length limit)
-    data_root: Path
-
-    @property
-    def socket(self) -> Path:
-        """The node engine's API socket."""
-        return self.dir / "docker.sock"
-
-    @property
-    def exec_root(self) -> Path:
-        """The node engine's exec root (its containerd, and the namespace files it mounts)."""
-        return self.dir / "exec"
 
 
 @dataclass(frozen=True)
@@ -101,24 +59,10 @@ class LabLayout:
         return f"{self.gateway}:{self.registry_port}"
 
     @property
-    def registry_config(self) -> Path:
-        """The configuration file of the nodes' registry listener."""
-        return self.state_dir / "registry.yml"
-
-    @property
-    def postgres_dir(self) -> Path:
-        """The store's PostgreSQL cluster."""
-        return self.state_dir / "postgres"
-
-    @property
-    def store_config(self) -> Path:
-        """The webapp store configuration naming that PostgreSQL (the swarm target's default store)."""
-        return self.state_dir / "store.conf"
-
-    @property
-    def record_path(self) -> Path:
-        """Where `swarm up` records what it started (pids), for `swarm down`."""
-        return self.run_dir / "lab.json"
+    def lab_dir(self) -> Path:
+        """The lab's own files: each node's engine data and log, the nodes' registry listener's
+        configuration and log, the store's PostgreSQL cluster (`swarm down` removes it whole)."""
+        return self.state_dir / "lab"
 
     def node(self, number: int) -> LabNode:
         """Node `number` (1-based)."""
@@ -129,7 +73,9 @@ class LabLayout:
             address=f"{self.subnet}.{10 + number}",
             host_veth=f"{self.prefix}v{number}",
             dir=self.run_dir / name,
-            data_root=self.state_dir / name / "engine",
+            data_root=self.lab_dir / name / "engine",
+            socket=self.run_dir / name / "docker.sock",
+            exec_root=self.run_dir / name / "exec",
         )
 
     def all_nodes(self) -> list[LabNode]:
@@ -225,46 +171,46 @@ def up_plan(layout: LabLayout, password: str) -> list[Step]:
 
     `password`: the store database's, written into the store configuration the tasks get.
     """
+    registry_config = layout.lab_dir / "registry.yml"
     steps: list[Step] = [
         Command(("ip", "link", "add", layout.bridge, "type", "bridge")),
         Command(("ip", "addr", "add", f"{layout.gateway}/24", "dev", layout.bridge)),
         Command(("ip", "link", "set", layout.bridge, "up")),
         Command(("iptables", "-I", *forward_rule(layout.bridge))),
-        WriteFile(layout.registry_config, registry_config_text(layout)),
         Spawn(
             "registry",
-            (REGISTRY_BINARY, "serve", str(layout.registry_config)),
-            layout.state_dir / "registry.log",
+            (REGISTRY_BINARY, "serve", str(registry_config)),
+            layout.lab_dir / "registry.log",
+            files=((registry_config, registry_config_text(layout)),),
         ),
         StartPostgres(
-            layout.postgres_dir,
-            layout.gateway,
-            layout.postgres_port,
-            f"{layout.subnet}.0/24",
-            password,
+            ClusterSpec(
+                layout.lab_dir / "postgres",
+                layout.postgres_port,
+                password,
+                layout.gateway,
+                (f"{layout.subnet}.0/24",),
+            ),
             STORE_DATABASE,
+            files=((layout.state_dir / STORE_CONFIG, store_config_text(layout, password)),),
         ),
-        WriteFile(layout.store_config, store_config_text(layout, password)),
     ]
     nodes = layout.all_nodes()
     for node in nodes:
         steps += node_network(layout, node)
     for node in nodes:
         steps.append(Spawn(node.name, dockerd_argv(layout, node), node.data_root.parent / "dockerd.log"))
-    steps += [WaitEngine(node.name, node.socket) for node in nodes]
-    manager = nodes[0]
-    steps.append(SwarmInit(manager.name, manager.socket, manager.address))
-    steps += [
-        SwarmJoin(node.name, node.socket, node.address, manager.socket, manager.address) for node in nodes[1:]
-    ]
+    steps.append(Swarm(nodes[0]))
+    steps += [Swarm(node, manager=nodes[0]) for node in nodes[1:]]
     return steps
 
 
 def down_plan(record: LabRecord) -> list[Step]:
     """Every step of `swarm down`, from what `up` recorded; each tolerates what is already gone.
 
-    Engines stop first (by pid), then the namespace files they mounted are unmounted (else the
-    namespaces and veths outlive them), then namespaces, bridge, forward rule and directories go.
+    Engines stop first (by pid), then each node's run directory goes with the namespace files its
+    engine mounted there (else the namespaces and veths outlive them), then namespaces, bridge,
+    forward rule and the other directories.
     """
     layout = record.layout
     nodes = layout.all_nodes()
@@ -275,20 +221,13 @@ def down_plan(record: LabRecord) -> list[Step]:
         steps.append(Kill("registry", record.pids["registry"], REGISTRY_BINARY))
     if "postgres" in record.pids:
         steps.append(Kill("postgres", record.pids["postgres"], "postgres", signal=2))
-    steps += [Unmount(node.exec_root) for node in nodes]
+    steps += [Remove(node.dir) for node in nodes]  # before the namespaces: the engines mounted them there
     steps += [Command(("ip", "netns", "delete", node.netns), check=False) for node in nodes]
     steps += [
         Command(("ip", "link", "delete", layout.bridge), check=False),
         Command(("iptables", "-D", *forward_rule(layout.bridge)), check=False),
     ]
-    steps += [Remove(node.data_root.parent) for node in nodes]
-    steps += [
-        Remove(layout.registry_config),
-        Remove(layout.state_dir / "registry.log"),
-        Remove(layout.postgres_dir),
-        Remove(layout.store_config),
-        Remove(layout.run_dir),
-    ]
+    steps += [Remove(layout.lab_dir), Remove(layout.state_dir / STORE_CONFIG), Remove(layout.run_dir)]
     return steps
 
 

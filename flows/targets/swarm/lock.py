@@ -13,13 +13,12 @@ it at the end with one more compare-and-swap, leaving a lock that is no longer o
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flows.clock import Clock, Deadline, poll_until
-from flows.targets import lease
+from flows.targets import lease, renewal
 from flows.targets.base import LockHolder, Log
 from flows.targets.lease import LeaseRecord, StoredLease, Verdict, WallTime
 from flows.targets.renewal import Renewal
@@ -201,20 +200,19 @@ class SwarmReleaseLock:
 
         return poll_until(look, wait_s, self.poll_s, too_late, clock=self.clock)
 
-    @contextmanager
-    def hold(self, holder: LockHolder, wait_s: float, log: Log) -> Iterator[HeldSwarmLock]:
-        """Hold the lock for the block: take it, renew it in the background, free it at the end."""
-        held = self.acquire(holder, wait_s, log)
-        held.start_renewing(log)
-        try:
-            yield held
-        finally:
-            held.release(log)
-        if held.lost is not None:
-            raise SwarmLockLost(
-                f"the swarm's release lock was lost while held: {held.lost}; another run may have acted "
+    def hold(self, holder: LockHolder, wait_s: float, log: Log) -> AbstractContextManager[HeldSwarmLock]:
+        """Hold the lock for the block: take it, renew it in the background, free it at the end.
+
+        A block whose lock another run took over meanwhile ends with `SwarmLockLost`.
+        """
+
+        def lost(why: str) -> SwarmLockLost:
+            return SwarmLockLost(
+                f"the swarm's release lock was lost while held: {why}; another run may have acted "
                 "on the services meanwhile: check `deliverypipeline swarm status` before releasing again"
             )
+
+        return renewal.hold(lambda: self.acquire(holder, wait_s, log), log, lost)
 
 
 class HeldSwarmLock:

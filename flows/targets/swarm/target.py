@@ -12,7 +12,9 @@ machines never release to one swarm at once.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -22,16 +24,20 @@ from flows.targets.base import Environment, LockHolder, Log, TargetEvent, Traffi
 from flows.targets.local.haproxy import haproxy_installed
 from flows.targets.local.plans import PROD
 from flows.targets.local.state import EventLog, swapped
-from flows.targets.swarm import decisions, edge_plans, events, rollout, services
+from flows.targets.swarm import decisions, edge_plans, events, retention_plans, rollout, services
 from flows.targets.swarm.decisions import NodeFacts
 from flows.targets.swarm.edge import SwarmEdge
 from flows.targets.swarm.edge_plans import EdgeNode
 from flows.targets.swarm.engine import SwarmEngine, SwarmError
 from flows.targets.swarm.lock import SwarmLockStore, SwarmReleaseLock
+from flows.targets.swarm.retention import NodeRetention
+from flows.targets.swarm.settings import STORE_CONFIG
 from flows.targets.swarm.versions import VersionBook
 from flows.targets.swarm.waves import WavesError, wave_sizes
 
 __all__ = ["SwarmError", "SwarmTarget"]
+
+RETENTION_DEADLINE_S = 120.0  # what `settle` allows the background retention on every node
 
 
 class SwarmTarget:
@@ -58,6 +64,7 @@ class SwarmTarget:
         )
         self.versions = VersionBook(self.state_dir / "edge" / "versions.json", self.settings.registry)
         self.log = EventLog(self.state_dir / "edge")
+        self._cleanup: threading.Thread | None = None  # a deploy's retention, off the release's path
 
     # --- facts ------------------------------------------------------------------------------
 
@@ -88,12 +95,15 @@ class SwarmTarget:
         return [env for env in self.environment_names if self._owned_service(env) is not None]
 
     def _answers(self, nodes: list[NodeFacts], port: int) -> dict[str, str | None]:
+        """Node id -> the version its `/health` on `port` reports; every up node asked at once."""
         from flows.release.health import fetch_health
 
-        return {
-            node.id: fetch_health(f"http://{node.address}:{port}", timeout=2).version
-            for node in decisions.up_nodes(nodes)
-        }
+        up = decisions.up_nodes(nodes)
+        if not up:
+            return {}
+        with ThreadPoolExecutor(max_workers=len(up), thread_name_prefix="swarm-health") as pool:
+            reports = pool.map(lambda node: fetch_health(f"http://{node.address}:{port}", timeout=2), up)
+            return {node.id: report.version for node, report in zip(up, reports, strict=True)}
 
     # --- the Target protocol ------------------------------------------------------------------
 
@@ -128,13 +138,23 @@ class SwarmTarget:
         self.versions.register(version, bundle)
 
     def deploy(self, environment: str, version: str) -> None:
-        """Update (or create) the environment's service to `version`; Swarm rolls it out on every node."""
+        """Update (or create) the environment's service to `version`; Swarm rolls it out on every node.
+
+        Then, in the background (see `settle`), images beyond the last `keep_releases` deployed
+        versions leave every node (`_prune`).
+        """
         self._check_environment(environment)
         image = self.versions.pinned(version)
         if image is None:
             raise SwarmError(f"version {version} is not registered; call register_version first")
+        if not self.settle():
+            raise SwarmError(
+                "the previous deploy's image retention is still running on the nodes; look at the "
+                "nodes' engines (`deliverypipeline swarm status`) and deploy again"
+            )
         service = self._owned_service(environment)
-        self.edge.ensure(self._edge_nodes(self.engine.nodes()), self._deployed())
+        for line in self.edge.ensure(self._edge_nodes(self.engine.nodes()), self._deployed()):
+            self.log.add(environment, line)
         store = services.store_config(self.config.application, self._store_text())
         config_id = self.engine.ensure_config(store, {services.LABEL_APP: self.config.application})
         spec = services.service_spec(
@@ -151,11 +171,64 @@ class SwarmTarget:
             self.engine.create_service(spec)
         else:
             self.engine.update_service(service, spec)
+        self.versions.deployed(version)
         self.edge.repoint(self._edge_nodes(self.engine.nodes()), self._deployed())
+        self._cleanup = threading.Thread(
+            target=self._prune, args=(environment,), name="swarm-retention", daemon=True
+        )
+        self._cleanup.start()
+
+    def _prune(self, environment: str) -> None:
+        """Remove the images of versions beyond the last `keep_releases` from every node, never the
+        running ones (`retention_plans`); a failure is a WARN event of `environment`, never raised.
+
+        Runs in its own thread with its own connection to the manager, while the deploy rolls
+        out: the version it replaces still runs, so its image goes at a later release.
+        """
+        engine = SwarmEngine(self.settings.manager)
+        try:
+            running: set[str] = set()
+            for env in self.environment_names:
+                service = engine.service(self._service_name(env))
+                if service is not None and service.version is not None:
+                    running.add(service.version)
+                    running |= {v for v in decisions.running_versions(engine.tasks(service)).values() if v}
+            pinned = self.versions.read()
+            keep = self.settings.keep_releases
+            doomed = retention_plans.versions_to_prune(self.versions.releases(), pinned, running, keep)
+            if not doomed:
+                return
+            nodes = sorted(engine.nodes(), key=lambda node: node.hostname)
+            retention = NodeRetention(
+                lambda node: self.settings.node_endpoint(node.hostname, node.address),
+                lambda line, severity: self.log.add(environment, line, severity),
+            )
+            left = retention.prune(nodes, {v: pinned[v] for v in doomed})
+            gone = retention_plans.fully_pruned(doomed, left)
+            self.versions.forget(gone)
+            if gone:
+                self.log.add(
+                    environment,
+                    f"pruned the images of {', '.join(gone)} from every node: "
+                    f"beyond the last {keep} releases",
+                )
+        except Exception as exc:  # retention is best effort: it must not fail a release that serves
+            self.log.add(environment, f"image retention on the nodes failed: {exc}", "WARN")
+        finally:
+            engine.close()
+
+    def settle(self, deadline: float | None = None) -> bool:
+        """Wait for the last deploy's background retention; False if it outlasts `deadline` s."""
+        cleanup = self._cleanup
+        if cleanup is not None:
+            cleanup.join(deadline if deadline is not None else RETENTION_DEADLINE_S)
+            if cleanup.is_alive():
+                return False
+        return True
 
     def _store_text(self) -> str:
         """The store configuration of every task: `swarm.store_config`, the lab's, or SQLite per node."""
-        path = self.settings.store_config or self.state_dir / "store.conf"
+        path = self.settings.store_config or self.state_dir / STORE_CONFIG
         if self.settings.store_config is not None and not path.is_file():
             raise SwarmError(f"swarm.store_config {path} does not exist; create it or unset it")
         return path.read_text() if path.is_file() else services.default_store_text()
@@ -173,7 +246,8 @@ class SwarmTarget:
         all_nodes = self.engine.nodes()
         nodes = self._edge_nodes(all_nodes)
         deployed = self._deployed()
-        self.edge.ensure(nodes, deployed)
+        for line in self.edge.ensure(nodes, deployed):
+            self.log.add(first, line)
         roles = self.edge.roles()
         new_roles = swapped(roles)
         if self.settings.waves and all(env in deployed for env in new_roles.values()):
@@ -248,13 +322,13 @@ class SwarmTarget:
         return problems
 
     def reconcile(self) -> list[str]:
-        """The edge runs again after a host restart (Swarm restarts tasks and catches nodes up itself)."""
+        """The edge runs again after a host restart, lists every node of the swarm (one that joined
+        since gets its servers), and every server points at its role's environment (a release
+        killed mid-wave left some prod servers on the new one). Swarm restarts tasks and catches
+        nodes up itself."""
         nodes = self._edge_nodes(self.engine.nodes())
         deployed = self._deployed()
-        if self.edge.ensure(nodes, deployed):
-            roles = self.edge.roles()
-            return [f"started the edge proxy: prod {self.edge.addresses[PROD]} on {roles[PROD]}"]
-        return self.edge.repoint(nodes, deployed)
+        return self.edge.ensure(nodes, deployed) + self.edge.repoint(nodes, deployed)
 
     def lock(
         self, holder: LockHolder, wait_s: float, log: Log
@@ -275,7 +349,10 @@ class SwarmTarget:
         )
         try:
             with lock.hold(holder, wait_s, log) as held:
-                yield held.interrupted
+                try:
+                    yield held.interrupted
+                finally:
+                    self.settle()  # the next holder never races this one's retention
         finally:
             engine.close()
 
@@ -305,6 +382,7 @@ class SwarmTarget:
 
     def down(self) -> list[str]:
         """Remove this target's services and the edge proxy (the CLI's teardown)."""
+        self.settle()
         removed = []
         for env in self.environment_names:
             service = self._owned_service(env)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flows.targets.swarm.edge_plans import (
+    CHECK_TIMING,
     EdgeNode,
+    admit_commands,
+    admit_errors,
     canary_share_commands,
     edge_backends,
+    edge_config,
     roles_from_ports,
     swap_commands,
     wave_commands,
@@ -68,3 +74,29 @@ def test_roles_from_the_prod_servers_ports() -> None:
     assert roles_from_ports([9082, 9082], ports) == {"prod": "node-2", "preprod": "node-1"}
     assert roles_from_ports([9081, 9082], ports) is None  # a wave under way
     assert roles_from_ports([], ports) is None
+
+
+def test_a_node_that_joined_gets_the_servers_the_proxy_does_not_list_yet() -> None:
+    backends = edge_backends(ADDRESSES, NODES, {"prod": 9081, "preprod": None}, "/health")
+    listed = {"prod/node-1", "prod/canary-node-1", "preprod/node-1"}
+    assert admit_commands(backends, listed) == [
+        f"add server prod/node-2 10.0.0.12:9081 weight 100 check {CHECK_TIMING}",
+        "enable health prod/node-2",
+        "set server prod/node-2 state ready",
+        f"add server prod/canary-node-2 127.0.0.1:1 weight 0 check {CHECK_TIMING}",
+        "enable health prod/canary-node-2",
+        f"add server preprod/node-2 127.0.0.1:1 check {CHECK_TIMING}",
+        "enable health preprod/node-2",
+    ]
+    assert admit_errors("New server registered.\n\nNew server registered.\n\n") == []
+    assert admit_errors("New server registered.\nNo such backend.\n") == ["No such backend."]
+    every = {f"{b.name}/{server.name}" for b in backends for server in b.servers}
+    assert admit_commands(backends, every) == []
+
+
+def test_the_edge_checks_every_server_often_and_lets_a_node_back_after_one_good_answer() -> None:
+    backends = edge_backends(ADDRESSES, NODES, {"prod": 9081, "preprod": None}, "/health")
+    text = edge_config(Path("/e/haproxy.pid"), Path("/e/haproxy.sock"), backends)
+    defaults = text.split("\ndefaults\n", 1)[1].splitlines()
+    assert defaults[0] == "    default-server inter 1s fastinter 250ms downinter 250ms rise 1 fall 2"
+    assert "    server node-2 10.0.0.12:9081 weight 100 check" in text.splitlines()

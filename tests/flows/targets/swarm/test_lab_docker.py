@@ -13,6 +13,7 @@ import pytest
 from flows.clock import Deadline, poll_until
 from flows.targets.swarm.lab_executor import LabExecutor, _sdk_client, process_named
 from flows.targets.swarm.lab_plans import LabLayout, forward_rule
+from flows.targets.swarm.settings import STORE_CONFIG
 from tests.flows.targets.swarm.conftest import reachable_dir
 
 pytestmark = pytest.mark.docker
@@ -37,7 +38,7 @@ def test_up_forms_a_swarm_and_down_removes_it(docker_client: object) -> None:
         assert {status["Addr"] for status in nodes.values()} == {"10.232.0.11", "10.232.0.12"}
         assert all(status["State"] == "ready" for status in nodes.values())
         assert set(record.pids) == {"registry", "postgres", "node-1", "node-2"}
-        assert 'kind = "postgresql"' in layout.store_config.read_text()
+        assert 'kind = "postgresql"' in (layout.state_dir / STORE_CONFIG).read_text()
     finally:
         executor.down(layout)
         shutil.rmtree(layout.state_dir, ignore_errors=True)
@@ -58,5 +59,5 @@ def test_up_forms_a_swarm_and_down_removes_it(docker_client: object) -> None:
     rule = subprocess.run(["iptables", "-C", *forward_rule("dpswt0")], capture_output=True)
     assert rule.returncode != 0
     assert not layout.run_dir.exists()
-    assert not layout.postgres_dir.exists() and not layout.store_config.exists()
-    assert "node-2: joined the swarm as a worker" in lines
+    assert not layout.lab_dir.exists() and not (layout.state_dir / STORE_CONFIG).exists()
+    assert "node-2: engine answers, joined the swarm as a worker" in lines

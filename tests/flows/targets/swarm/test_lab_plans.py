@@ -6,28 +6,31 @@ from pathlib import Path
 
 import pytest
 
+from flows.servers.postgres import ClusterSpec
 from flows.targets.swarm.lab_plans import (
-    Command,
-    Kill,
     LabLayout,
     LabRecord,
-    Remove,
-    Spawn,
-    StartPostgres,
-    SwarmInit,
-    SwarmJoin,
-    Unmount,
-    WaitEngine,
-    WriteFile,
     down_plan,
     layout_for,
     registry_config_text,
     up_plan,
 )
+from flows.targets.swarm.lab_steps import (
+    Command,
+    Kill,
+    LabNode,
+    Remove,
+    Spawn,
+    StartPostgres,
+    Swarm,
+)
 
+STORE_PW = (
+    '[store]\nkind = "postgresql"\nuri = "postgresql://deliverypipeline:pw@10.231.0.1:15432/delivery"\n'
+)
 LAYOUT = LabLayout(nodes=2, run_dir=Path("/run/sw"), state_dir=Path("/var/sw"))
 DOCKERD_1 = (
-    "hostname node-1 && exec dockerd --data-root /var/sw/node-1/engine --exec-root /run/sw/node-1/exec "
+    "hostname node-1 && exec dockerd --data-root /var/sw/lab/node-1/engine --exec-root /run/sw/node-1/exec "
     "--host unix:///run/sw/node-1/docker.sock --pidfile /run/sw/node-1/docker.pid "
     "--insecure-registry 10.231.0.1:5000 --bridge none --iptables=false"
 )
@@ -54,23 +57,23 @@ def test_up_plan_is_exactly_the_lab() -> None:
         Command(("ip", "addr", "add", "10.231.0.1/24", "dev", "dpswarm0")),
         Command(("ip", "link", "set", "dpswarm0", "up")),
         Command(("iptables", "-I", *rule)),
-        WriteFile(Path("/var/sw/registry.yml"), registry_config_text(LAYOUT)),
         Spawn(
             "registry",
-            ("docker-registry", "serve", "/var/sw/registry.yml"),
-            Path("/var/sw/registry.log"),
+            ("docker-registry", "serve", "/var/sw/lab/registry.yml"),
+            Path("/var/sw/lab/registry.log"),
+            files=((Path("/var/sw/lab/registry.yml"), registry_config_text(LAYOUT)),),
         ),
-        StartPostgres(Path("/var/sw/postgres"), "10.231.0.1", 15432, "10.231.0.0/24", "pw", "delivery"),
-        WriteFile(
-            Path("/var/sw/store.conf"),
-            '[store]\nkind = "postgresql"\nuri = "postgresql://deliverypipeline:pw@10.231.0.1:15432/delivery"\n',
+        StartPostgres(
+            ClusterSpec(Path("/var/sw/lab/postgres"), 15432, "pw", "10.231.0.1", ("10.231.0.0/24",)),
+            "delivery",
+            files=((Path("/var/sw/store.conf"), STORE_PW),),
         ),
         *node_network(1),
         *node_network(2),
         Spawn(
             "node-1",
             ("nsenter", "--net=/var/run/netns/dpswarm-node-1", "unshare", "--uts", "sh", "-c", DOCKERD_1),
-            Path("/var/sw/node-1/dockerd.log"),
+            Path("/var/sw/lab/node-1/dockerd.log"),
         ),
         Spawn(
             "node-2",
@@ -83,19 +86,24 @@ def test_up_plan_is_exactly_the_lab() -> None:
                 "-c",
                 DOCKERD_1.replace("node-1", "node-2"),
             ),
-            Path("/var/sw/node-2/dockerd.log"),
+            Path("/var/sw/lab/node-2/dockerd.log"),
         ),
-        WaitEngine("node-1", Path("/run/sw/node-1/docker.sock")),
-        WaitEngine("node-2", Path("/run/sw/node-2/docker.sock")),
-        SwarmInit("node-1", Path("/run/sw/node-1/docker.sock"), "10.231.0.11"),
-        SwarmJoin(
-            "node-2",
-            Path("/run/sw/node-2/docker.sock"),
-            "10.231.0.12",
-            Path("/run/sw/node-1/docker.sock"),
-            "10.231.0.11",
-        ),
+        Swarm(LAYOUT.node(1)),
+        Swarm(LAYOUT.node(2), manager=LAYOUT.node(1)),
     ]
+
+
+def test_a_node_has_its_names_address_and_short_paths() -> None:
+    assert LAYOUT.node(2) == LabNode(
+        name="node-2",
+        netns="dpswarm-node-2",
+        address="10.231.0.12",
+        host_veth="dpswarmv2",
+        dir=Path("/run/sw/node-2"),
+        data_root=Path("/var/sw/lab/node-2/engine"),
+        socket=Path("/run/sw/node-2/docker.sock"),
+        exec_root=Path("/run/sw/node-2/exec"),
+    )
 
 
 def test_the_nodes_registry_serves_the_host_registrys_storage_on_the_bridge() -> None:
@@ -113,17 +121,13 @@ def test_down_plan_stops_by_pid_then_unmounts_then_removes() -> None:
         Kill("node-2", 12, "dockerd"),
         Kill("registry", 10, "docker-registry"),
         Kill("postgres", 13, "postgres", signal=2),
-        Unmount(Path("/run/sw/node-1/exec")),
-        Unmount(Path("/run/sw/node-2/exec")),
+        Remove(Path("/run/sw/node-1")),
+        Remove(Path("/run/sw/node-2")),
         Command(("ip", "netns", "delete", "dpswarm-node-1"), check=False),
         Command(("ip", "netns", "delete", "dpswarm-node-2"), check=False),
         Command(("ip", "link", "delete", "dpswarm0"), check=False),
         Command(("iptables", "-D", *rule), check=False),
-        Remove(Path("/var/sw/node-1")),
-        Remove(Path("/var/sw/node-2")),
-        Remove(Path("/var/sw/registry.yml")),
-        Remove(Path("/var/sw/registry.log")),
-        Remove(Path("/var/sw/postgres")),
+        Remove(Path("/var/sw/lab")),
         Remove(Path("/var/sw/store.conf")),
         Remove(Path("/run/sw")),
     ]

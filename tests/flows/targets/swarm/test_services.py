@@ -78,7 +78,7 @@ def test_the_spec_is_exactly_the_environment() -> None:
             "Parallelism": 0,
             "Delay": 0,
             "FailureAction": "rollback",
-            "Monitor": 1 * second,
+            "Monitor": second // 4,
             "MaxFailureRatio": 0,
             "Order": "stop-first",
         },
