@@ -31,8 +31,13 @@ def recover(
         return f"the previous holder let go of the lock cleanly: nothing to recover{left}"
     roles = find_roles(target, config)
     if not unfinished_swap(roles, interrupted.operation):
-        untouched = describe(roles.prod)
-        return f"{interrupted.describe()} died before its swap: prod ({untouched}) was not touched{left}"
+        prod = describe(roles.prod)
+        if repairs:  # a repair may have put back a part of prod it moved (a fleet's wave)
+            return (
+                f"{interrupted.describe()} died before its swap completed: prod is {prod} after "
+                f"{len(repairs)} repair(s) of the target: {'; '.join(repairs)}"
+            )
+        return f"{interrupted.describe()} died before its swap: prod ({prod}) was not touched"
     log(f"{interrupted.describe()} died after its swap: prod runs its unverified version, swapping back")
     restored = swap(target, config, log, clock, seen=roles)
     prod = describe(restored.prod)

@@ -50,7 +50,9 @@ def test_a_release_killed_before_its_swap_leaves_prod_and_orphans_go(config: Pip
 
     done = recover_target(target, RECOVERING, config, clock=FakeClock())
 
-    assert "died before its swap: prod (node-1" in done and "1 repair(s)" in done
+    assert done.startswith("release v2 (run")
+    assert "died before its swap completed: prod is node-1" in done and "after 1 repair(s)" in done
+    assert "not touched" not in done
     assert swaps(target) == [] and target.serving(PROD).version == "v1"
     assert target.orphans == []
 
