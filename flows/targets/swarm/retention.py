@@ -11,15 +11,92 @@ that fails is a WARN line and keeps its versions for the next release; nothing r
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flows.targets.swarm import retention_plans
+from flows.targets.swarm import decisions, retention_plans
 from flows.targets.swarm.decisions import NodeFacts
-from flows.targets.swarm.engine import API_VERSION
+from flows.targets.swarm.engine import API_VERSION, SwarmEngine
+from flows.targets.swarm.settings import SwarmSettings
+from flows.targets.swarm.versions import VersionBook
 
 Say = Callable[[str, str], None]  # (message, severity): the target's event log
+EventLog = Callable[[str, str, str], None]  # (environment, message, severity)
+RETENTION_DEADLINE_S = 120.0  # what `settle` allows the background retention on every node
+
+
+class FleetRetention:
+    """A deploy's image retention, in the background: which versions go (`retention_plans`), then
+    every node removes their images (`NodeRetention`).
+
+    Runs in its own thread with its own connection to the manager, while the deploy rolls out:
+    the version it replaces still runs, so its image goes at a later release. `settle` waits
+    for it (the next deploy, letting the lock go and `down` do).
+    """
+
+    def __init__(
+        self, settings: SwarmSettings, versions: VersionBook, services: Sequence[str], log: EventLog
+    ) -> None:
+        """`services`: the names of the environments' services; `log` gets the lines of a deploy."""
+        self.settings = settings
+        self.versions = versions
+        self.services = services
+        self.log = log
+        self._thread: threading.Thread | None = None
+
+    def start(self, environment: str) -> None:
+        """Start pruning after a deploy of `environment` (its event log gets what happened)."""
+        self._thread = threading.Thread(
+            target=self.prune, args=(environment,), name="swarm-retention", daemon=True
+        )
+        self._thread.start()
+
+    def settle(self, deadline: float | None = None) -> bool:
+        """Wait for the last deploy's retention; False if it outlasts `deadline` s."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(deadline if deadline is not None else RETENTION_DEADLINE_S)
+            if thread.is_alive():
+                return False
+        return True
+
+    def prune(self, environment: str) -> None:
+        """Remove the images of versions beyond the last `keep_releases` from every node, never the
+        running ones; a failure is a WARN event of `environment`, never raised."""
+        engine = SwarmEngine(self.settings.manager)
+        try:
+            running: set[str] = set()
+            for name in self.services:
+                service = engine.service(name)
+                if service is not None and service.version is not None:
+                    running.add(service.version)
+                    running |= {v for v in decisions.running_versions(engine.tasks(service)).values() if v}
+            pinned = self.versions.read()
+            keep = self.settings.keep_releases
+            doomed = retention_plans.versions_to_prune(self.versions.releases(), pinned, running, keep)
+            if not doomed:
+                return
+            nodes = sorted(engine.nodes(), key=lambda node: node.hostname)
+            retention = NodeRetention(
+                lambda node: self.settings.node_endpoint(node.hostname, node.address),
+                lambda line, severity: self.log(environment, line, severity),
+            )
+            left = retention.prune(nodes, {v: pinned[v] for v in doomed})
+            gone = retention_plans.fully_pruned(doomed, left)
+            self.versions.forget(gone)
+            if gone:
+                self.log(
+                    environment,
+                    f"pruned the images of {', '.join(gone)} from every node: "
+                    f"beyond the last {keep} releases",
+                    "INFO",
+                )
+        except Exception as exc:  # retention is best effort: it must not fail a release that serves
+            self.log(environment, f"image retention on the nodes failed: {exc}", "WARN")
+        finally:
+            engine.close()
 
 
 class NodeRetention:

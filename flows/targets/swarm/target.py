@@ -12,7 +12,6 @@ machines never release to one swarm at once.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -24,20 +23,18 @@ from flows.targets.base import Environment, LockHolder, Log, TargetEvent, Traffi
 from flows.targets.local.haproxy import haproxy_installed
 from flows.targets.local.plans import PROD
 from flows.targets.local.state import EventLog, swapped
-from flows.targets.swarm import decisions, edge_plans, events, retention_plans, rollout, services
+from flows.targets.swarm import decisions, edge_plans, events, rollout, services
 from flows.targets.swarm.decisions import NodeFacts
 from flows.targets.swarm.edge import SwarmEdge
 from flows.targets.swarm.edge_plans import EdgeNode
 from flows.targets.swarm.engine import SwarmEngine, SwarmError
 from flows.targets.swarm.lock import SwarmLockStore, SwarmReleaseLock
-from flows.targets.swarm.retention import NodeRetention
+from flows.targets.swarm.retention import FleetRetention
 from flows.targets.swarm.settings import STORE_CONFIG
 from flows.targets.swarm.versions import VersionBook
 from flows.targets.swarm.waves import WavesError, wave_sizes
 
 __all__ = ["SwarmError", "SwarmTarget"]
-
-RETENTION_DEADLINE_S = 120.0  # what `settle` allows the background retention on every node
 
 
 class SwarmTarget:
@@ -64,7 +61,8 @@ class SwarmTarget:
         )
         self.versions = VersionBook(self.state_dir / "edge" / "versions.json", self.settings.registry)
         self.log = EventLog(self.state_dir / "edge")
-        self._cleanup: threading.Thread | None = None  # a deploy's retention, off the release's path
+        service_names = [self._service_name(env) for env in self.environment_names]
+        self.retention = FleetRetention(self.settings, self.versions, service_names, self.log.add)
 
     # --- facts ------------------------------------------------------------------------------
 
@@ -141,7 +139,7 @@ class SwarmTarget:
         """Update (or create) the environment's service to `version`; Swarm rolls it out on every node.
 
         Then, in the background (see `settle`), images beyond the last `keep_releases` deployed
-        versions leave every node (`_prune`).
+        versions leave every node (`retention`).
         """
         self._check_environment(environment)
         image = self.versions.pinned(version)
@@ -173,58 +171,11 @@ class SwarmTarget:
             self.engine.update_service(service, spec)
         self.versions.deployed(version)
         self.edge.repoint(self._edge_nodes(self.engine.nodes()), self._deployed())
-        self._cleanup = threading.Thread(
-            target=self._prune, args=(environment,), name="swarm-retention", daemon=True
-        )
-        self._cleanup.start()
-
-    def _prune(self, environment: str) -> None:
-        """Remove the images of versions beyond the last `keep_releases` from every node, never the
-        running ones (`retention_plans`); a failure is a WARN event of `environment`, never raised.
-
-        Runs in its own thread with its own connection to the manager, while the deploy rolls
-        out: the version it replaces still runs, so its image goes at a later release.
-        """
-        engine = SwarmEngine(self.settings.manager)
-        try:
-            running: set[str] = set()
-            for env in self.environment_names:
-                service = engine.service(self._service_name(env))
-                if service is not None and service.version is not None:
-                    running.add(service.version)
-                    running |= {v for v in decisions.running_versions(engine.tasks(service)).values() if v}
-            pinned = self.versions.read()
-            keep = self.settings.keep_releases
-            doomed = retention_plans.versions_to_prune(self.versions.releases(), pinned, running, keep)
-            if not doomed:
-                return
-            nodes = sorted(engine.nodes(), key=lambda node: node.hostname)
-            retention = NodeRetention(
-                lambda node: self.settings.node_endpoint(node.hostname, node.address),
-                lambda line, severity: self.log.add(environment, line, severity),
-            )
-            left = retention.prune(nodes, {v: pinned[v] for v in doomed})
-            gone = retention_plans.fully_pruned(doomed, left)
-            self.versions.forget(gone)
-            if gone:
-                self.log.add(
-                    environment,
-                    f"pruned the images of {', '.join(gone)} from every node: "
-                    f"beyond the last {keep} releases",
-                )
-        except Exception as exc:  # retention is best effort: it must not fail a release that serves
-            self.log.add(environment, f"image retention on the nodes failed: {exc}", "WARN")
-        finally:
-            engine.close()
+        self.retention.start(environment)
 
     def settle(self, deadline: float | None = None) -> bool:
         """Wait for the last deploy's background retention; False if it outlasts `deadline` s."""
-        cleanup = self._cleanup
-        if cleanup is not None:
-            cleanup.join(deadline if deadline is not None else RETENTION_DEADLINE_S)
-            if cleanup.is_alive():
-                return False
-        return True
+        return self.retention.settle(deadline)
 
     def _store_text(self) -> str:
         """The store configuration of every task: `swarm.store_config`, the lab's, or SQLite per node."""
