@@ -7,12 +7,18 @@ private local target (free ports, temp state), timing the three together (wall) 
 `--before REF` (default HEAD). Each side has its own warm control plane, as a checkout's
 `make demo` has. Runs alternate, medians are printed side by side. Target: after <= 30 s wall.
 
-    .venv/bin/python bench/lead_time_bench.py --rounds 3 [--before REF]
+With `--fleet N`, the same whole release of a new commit of this checkout goes to the local
+target ("before", the baseline) and to a local swarm of N nodes ("after": `make fleet-demo`'s
+`deliverypipeline run --target swarm`, then `swarm status`; the lab is brought up if none is).
+Target: the swarm's release <= 1.5x the local target's.
+
+    .venv/bin/python bench/lead_time_bench.py --rounds 3 [--before REF | --fleet 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -27,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STEP = re.compile(r"\d\d:\d\d:\d\d\s+\w+\s+(?P<step>[a-z ]+)-[0-9a-f]+: ")
 TARGET_S = 30.0
+FLEET_RATIO = 1.5  # a release to a local swarm against one to the local target (issue: fleet target)
 
 
 def free_port() -> int:
@@ -65,21 +72,35 @@ def clone(ref: str, destination: Path, with_working_tree: bool) -> Path:
     return destination
 
 
+def start_lab(nodes: int, env: dict[str, str]) -> bool:
+    """Bring up a local swarm of `nodes` nodes unless one answers; whether this started it."""
+    cli = [sys.executable, "-m", "flows.cli.main", "swarm"]
+    if subprocess.run([*cli, "status"], cwd=ROOT, env=env, capture_output=True).returncode == 0:
+        return False
+    subprocess.run([*cli, "up", "--nodes", str(nodes)], cwd=ROOT, env=env, check=True)
+    return True
+
+
 def release(
-    repo: Path, state: Path, ports: tuple[int, int], env: dict[str, str]
+    repo: Path, state: Path, ports: tuple[int, int], env: dict[str, str], target: str = "local"
 ) -> tuple[float, dict[str, float], int]:
-    """Commit a change and release it; wall seconds, seconds per step and phase, exit code."""
+    """Commit a change and release it to `target` (local or swarm); wall seconds, seconds per step
+    and phase, exit code."""
     (repo / "BENCH").write_text(str(time.time_ns()))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "bench change")
     entry = "flows.cli.main" if (repo / "flows" / "cli" / "main.py").exists() else "flows.cli"  # older layout
     where = [
         "--prod-address", f"127.0.0.1:{ports[0]}", "--preprod-address", f"127.0.0.1:{ports[1]}",
-        "--state-dir", str(state / "target"), "--application", "leadbench",
+        "--application", "leadbench",
     ]  # fmt: skip
-    args = [sys.executable, "-m", entry, "run", "--repo", ".", "--ref", "HEAD", "--target", "local", *where]
+    if target == "local":
+        where += ["--state-dir", str(state / "target")]
+    else:  # the swarm's service ports and state of this side (see main)
+        where += ["--config", env["DELIVERY_BENCH_CONFIG"]]
+    args = [sys.executable, "-m", entry, "run", "--repo", ".", "--ref", "HEAD", "--target", target, *where]
     args += ["--image-repository", "leadbench"]
-    status = [sys.executable, "-m", entry, "local", "status", *where]
+    status = [sys.executable, "-m", entry, target, "status", *where]
     run_env = {**env, "PYTHONPATH": str(repo)}
     started = time.monotonic()
     subprocess.run(["bash", "scripts/setup-host.sh"], cwd=repo, env=run_env, capture_output=True, check=True)
@@ -129,6 +150,9 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--before", default="HEAD", help="the commit measured as 'before' (default HEAD)")
+    parser.add_argument(
+        "--fleet", type=int, metavar="NODES", help="compare releases to a local swarm of NODES nodes instead"
+    )
     options = parser.parse_args()
     # Per side: the clone released (repo/), its control plane (plane/), kept checkouts, target.
     work = Path(tempfile.mkdtemp(prefix="lead-time-bench-"))
@@ -146,20 +170,29 @@ def main() -> int:
         }
         for name in ("before", "after")
     }
+    fleet = options.fleet is not None
+    targets = {"before": "local", "after": "swarm" if fleet else "local"}
     repos = {
-        "before": clone(options.before, work / "before" / "repo", with_working_tree=False),
+        "before": clone(
+            "HEAD" if fleet else options.before, work / "before" / "repo", with_working_tree=fleet
+        ),
         "after": clone("HEAD", work / "after" / "repo", with_working_tree=True),
     }
+    lab_started = fleet and start_lab(options.fleet, envs["after"])
+    if fleet:  # the swarm side's own service ports and state: the lab may serve `make fleet-demo` too
+        swarm = {"ports": [free_port(), free_port()], "state_dir": str(work / "after" / "swarm")}
+        (work / "after" / "fleet.json").write_text(json.dumps({"swarm": swarm}))
+        envs["after"]["DELIVERY_BENCH_CONFIG"] = str(work / "after" / "fleet.json")
     walls: dict[str, list[float]] = {"before": [], "after": []}
     failed: dict[str, int] = {"before": 0, "after": 0}  # a failed release is no lead time
     per_step: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
     try:
         # a warm-up of each: the control plane started, images' layers cached
         for name, repo in repos.items():
-            release(repo, work / name, ports[name], envs[name])
+            release(repo, work / name, ports[name], envs[name], targets[name])
         for round_number in range(options.rounds):
             for name, repo in repos.items():
-                wall, seconds, code = release(repo, work / name, ports[name], envs[name])
+                wall, seconds, code = release(repo, work / name, ports[name], envs[name], targets[name])
                 print(f"round {round_number + 1} {name:<6} {wall:6.1f}s wall, exit {code}", flush=True)
                 if code != 0:
                     failed[name] += 1
@@ -168,30 +201,38 @@ def main() -> int:
                 for step, value in seconds.items():
                     per_step[name].setdefault(step, []).append(value)
     finally:
-        for name, repo in repos.items():  # the two targets' containers and proxies
+        for name, repo in repos.items():  # the local targets' containers and proxies, the control planes
             entry = "flows.cli.main" if (repo / "flows" / "cli" / "main.py").exists() else "flows.cli"
             prod, preprod = (f"127.0.0.1:{port}" for port in ports[name])
-            subprocess.run(
-                [sys.executable, "-m", entry, "local", "down", "--purge",
-                 "--state-dir", str(work / name / "target"), "--application", "leadbench",
-                 "--prod-address", prod, "--preprod-address", preprod],
-                cwd=repo, env={**envs[name], "PYTHONPATH": str(repo)}, capture_output=True, check=False,
-            )  # fmt: skip
+            if targets[name] == "local":  # a swarm side's services stay on the lab (one started here goes)
+                subprocess.run(
+                    [sys.executable, "-m", entry, "local", "down", "--purge",
+                     "--state-dir", str(work / name / "target"), "--application", "leadbench",
+                     "--prod-address", prod, "--preprod-address", preprod],
+                    cwd=repo, env={**envs[name], "PYTHONPATH": str(repo)}, capture_output=True, check=False,
+                )  # fmt: skip
             subprocess.run(
                 [sys.executable, "-m", entry, "server", "stop"], cwd=repo,
                 env={**envs[name], "PYTHONPATH": str(repo)}, capture_output=True, check=False,
             )  # fmt: skip
+        if lab_started:
+            subprocess.run([sys.executable, "-m", "flows.cli.main", "swarm", "down"], cwd=ROOT, check=False)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{'median of ' + str(options.rounds):<22}{'before':>10}{'after':>10}")
+    labels = ("local", f"swarm {options.fleet}") if fleet else ("before", "after")
+    print(f"\n{'median of ' + str(options.rounds):<22}{labels[0]:>10}{labels[1]:>10}")
     for step in sorted(set(per_step["before"]) | set(per_step["after"])):
         cells = [
             statistics.median(per_step[n][step]) if per_step[n].get(step) else float("nan") for n in walls
         ]
         print(f"{step:<22}{cells[0]:>9.2f}s{cells[1]:>9.2f}s")
     before, after = (statistics.median(walls[n]) if walls[n] else float("nan") for n in walls)
-    met = failed["after"] == 0 and after <= TARGET_S
-    verdict = "ok" if met else "MISSED"
-    print(f"{'wall':<22}{before:>9.1f}s{after:>9.1f}s   target after <= {TARGET_S:.0f}s: {verdict}")
+    if fleet:
+        met = failed["after"] == 0 and after <= FLEET_RATIO * before
+        goal = f"{after / before:.2f}x, target swarm <= {FLEET_RATIO}x local: {'ok' if met else 'MISSED'}"
+    else:
+        met = failed["after"] == 0 and after <= TARGET_S
+        goal = f"target after <= {TARGET_S:.0f}s: {'ok' if met else 'MISSED'}"
+    print(f"{'wall':<22}{before:>9.1f}s{after:>9.1f}s   {goal}")
     if any(failed.values()):
         print(f"failed releases (not counted): before {failed['before']}, after {failed['after']}")
     return 0 if met else 1
