@@ -33,7 +33,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STEP = re.compile(r"\d\d:\d\d:\d\d\s+\w+\s+(?P<step>[a-z ]+)-[0-9a-f]+: ")
 TARGET_S = 30.0
-FLEET_RATIO = 1.5  # a release to a local swarm against one to the local target (issue: fleet target)
+SWARM_TEARDOWN = (  # `SwarmTarget.down` of the bench's swarm side, its config file the argument
+    "import sys; from pathlib import Path; from flows.config import for_target, load_config; "
+    "from flows.targets.swarm.target import SwarmTarget; "
+    "config = load_config(Path(sys.argv[1]), {'application': 'leadbench'}); "
+    "print(SwarmTarget(for_target(config, 'swarm')).down())"
+)
+FLEET_RATIO = 1.5  # the goal of a release to a local swarm against one to the local target
 
 
 def free_port() -> int:
@@ -214,6 +220,11 @@ def main() -> int:
             subprocess.run(
                 [sys.executable, "-m", entry, "server", "stop"], cwd=repo,
                 env={**envs[name], "PYTHONPATH": str(repo)}, capture_output=True, check=False,
+            )  # fmt: skip
+        if fleet:  # the swarm side's services and edge proxy, then a lab this run started
+            subprocess.run(
+                [sys.executable, "-c", SWARM_TEARDOWN, envs["after"]["DELIVERY_BENCH_CONFIG"]],
+                cwd=ROOT, check=False,
             )  # fmt: skip
         if lab_started:
             subprocess.run([sys.executable, "-m", "flows.cli.main", "swarm", "down"], cwd=ROOT, check=False)
