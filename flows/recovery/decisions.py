@@ -193,6 +193,14 @@ def ended_report_markdown(run: EndedRun, why: str, outcome: Outcome, recovery: s
     return "\n".join(lines) + "\n"
 
 
+def ended_tags(open_steps: list[str], outcome: Outcome) -> list[str]:
+    """Tags the recovery adds to the ended run, shown beside its name at the top of its page (and
+    searchable in the runs list): where it ended and whether prod was verified after it."""
+    steps = list(dict.fromkeys(open_steps))
+    where = f"ended in {', '.join(steps)}" if steps else "ended between steps"
+    return [where, "prod verified by recovery" if outcome.ok else "prod NOT verified"]
+
+
 def ended_log_line(why: str, outcome: Outcome, recovery: str) -> str:
     """The line the recovery adds to the ended run's log (the tab its page opens on)."""
     prod = f"prod verified: {outcome.prod}" if outcome.ok else f"prod NOT verified: {outcome.verification}"

@@ -39,6 +39,7 @@ from flows.recovery.decisions import (
     died_in,
     ended_log_line,
     ended_report_markdown,
+    ended_tags,
     left_open,
     reason,
     recovery_name,
@@ -126,11 +127,14 @@ def recover(target: Target, interrupted: LockHolder | None, config: PipelineConf
     return done
 
 
-def _report_on_ended(run_id: UUID, why: str, markdown: str, log_line: str) -> None:
+def _report_on_ended(run_id: UUID, why: str, markdown: str, log_line: str, tags: list[str]) -> None:
     """The ended run's report (a `release-report` artifact on it) and a line in its log, both
-    starting with why and where it ended; a failure is only logged (it must never fail the recovery)."""
+    starting with why and where it ended, and `tags` beside its name; a failure is only logged (it
+    must never fail the recovery)."""
     try:
         with get_client(sync_client=True) as client:
+            known = client.read_flow_run(run_id).tags
+            client.update_flow_run(run_id, tags=[*known, *(tag for tag in tags if tag not in known)])
             client.create_artifact(
                 ArtifactCreate(
                     key="release-report", type="markdown", data=markdown, description=why, flow_run_id=run_id
@@ -197,5 +201,6 @@ def recover_release(crashed_run: str) -> str:
             why,
             ended_report_markdown(ended, why, outcome, me, run_url(flow_run.id)),
             ended_log_line(why, outcome, me),
+            ended_tags(open_steps, outcome),
         )
     return f"{done}; prod {prod} verified"

@@ -16,6 +16,7 @@ from flows.recovery.decisions import (
     died_in,
     ended_log_line,
     ended_report_markdown,
+    ended_tags,
     left_open,
     reason,
     recovery_name,
@@ -123,6 +124,18 @@ def test_the_ended_runs_report_starts_with_the_reason_then_prod_now_and_what_was
         "back the unverified swap of release v2; prod verified: node-2 at 127.0.0.1:8080: version v1"
     )
     assert "prod NOT verified: failed: HTTP 503" in ended_log_line(why, outcome(False), "recover app-v2")
+
+
+def test_the_ended_run_is_tagged_with_where_it_ended_and_what_prod_is_now() -> None:
+    assert ended_tags(["analyse traffic"], outcome(True)) == [
+        "ended in analyse traffic",
+        "prod verified by recovery",
+    ]
+    assert ended_tags(["unit tests", "build image", "unit tests"], outcome(False)) == [
+        "ended in unit tests, build image",
+        "prod NOT verified",
+    ]
+    assert ended_tags([], outcome(True))[0] == "ended between steps"
 
 
 def test_a_cancelled_run_says_who_cancelled_it_not_the_workers_final_words() -> None:

@@ -168,7 +168,9 @@ def test_a_cancelled_run_gets_its_report_and_a_log_line_with_the_reason_and_prod
             limit=1,
         )
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+        tags = client.read_flow_run(run.id).tags
     assert step is not None and step.type.value == "CANCELLED"
+    assert {"ended in analyse traffic", "prod verified by recovery"} <= set(tags)
     assert report.flow_run_id == run.id
     assert str(report.data).startswith("# Cancelled: cancelled in the UI in step `analyse traffic`\n")
     assert "version v1" in str(report.data).split("**Prod now:**")[1].split("\n")[0]
