@@ -31,6 +31,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flows.targets.swarm.settings import LAB_STATE_DIR, STORE_CONFIG  # noqa: E402
+
 STEP = re.compile(r"\d\d:\d\d:\d\d\s+\w+\s+(?P<step>[a-z ]+)-[0-9a-f]+: ")
 TARGET_S = 30.0
 SWARM_TEARDOWN = (  # `SwarmTarget.down` of the bench's swarm side, its config file the argument
@@ -79,9 +83,14 @@ def clone(ref: str, destination: Path, with_working_tree: bool) -> Path:
 
 
 def start_lab(nodes: int, env: dict[str, str]) -> bool:
-    """Bring up a local swarm of `nodes` nodes unless one answers; whether this started it."""
+    """Bring up a local swarm of `nodes` nodes unless one answers (it must have that many nodes);
+    whether this started it."""
     cli = [sys.executable, "-m", "flows.cli.main", "swarm"]
-    if subprocess.run([*cli, "status"], cwd=ROOT, env=env, capture_output=True).returncode == 0:
+    status = subprocess.run([*cli, "status"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if status.returncode == 0:
+        found = sum(line.startswith("node-") for line in status.stdout.splitlines())
+        if found != nodes:
+            raise SystemExit(f"a swarm lab of {found} node(s) is up; `deliverypipeline swarm down` it first")
         return False
     subprocess.run([*cli, "up", "--nodes", str(nodes)], cwd=ROOT, env=env, check=True)
     return True
@@ -184,9 +193,16 @@ def main() -> int:
         ),
         "after": clone("HEAD", work / "after" / "repo", with_working_tree=True),
     }
-    lab_started = fleet and start_lab(options.fleet, envs["after"])
+    lab_started = False
     if fleet:  # the swarm side's own service ports and state: the lab may serve `make fleet-demo` too
+        try:
+            lab_started = start_lab(options.fleet, envs["after"])
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
         swarm = {"ports": [free_port(), free_port()], "state_dir": str(work / "after" / "swarm")}
+        if (LAB_STATE_DIR / STORE_CONFIG).is_file():  # the lab's PostgreSQL, as `make fleet-demo` has
+            swarm["store_config"] = str(LAB_STATE_DIR / STORE_CONFIG)
         (work / "after" / "fleet.json").write_text(json.dumps({"swarm": swarm}))
         envs["after"]["DELIVERY_BENCH_CONFIG"] = str(work / "after" / "fleet.json")
     walls: dict[str, list[float]] = {"before": [], "after": []}

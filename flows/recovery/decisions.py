@@ -193,6 +193,14 @@ def ended_report_markdown(run: EndedRun, why: str, outcome: Outcome, recovery: s
     return "\n".join(lines) + "\n"
 
 
+ENDED_TAG_PREFIXES = ("ended in ", "ended between steps", "prod verified by recovery", "prod NOT verified")
+
+
+def is_ended_tag(tag: str) -> bool:
+    """Whether `tag` is one `ended_tags` gives (a later recovery of the same run replaces them)."""
+    return tag.startswith(ENDED_TAG_PREFIXES)
+
+
 def ended_tags(open_steps: list[str], outcome: Outcome) -> list[str]:
     """Tags the recovery adds to the ended run, shown beside its name at the top of its page (and
     searchable in the runs list): where it ended and whether prod was verified after it."""

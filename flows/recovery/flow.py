@@ -40,6 +40,7 @@ from flows.recovery.decisions import (
     ended_log_line,
     ended_report_markdown,
     ended_tags,
+    is_ended_tag,
     left_open,
     reason,
     recovery_name,
@@ -133,8 +134,8 @@ def _report_on_ended(run_id: UUID, why: str, markdown: str, log_line: str, tags:
     must never fail the recovery)."""
     try:
         with get_client(sync_client=True) as client:
-            known = client.read_flow_run(run_id).tags
-            client.update_flow_run(run_id, tags=[*known, *(tag for tag in tags if tag not in known)])
+            kept = [tag for tag in client.read_flow_run(run_id).tags if not is_ended_tag(tag)]
+            client.update_flow_run(run_id, tags=[*kept, *tags])  # a later recovery's tags replace these
             client.create_artifact(
                 ArtifactCreate(
                     key="release-report", type="markdown", data=markdown, description=why, flow_run_id=run_id

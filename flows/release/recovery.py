@@ -32,9 +32,9 @@ def recover(
     roles = find_roles(target, config)
     if not unfinished_swap(roles, interrupted.operation):
         prod = describe(roles.prod)
-        if repairs:  # a repair may have put back a part of prod it moved (a fleet's wave)
+        if repairs:  # a repair may have put back a part of prod the holder moved (a fleet's wave)
             return (
-                f"{interrupted.describe()} died before its swap completed: prod is {prod} after "
+                f"{interrupted.describe()} died before its swap: prod is {prod}; "
                 f"{len(repairs)} repair(s) of the target: {'; '.join(repairs)}"
             )
         return f"{interrupted.describe()} died before its swap: prod ({prod}) was not touched"

@@ -157,7 +157,7 @@ def release_checkout(path: str) -> None:
 
 # The pipeline's unit-test step skips the `docker` tests (engine, servers), the `slow` ones
 # (process-level: they start servers or processes) and the `server` ones (a Prefect server each,
-# about 10 s to start); `make test` runs them all.
+# about 10 s to start, or moto's); `make test` runs them all.
 UNIT_TEST_MARKERS = "not docker and not slow and not server"
 
 

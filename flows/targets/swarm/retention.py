@@ -83,9 +83,10 @@ class FleetRetention:
                 lambda node: self.settings.node_endpoint(node.hostname, node.address),
                 lambda line, severity: self.log(environment, line, severity),
             )
-            left = retention.prune(nodes, {v: pinned[v] for v in doomed})
+            images = {v: pinned[v] for v in doomed}
+            left = retention.prune(nodes, images)
             gone = retention_plans.fully_pruned(doomed, left)
-            self.versions.forget(gone)
+            self.versions.forget({v: images[v] for v in gone})
             if gone:
                 self.log(
                     environment,
@@ -127,11 +128,12 @@ class NodeRetention:
         """Prune one node; the versions it keeps. Never raises: a failure is a WARN line."""
         from docker.errors import DockerException, NotFound
 
-        endpoint = self.endpoint(node)
         if not node.up:
             self.say(f"{node.hostname} is {node.state}: its old images stay until a later release", "WARN")
             return list(doomed)
+        endpoint = "its endpoint"
         try:
+            endpoint = self.endpoint(node)
             with contextlib.closing(self.connect(endpoint)) as c:
                 present: dict[str, str] = {}
                 for ref in set(doomed.values()):
@@ -144,7 +146,7 @@ class NodeRetention:
                     with contextlib.suppress(NotFound):  # an image two versions share goes once
                         c.api.remove_image(doomed[version], force=True)
                     removed.append(version)
-        except (DockerException, OSError) as exc:
+        except (DockerException, OSError, KeyError, ValueError, IndexError) as exc:  # also a bad node_engine
             self.say(
                 f"could not prune old images on {node.hostname} ({endpoint}): {exc}; they stay until a "
                 "later release; check swarm.node_engine names each node's Docker endpoint",

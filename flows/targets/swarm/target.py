@@ -36,6 +36,8 @@ from flows.targets.swarm.waves import WavesError, wave_sizes
 
 __all__ = ["SwarmError", "SwarmTarget"]
 
+SETTLE_ON_ERROR_S = 5.0  # how long a release that failed or was stopped waits for its retention
+
 
 class SwarmTarget:
     """The `Target` protocol on a Docker Swarm manager and a HAProxy edge on this host."""
@@ -302,8 +304,12 @@ class SwarmTarget:
             with lock.hold(holder, wait_s, log) as held:
                 try:
                     yield held.interrupted
-                finally:
-                    self.settle()  # the next holder never races this one's retention
+                except BaseException:
+                    # a failed or stopped run lets the lock go soon: its recovery may be waiting
+                    self.settle(SETTLE_ON_ERROR_S)
+                    raise
+                if not self.settle():  # the next holder does not race this one's retention
+                    log("the image retention on the nodes outlasted its deadline; letting the lock go")
         finally:
             engine.close()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +94,10 @@ class VersionBook:
         with self._changing() as data:
             data["releases"] = [*(v for v in data["releases"] if v != version), version]
 
-    def forget(self, versions: Collection[str]) -> None:
-        """Drop pruned versions from the book and the history (a new release registers them again)."""
+    def forget(self, pruned: Mapping[str, str]) -> None:
+        """Drop pruned versions (version -> the image pruned) from the book and the history; a
+        version registered again since, with another image, stays (a new release registers it)."""
         with self._changing() as data:
-            data["versions"] = {v: image for v, image in data["versions"].items() if v not in versions}
-            data["releases"] = [v for v in data["releases"] if v not in versions]
+            gone = {v for v, image in pruned.items() if data["versions"].get(v, image) == image}
+            data["versions"] = {v: image for v, image in data["versions"].items() if v not in gone}
+            data["releases"] = [v for v in data["releases"] if v not in gone]

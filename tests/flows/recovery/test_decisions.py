@@ -17,6 +17,7 @@ from flows.recovery.decisions import (
     ended_log_line,
     ended_report_markdown,
     ended_tags,
+    is_ended_tag,
     left_open,
     reason,
     recovery_name,
@@ -136,6 +137,9 @@ def test_the_ended_run_is_tagged_with_where_it_ended_and_what_prod_is_now() -> N
         "prod NOT verified",
     ]
     assert ended_tags([], outcome(True))[0] == "ended between steps"
+    every = ended_tags(["swap"], outcome(True)) + ended_tags([], outcome(False))
+    assert all(is_ended_tag(tag) for tag in every)
+    assert not any(is_ended_tag(tag) for tag in ("deliverypipeline", "local", "recovery"))
 
 
 def test_a_cancelled_run_says_who_cancelled_it_not_the_workers_final_words() -> None:

@@ -51,7 +51,7 @@ def test_a_release_killed_before_its_swap_leaves_prod_and_orphans_go(config: Pip
     done = recover_target(target, RECOVERING, config, clock=FakeClock())
 
     assert done.startswith("release v2 (run")
-    assert "died before its swap completed: prod is node-1" in done and "after 1 repair(s)" in done
+    assert "died before its swap: prod is node-1" in done and "; 1 repair(s) of the target: " in done
     assert "not touched" not in done
     assert swaps(target) == [] and target.serving(PROD).version == "v1"
     assert target.orphans == []
